@@ -1,0 +1,3 @@
+from openims.cli import main
+
+main()

@@ -1,0 +1,59 @@
+"""Who sees and changes what. These rules are the Python form of the visibility condition the
+store compiles into SQL for lists (`store.images.visible_to`); tests check the two agree.
+
+- An admin sees and manages every image.
+- A common user sees its own images, public and community images, and shared images it is a
+  member of (in any member status when asked for by id; lists show accepted ones unless
+  `member_status` says otherwise). Other tenants' unregistered images are hidden.
+- Only the owner (or an admin) changes an image. A tenant that cannot see an image gets 404,
+  never 403, so it never learns that the image exists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+MEMBER_STATUSES = ("pending", "accepted", "rejected")
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The authenticated project making a request, and its roles."""
+
+    project_id: str
+    roles: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.roles
+
+    @property
+    def read_only(self) -> bool:
+        """A caller whose only role is `reader` (or `observer`) may not write."""
+        return bool(self.roles) and self.roles <= {"reader", "observer"}
+
+
+@dataclass(frozen=True, slots=True)
+class ImageAccess:
+    """The facts about one image that the access rules need."""
+
+    owner: str
+    visibility: str
+    registered: bool
+    member_status: str | None  # the caller's membership, if any
+
+
+def can_see(caller: Caller, image: ImageAccess) -> bool:
+    if caller.is_admin or image.owner == caller.project_id:
+        return True
+    if not image.registered:
+        return False
+    if image.visibility in ("public", "community"):
+        return True
+    return image.visibility == "shared" and image.member_status is not None
+
+
+def can_modify(caller: Caller, image: ImageAccess) -> bool:
+    if caller.read_only:
+        return False
+    return caller.is_admin or image.owner == caller.project_id

@@ -1,0 +1,248 @@
+"""Image documents: the JSON object `GET /v2/images/{id}` returns, as one plain dict.
+
+A document is the whole state of an image (tags included, members excluded), so it is what
+the store keeps and what the API sends back byte for byte. This module checks values against
+the attribute registry, fills in the attributes every document carries, and puts the keys in
+one canonical order, so that the same image always renders to the same bytes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import orjson
+
+from openims import attributes
+from openims.attributes import Attribute, Change, Kind, Presence
+from openims.domain import errors, times
+
+Document = dict[str, Any]
+
+# IMS name rule: letters, digits, Chinese characters, spaces, '-', '.', '_'; no space at
+# either end. `\w` would also admit other scripts' letters, which IMS does not.
+_NAME_CHARS = re.compile(r"[A-Za-z0-9\u4e00-\u9fff\-._ ]+")
+_TAG_CHARS = re.compile(r"[^\x00-\x1f\x7f/]+")
+MAX_TAGS = 128
+MAX_TAG_LENGTH = 255
+_PATTERNS = {a.name: re.compile(a.pattern) for a in attributes.REGISTRY if a.pattern}
+
+
+def _invalid(attr: Attribute, reason: str) -> errors.ApiError:
+    spec = errors.CATALOGUE[attr.error] if attr.error else errors.INVALID_FIELD
+    return spec(name=attr.name, reason=reason)
+
+
+def check_name(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise errors.INVALID_NAME()
+    if len(value) > 128:
+        raise errors.NAME_TOO_LONG()
+    if not value or value != value.strip(" ") or not _NAME_CHARS.fullmatch(value):
+        raise errors.INVALID_NAME()
+    return value
+
+
+def check_description(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise errors.INVALID_DESCRIPTION()
+    if len(value) > 1024:
+        raise errors.DESCRIPTION_TOO_LONG()
+    if any(c in value for c in "\r\n<>"):
+        raise errors.INVALID_DESCRIPTION()
+    return value
+
+
+def check_tag(tag: Any) -> str:
+    if not isinstance(tag, str):
+        raise errors.INVALID_TAG(reason="a tag must be a string")
+    if not tag or len(tag) > MAX_TAG_LENGTH:
+        raise errors.INVALID_TAG(reason=f"a tag must be 1-{MAX_TAG_LENGTH} characters long")
+    if not _TAG_CHARS.fullmatch(tag):
+        raise errors.INVALID_TAG(reason="a tag may not contain '/' or control characters")
+    return tag
+
+
+def check_tags(value: Any) -> list[str]:
+    """A tag list without repeats, in first-seen order."""
+    if not isinstance(value, list | tuple):
+        raise errors.INVALID_TAG(reason="tags must be a list of strings")
+    tags = list(dict.fromkeys(check_tag(t) for t in value))
+    if len(tags) > MAX_TAGS:
+        raise errors.TOO_MANY_TAGS(limit=MAX_TAGS)
+    return tags
+
+
+def check_value(attr: Attribute, value: Any, *, coerce: bool = False) -> Any:
+    """The value `attr` takes from `value`, or a 400 naming the attribute.
+
+    `coerce` accepts the string forms of integers, as the IMS SDK sends every patch value as
+    a string ("2048")."""
+    if attr.name == "name":
+        return check_name(value)
+    if attr.name == "__description":
+        return check_description(value)
+    if attr.kind is Kind.TAGS:
+        return check_tags(value)
+    if value is None:
+        if attr.nullable:
+            return None
+        raise _invalid(attr, "null is not allowed")
+    if attr.kind is Kind.INTEGER:
+        if coerce and isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,12}", value):
+            value = int(value)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise _invalid(attr, f"{value!r} is not of type 'integer'")
+        if attr.minimum is not None and value < attr.minimum:
+            raise _invalid(attr, f"{value} is less than the minimum of {attr.minimum}")
+        if attr.maximum is not None and value > attr.maximum:
+            raise _invalid(attr, f"{value} is greater than the maximum of {attr.maximum}")
+        return value
+    if attr.kind is Kind.BOOLEAN:
+        if not isinstance(value, bool):
+            raise _invalid(attr, f"{value!r} is not of type 'boolean'")
+        return value
+    if attr.kind is Kind.DATETIME:
+        if not isinstance(value, str):
+            raise _invalid(attr, f"{value!r} is not a time like 2018-09-06T14:03:27Z")
+        try:
+            times.parse(value)
+        except ValueError as exc:
+            raise _invalid(attr, str(exc)) from None
+        return value
+    if attr.kind is Kind.STRING:
+        if coerce and attr.pattern and isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str):
+            raise _invalid(attr, f"{value!r} is not of type 'string'")
+        if attr.enum is not None and value not in attr.enum:
+            raise _invalid(attr, f"{value!r} is not one of {list(attr.enum)}")
+        if attr.max_length is not None and len(value) > attr.max_length:
+            raise _invalid(attr, f"longer than {attr.max_length} characters")
+        pattern = _PATTERNS.get(attr.name)
+        if pattern is not None and not pattern.fullmatch(value):
+            raise _invalid(attr, f"{value!r} does not match '{attr.pattern}'")
+        return value
+    raise _invalid(attr, "this attribute cannot be set")
+
+
+def check_custom(name: str, value: Any) -> str:
+    """Custom properties are strings, as in Glance's `additionalProperties`."""
+    if any(name.startswith(p) for p in attributes.RESERVED_PREFIXES):
+        raise errors.ATTRIBUTE_RESERVED(name=name)
+    if not name or len(name) > attributes.CUSTOM_NAME_MAX or not name.isprintable():
+        raise errors.INVALID_FIELD(
+            name=name[:64], reason="a property name is 1-255 printable characters"
+        )
+    if not isinstance(value, str):
+        raise errors.INVALID_FIELD(name=name, reason=f"{value!r} is not of type 'string'")
+    if len(value) > attributes.CUSTOM_VALUE_MAX:
+        raise errors.INVALID_FIELD(
+            name=name, reason=f"longer than {attributes.CUSTOM_VALUE_MAX} characters"
+        )
+    return value
+
+
+def links(image_id: str) -> dict[str, str]:
+    return {
+        "self": f"/v2/images/{image_id}",
+        "file": f"/v2/images/{image_id}/file",
+        "schema": "/v2/schemas/image",
+    }
+
+
+def canonical(doc: Mapping[str, Any]) -> Document:
+    """`doc` with every key checked, the always-present attributes filled in and the keys in
+    registry order, custom properties last and sorted. Links are recomputed from the id.
+
+    Raises ApiError (400/403) for the first bad attribute."""
+    image_id = doc.get("id")
+    if not isinstance(image_id, str):
+        raise errors.INVALID_FIELD(name="id", reason="an image needs an id")
+    out: Document = {}
+    custom: dict[str, str] = {}
+    for name, value in doc.items():
+        attr = attributes.get(name)
+        if attr is None:
+            custom[name] = check_custom(name, value)
+        elif attr.kind is Kind.LINK:
+            continue  # derived from the id below
+        elif attr.presence is Presence.NEVER:
+            raise errors.ATTRIBUTE_READ_ONLY(name=name)
+        else:
+            out[name] = check_value(attr, value)
+    ordered: Document = {}
+    image_links = links(image_id)
+    for attr in attributes.rendered():
+        if attr.kind is Kind.LINK:
+            ordered[attr.name] = image_links[attr.name]
+        elif attr.name in out:
+            ordered[attr.name] = out[attr.name]
+        elif attr.presence is Presence.ALWAYS:
+            if attr.default is None and not attr.nullable:
+                raise errors.INVALID_FIELD(name=attr.name, reason="this attribute is required")
+            default = attr.default
+            ordered[attr.name] = list(default) if isinstance(default, tuple) else default
+    for name in sorted(custom):
+        ordered[name] = custom[name]
+    return ordered
+
+
+def render(doc: Mapping[str, Any]) -> bytes:
+    return orjson.dumps(doc)
+
+
+def parse(data: bytes | str) -> Document:
+    loaded = orjson.loads(data)
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def custom_properties(doc: Mapping[str, Any]) -> dict[str, str]:
+    return {k: v for k, v in doc.items() if k not in attributes.BY_NAME}
+
+
+def new_image(
+    fields: Mapping[str, Any], *, image_id: str, owner: str, now: int, is_admin: bool
+) -> Document:
+    """The document of an image created with `POST /v2/images` from the body `fields`.
+
+    Common users may only create private (or shared) images of their own; admins may also
+    create public `gold` images and name another owner. Read-only attributes are refused by
+    name, as Glance does."""
+    doc: Document = {}
+    for name, value in fields.items():
+        attr = attributes.get(name)
+        if attr is not None and attr.change in (Change.READ_ONLY,) and name != "id":
+            raise errors.ATTRIBUTE_READ_ONLY(name=name)
+        if name == "owner" and not is_admin and value != owner:
+            raise errors.FORBIDDEN_ACTION(action="add_image (owner)")
+        doc[name] = value
+    visibility = doc.get("visibility", "private")
+    imagetype = doc.get("__imagetype")
+    if not is_admin and (visibility == "public" or imagetype in ("gold", "market")):
+        raise errors.FORBIDDEN_ACTION(action="publicize_image")
+    if "__imagetype" not in doc:
+        doc["__imagetype"] = _imagetype_for(visibility)
+    stamp = times.render(now)
+    doc.setdefault("owner", owner)
+    doc["id"] = image_id
+    doc["created_at"] = stamp
+    doc["updated_at"] = stamp
+    doc.setdefault("__os_version", "Other Linux(64 bit)")
+    return canonical(doc)
+
+
+def _imagetype_for(visibility: Any) -> str:
+    return {"public": "gold", "shared": "shared"}.get(str(visibility), "private")
+
+
+def with_tags(doc: Mapping[str, Any], tags: Iterable[str]) -> Document:
+    out = dict(doc)
+    out["tags"] = list(tags)
+    return out

@@ -1,0 +1,174 @@
+"""The error catalogue: every error OpenIMS answers with, in one table.
+
+Each entry has an HTTP status, an IMS error code and a message template. The API layer turns
+an `ApiError` into the body of the face it was raised on (`api.errors`): IMS paths answer
+`{"error": {"message", "code"}}`, native Glance paths add the Glance `title`. Codes follow the
+IMS error-code table where one fits; gateway-level failures (authentication, unknown route,
+oversized requests) use the API gateway's `APIGW` codes, as Huawei Cloud does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorSpec:
+    """One catalogue entry. Calling it builds the exception to raise."""
+
+    key: str
+    status: int
+    code: str
+    message: str
+
+    def __call__(self, **params: Any) -> ApiError:
+        return ApiError(self, **params)
+
+    @property
+    def title(self) -> str:
+        return HTTPStatus(self.status).phrase
+
+
+class ApiError(Exception):
+    """An error with a place in the catalogue; `message` is the filled-in template."""
+
+    def __init__(self, spec: ErrorSpec, **params: Any) -> None:
+        self.spec = spec
+        self.params = params
+        self.message = spec.message.format(**params) if params else spec.message
+        super().__init__(self.message)
+
+    @property
+    def status(self) -> int:
+        return self.spec.status
+
+    @property
+    def code(self) -> str:
+        return self.spec.code
+
+
+CATALOGUE: dict[str, ErrorSpec] = {}
+
+
+def _e(key: str, status: int, code: str, message: str) -> ErrorSpec:
+    spec = ErrorSpec(key, status, code, message)
+    assert key not in CATALOGUE, key
+    CATALOGUE[key] = spec
+    return spec
+
+
+# --- requests in general -------------------------------------------------------------------
+MALFORMED_JSON = _e("malformed_json", 400, "IMG.0001", "Malformed JSON in request body.")
+BODY_EXPECTED = _e("body_expected", 400, "IMG.0007", "Body expected in request.")
+BODY_NOT_OBJECT = _e("body_not_object", 400, "IMG.0001", "Request body must be a JSON object.")
+INVALID_FIELD = _e("invalid_field", 400, "IMG.0001", "Invalid value for '{name}': {reason}")
+UNKNOWN_FIELD = _e("unknown_field", 400, "IMG.0001", "Unknown field '{name}'.")
+BAD_QUERY = _e("bad_query", 400, "IMG.0001", "{reason}")
+ROUTE_NOT_FOUND = _e(
+    "route_not_found",
+    404,
+    "APIGW.0101",
+    "The API does not exist or has not been published in the environment.",
+)
+METHOD_NOT_ALLOWED = _e(
+    "method_not_allowed", 405, "APIGW.0101", "The method {method} is not allowed for this resource."
+)
+UNSUPPORTED_MEDIA_TYPE = _e(
+    "unsupported_media_type",
+    415,
+    "IMG.0001",
+    "The request media type {media_type} is not supported by this server. {expected}",
+)
+BODY_TOO_LARGE = _e(
+    "body_too_large", 413, "APIGW.0201", "Request body is larger than {limit} bytes."
+)
+INTERNAL = _e(
+    "internal",
+    500,
+    "IMG.0500",
+    "The server has either erred or is incapable of performing the requested "
+    "operation. Request ID: {request_id}",
+)
+DATABASE_UNAVAILABLE = _e(
+    "database_unavailable",
+    503,
+    "IMG.0503",
+    "The service is unavailable: the database cannot be reached. Try again later.",
+)
+
+# --- images --------------------------------------------------------------------------------
+IMAGE_NOT_FOUND = _e("image_not_found", 404, "IMG.0027", "No image found with ID {image_id}")
+INVALID_NAME = _e(
+    "invalid_name",
+    400,
+    "IMG.0003",
+    "Invalid image name: use 1-128 letters, digits, Chinese characters, spaces, "
+    "'-', '.' or '_', not starting or ending with a space.",
+)
+NAME_TOO_LONG = _e(
+    "name_too_long", 400, "IMG.0002", "The image name is longer than 128 characters."
+)
+INVALID_DESCRIPTION = _e(
+    "invalid_description",
+    400,
+    "IMG.0054",
+    "Invalid image description: at most 1024 characters, without carriage returns, '<' or '>'.",
+)
+DESCRIPTION_TOO_LONG = _e(
+    "description_too_long", 400, "IMG.0004", "The image description is longer than 1024 characters."
+)
+INVALID_SIZE = _e("invalid_size", 400, "IMG.0055", "Invalid value for '{name}': {reason}")
+INVALID_OS_TYPE = _e("invalid_os_type", 400, "IMG.0122", "Invalid value for '{name}': {reason}")
+INVALID_FIRMWARE = _e(
+    "invalid_firmware",
+    400,
+    "IMG.0141",
+    "Invalid value for '{name}': hw_firmware_type must be uefi or bios.",
+)
+INVALID_IMAGETYPE = _e("invalid_imagetype", 400, "IMG.0024", "The imagetype is invalid.")
+IMAGE_ID_EXISTS = _e(
+    "image_id_exists", 409, "IMG.0009", "An image with ID {image_id} already exists."
+)
+IMAGE_PROTECTED = _e(
+    "image_protected", 403, "IMG.0028", "Image {image_id} is protected and cannot be deleted."
+)
+FORBIDDEN_ACTION = _e(
+    "forbidden_action", 403, "IMG.0026", "You are not authorized to complete {action} action."
+)
+OWNER_ONLY = _e("owner_only", 403, "IMG.0047", "Only the owner of image {image_id} may do this.")
+ATTRIBUTE_READ_ONLY = _e("attribute_read_only", 403, "IMG.0105", "Attribute '{name}' is read-only.")
+ATTRIBUTE_RESERVED = _e("attribute_reserved", 403, "IMG.0105", "Attribute '{name}' is reserved.")
+
+# --- tags and members ----------------------------------------------------------------------
+INVALID_TAG = _e("invalid_tag", 400, "IMG.0115", "Invalid tag: {reason}")
+TOO_MANY_TAGS = _e("too_many_tags", 413, "IMG.0116", "An image may have at most {limit} tags.")
+
+# --- queries -------------------------------------------------------------------------------
+INVALID_ARCHITECTURE = _e(
+    "invalid_architecture", 400, "IMG.0212", "The architecture must be x86 or arm."
+)
+INVALID_FLAVOR = _e(
+    "invalid_flavor", 400, "IMG.0192", "The flavor {flavor_id} used to query images is invalid."
+)
+MARKER_NOT_FOUND = _e("marker_not_found", 400, "IMG.0027", "No image found with ID {image_id}")
+TAG_NOT_FOUND = _e("tag_not_found", 404, "IMG.0115", "Tag {tag} not found")
+MEMBER_NOT_FOUND = _e(
+    "member_not_found", 404, "IMG.0144", "Member {member_id} not found for image {image_id}"
+)
+MEMBER_EXISTS = _e(
+    "member_exists", 409, "IMG.0035", "Member {member_id} already exists for image {image_id}."
+)
+PUBLIC_NOT_SHAREABLE = _e(
+    "public_not_shareable", 403, "IMG.0089", "Public images cannot be shared."
+)
+SHARE_WITH_SELF = _e(
+    "share_with_self", 400, "IMG.0076", "An image cannot be shared with its own project."
+)
+TOO_MANY_MEMBERS = _e(
+    "too_many_members", 413, "IMG.0088", "An image can be shared with at most {limit} projects."
+)
+
+# --- authentication ------------------------------------------------------------------------
+UNAUTHORIZED = _e("unauthorized", 401, "APIGW.0301", "Incorrect IAM authentication information.")

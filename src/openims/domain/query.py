@@ -1,0 +1,375 @@
+"""List queries: what `GET /v2/cloudimages` and `GET /v2/images` ask for, parsed and checked.
+
+Both faces parse their query strings into one `ListQuery`, which the store compiles to SQL.
+Every value is checked here, before anything reaches the database: a bad value is a 400 in the
+face's words. The IMS face validates the enumerations the IMS documentation lists; the Glance
+face keeps Glance's leniency (an unknown status simply matches nothing).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from openims import attributes
+from openims.attributes import Filter, Kind
+from openims.domain import errors, times
+from openims.domain.access import MEMBER_STATUSES, Caller
+
+Params = Sequence[tuple[str, str]]
+
+TIME_OPS = ("gt", "gte", "lt", "lte", "eq", "neq")
+IMS_SORT_KEYS = ("name", "container_format", "disk_format", "status", "id", "size", "created_at")
+GLANCE_SORT_KEYS = (
+    "name",
+    "status",
+    "container_format",
+    "disk_format",
+    "size",
+    "id",
+    "created_at",
+    "updated_at",
+)
+IMS_VISIBILITIES = ("public", "private", "shared")
+GLANCE_VISIBILITIES = ("public", "private", "shared", "community", "all")
+IMS_DEFAULT_LIMIT = 500
+GLANCE_DEFAULT_LIMIT = 25
+MAX_LIMIT = 1000
+MAX_VALUE_LENGTH = 1024
+_GLANCE_IN_FIELDS = ("name", "status", "id", "container_format", "disk_format")
+
+
+@dataclass(frozen=True, slots=True)
+class Clause:
+    """One condition on an attribute. `attr` is a registry name or a custom property name.
+
+    ops: eq, neq (NULL counts as "not equal"), gt, gte, lt, lte, in (value is a tuple),
+    eq_or_null (the value, or no value at all: enterprise project `0`)."""
+
+    attr: str
+    op: str
+    value: Any
+
+    @property
+    def custom(self) -> bool:
+        return attributes.get(self.attr) is None
+
+
+@dataclass(frozen=True, slots=True)
+class ListQuery:
+    clauses: tuple[Clause, ...] = ()
+    # each entry is a set of alternatives; an image must carry one tag of every entry
+    tags: tuple[tuple[str, ...], ...] = ()
+    visibility: str | None = None
+    member_status: str | None = None
+    sort: tuple[tuple[str, bool], ...] = (("created_at", True), ("id", True))  # (attr, desc)
+    marker: str | None = None
+    limit: int = IMS_DEFAULT_LIMIT
+    hide_killed: bool = False
+    registered_only: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _bad(reason: str) -> errors.ApiError:
+    return errors.BAD_QUERY(reason=reason)
+
+
+def _one(params: Params, name: str) -> str | None:
+    values = [v for k, v in params if k == name]
+    if len(values) > 1:
+        raise _bad(f"'{name}' may be given only once")
+    return values[0] if values else None
+
+
+def parse_bool(name: str, value: str) -> bool:
+    """true/false, and the True/False openstacksdk sends."""
+    if value in ("true", "True"):
+        return True
+    if value in ("false", "False"):
+        return False
+    raise _bad(f"Invalid value '{value}' for '{name}' filter. Valid values are 'true' or 'false'.")
+
+
+def parse_time_filter(name: str, value: str) -> Clause:
+    """`op:time` with op in gt gte lt lte eq neq; a bare time means eq."""
+    op, _, rest = value.partition(":")
+    if op in TIME_OPS:
+        text = rest
+    elif re.fullmatch(r"[a-z]+", op):
+        raise _bad(f"Invalid operator '{op}' for '{name}': use one of {', '.join(TIME_OPS)}")
+    else:
+        op, text = "eq", value
+    try:
+        epoch = times.parse(text, times.QUERY_FORMATS)
+    except ValueError:
+        raise _bad(
+            f'Bad "{name}" query filter format. Use yyyy-MM-ddThh:mm:ssZ or '
+            f"yyyy-MM-dd hh:mm:ss, e.g. {name}=lt:2018-10-28T10:00:00Z"
+        ) from None
+    return Clause(name, op, epoch)
+
+
+def parse_limit(value: str | None, default: int, *, strict: bool) -> int:
+    """IMS (strict) refuses a limit above the maximum; Glance silently caps it."""
+    if value is None:
+        return default
+    if not re.fullmatch(r"-?[0-9]{1,9}", value):
+        raise _bad("limit param must be an integer")
+    limit = int(value)
+    if limit < 0:
+        raise _bad("limit param must be positive")
+    if limit > MAX_LIMIT:
+        if strict:
+            raise _bad(f"limit param must be at most {MAX_LIMIT}")
+        return MAX_LIMIT
+    return limit
+
+
+def _check_value(name: str, value: str) -> None:
+    if len(value) > MAX_VALUE_LENGTH:
+        raise _bad(f"The value of '{name}' is longer than {MAX_VALUE_LENGTH} characters")
+    if "\x00" in value:
+        raise _bad(f"The value of '{name}' contains a NUL character")
+
+
+def attribute_clause(name: str, value: str, *, strict_enums: bool) -> Clause:
+    """An exact-match filter on a registered attribute or a custom property."""
+    _check_value(name, value)
+    attr = attributes.get(name)
+    if attr is None:
+        if not name or len(name) > attributes.CUSTOM_NAME_MAX or "\x00" in name:
+            raise _bad("Invalid property name in the query")
+        return Clause(name, "eq", value)
+    if attr.filter is Filter.TIME or attr.kind is Kind.DATETIME:
+        return parse_time_filter(name, value)
+    if attr.filter is Filter.BOOLEAN or attr.kind is Kind.BOOLEAN:
+        return Clause(name, "eq", parse_bool(name, value))
+    if attr.filter is Filter.INTEGER or attr.kind is Kind.INTEGER:
+        if not re.fullmatch(r"-?[0-9]{1,18}", value):
+            raise _bad(f"Invalid value '{value}' for '{name}': an integer is expected")
+        return Clause(name, "eq", int(value))
+    if attr.kind is not Kind.STRING or attr.column is None:
+        raise _bad(f"'{name}' cannot be used as a filter")
+    if strict_enums and attr.enum is not None and value not in attr.enum:
+        if attr.error:
+            raise errors.CATALOGUE[attr.error](
+                name=name, reason=f"{value!r} is not one of {list(attr.enum)}"
+            )
+        raise _bad(f"Invalid value '{value}' for '{name}': use one of {list(attr.enum)}")
+    return Clause(name, "eq", value)
+
+
+def tag_alternatives(tag: str) -> tuple[str, ...]:
+    """IMS stored tags as `key.value` before its tag upgrade and asks to query them as
+    `key=value`: `tag=a=b` matches both `a=b` and `a.b`."""
+    key, sep, rest = tag.partition("=")
+    if sep and key:
+        return (tag, f"{key}.{rest}")
+    return (tag,)
+
+
+def _sort_ims(params: Params) -> tuple[tuple[str, bool], ...]:
+    key = _one(params, "sort_key") or "created_at"
+    direction = _one(params, "sort_dir") or "desc"
+    if key not in IMS_SORT_KEYS:
+        raise _bad(
+            f"Invalid sort key: {key}. It must be one of the following: {', '.join(IMS_SORT_KEYS)}."
+        )
+    if direction not in ("asc", "desc"):
+        raise _bad(f"Invalid sort direction: {direction}")
+    return complete_sort([(key, direction == "desc")])
+
+
+def complete_sort(keys: Sequence[tuple[str, bool]]) -> tuple[tuple[str, bool], ...]:
+    """Ties are broken by created_at, then id, in the direction of the last given key, so
+    that every order is total and keyset paging is exact."""
+    out = list(dict.fromkeys(keys))
+    seen = {k for k, _ in out}
+    last_desc = out[-1][1] if out else True
+    for tie in ("created_at", "id"):
+        if tie not in seen:
+            out.append((tie, last_desc))
+            seen.add(tie)
+    # nothing after id can matter: ids are unique
+    return tuple(out[: [k for k, _ in out].index("id") + 1])
+
+
+def parse_ims(params: Params, caller: Caller) -> ListQuery:
+    """`GET /v2/cloudimages`: the union of the IMS editions' parameters."""
+    clauses: list[Clause] = []
+    tags: list[tuple[str, ...]] = []
+    special = {
+        "marker",
+        "limit",
+        "sort_key",
+        "sort_dir",
+        "tag",
+        "member_status",
+        "visibility",
+        "architecture",
+        "enterprise_project_id",
+        "flavor_id",
+        "__isregistered",
+    }
+    for name, value in params:
+        if name in special:
+            continue
+        if name in ("created_at", "updated_at"):
+            _check_value(name, value)
+            clauses.append(parse_time_filter(name, value))
+            continue
+        clauses.append(attribute_clause(name, value, strict_enums=True))
+    for value in (v for k, v in params if k == "tag"):
+        _check_value("tag", value)
+        tags.append(tag_alternatives(value))
+
+    visibility = _one(params, "visibility")
+    if visibility is not None and visibility not in IMS_VISIBILITIES:
+        raise _bad(f"Invalid visibility value: {visibility}")
+    member_status = _one(params, "member_status")
+    if member_status is not None:
+        if member_status not in MEMBER_STATUSES:
+            raise _bad(f"Invalid member_status value: {member_status}")
+        if visibility != "shared":
+            raise _bad("member_status can only be used together with visibility=shared")
+
+    registered = _one(params, "__isregistered")
+    registered_only = not caller.is_admin
+    if registered is not None:
+        if registered not in ("true", "false", "True", "False"):
+            raise _bad(f"Invalid value '{registered}' for '__isregistered': use true or false")
+        clauses.append(Clause("__isregistered", "eq", registered.lower()))
+
+    architecture = _one(params, "architecture")
+    if architecture is not None:
+        if architecture == "arm":
+            clauses.append(Clause("__support_arm", "eq", "true"))
+        elif architecture == "x86":
+            clauses.append(Clause("__support_arm", "neq", "true"))
+        else:
+            raise errors.INVALID_ARCHITECTURE()
+
+    project = _one(params, "enterprise_project_id")
+    if project is not None:
+        if project == "0":
+            clauses.append(Clause("enterprise_project_id", "eq_or_null", "0"))
+        elif project != "all_granted_eps":
+            if not re.fullmatch(attributes.UUID_PATTERN, project):
+                raise _bad(
+                    f"Invalid enterprise_project_id: {project}: use 0, a UUID or all_granted_eps"
+                )
+            clauses.append(Clause("enterprise_project_id", "eq", project))
+
+    return ListQuery(
+        clauses=tuple(clauses),
+        tags=tuple(tags),
+        visibility=visibility,
+        member_status=member_status,
+        sort=_sort_ims(params),
+        marker=_marker(params),
+        limit=parse_limit(_one(params, "limit"), IMS_DEFAULT_LIMIT, strict=True),
+        registered_only=registered_only,
+        extra={"flavor_id": _one(params, "flavor_id")},
+    )
+
+
+def _marker(params: Params) -> str | None:
+    marker = _one(params, "marker")
+    if marker is not None:
+        _check_value("marker", marker)
+    return marker
+
+
+def _sort_glance(params: Params) -> tuple[tuple[str, bool], ...]:
+    sort = [v for k, v in params if k == "sort"]
+    keys = [v for k, v in params if k == "sort_key"]
+    dirs = [v for k, v in params if k == "sort_dir"]
+    pairs: list[tuple[str, str]] = []
+    if sort:
+        if keys or dirs:
+            raise _bad("Old and new sorting syntax cannot be combined")
+        for item in ",".join(sort).split(","):
+            key, _, direction = item.strip().partition(":")
+            pairs.append((key, direction or "desc"))
+    else:
+        keys = keys or ["created_at"]
+        if len(dirs) > len(keys):
+            raise _bad("The number of sort_dir is greater than the number of sort_key")
+        for i, key in enumerate(keys):
+            pairs.append((key, dirs[i] if i < len(dirs) else (dirs[0] if dirs else "desc")))
+    out: list[tuple[str, bool]] = []
+    for key, direction in pairs:
+        if key not in GLANCE_SORT_KEYS:
+            raise _bad(
+                f"Invalid sort key: {key}. It must be one of the following: "
+                f"{', '.join(GLANCE_SORT_KEYS)}."
+            )
+        if direction not in ("asc", "desc"):
+            raise _bad(f"Invalid sort direction: {direction}")
+        out.append((key, direction == "desc"))
+    return complete_sort(out)
+
+
+def parse_glance(params: Params, caller: Caller) -> ListQuery:
+    """`GET /v2/images`: Glance's filters; unknown parameters are exact property filters."""
+    clauses: list[Clause] = []
+    special = {
+        "marker",
+        "limit",
+        "sort",
+        "sort_key",
+        "sort_dir",
+        "tag",
+        "member_status",
+        "visibility",
+        "size_min",
+        "size_max",
+    }
+    status_given = False
+    for name, value in params:
+        if name in special:
+            continue
+        _check_value(name, value)
+        if name == "status":
+            status_given = True
+        if name in _GLANCE_IN_FIELDS and value.startswith("in:"):
+            items = tuple(_unquote_list(value[3:]))
+            clauses.append(Clause(name, "in", items))
+            continue
+        clauses.append(attribute_clause(name, value, strict_enums=False))
+    for name, op in (("size_min", "gte"), ("size_max", "lte")):
+        bound = _one(params, name)
+        if bound is not None:
+            if not re.fullmatch(r"[0-9]{1,18}", bound):
+                raise _bad("Unable to filter on a range with a non-numeric value.")
+            clauses.append(Clause("size", op, int(bound)))
+    tags = tuple((v,) for k, v in params if k == "tag")
+    for (tag,) in tags:
+        _check_value("tag", tag)
+
+    visibility = _one(params, "visibility")
+    if visibility is not None and visibility not in GLANCE_VISIBILITIES:
+        raise _bad(f"Invalid visibility value: {visibility}")
+    member_status = _one(params, "member_status")
+    if member_status is not None and member_status not in (*MEMBER_STATUSES, "all"):
+        raise _bad(f"Invalid status value: {member_status}")
+    return ListQuery(
+        clauses=tuple(clauses),
+        tags=tags,
+        visibility=visibility,
+        member_status=member_status,
+        sort=_sort_glance(params),
+        marker=_marker(params),
+        limit=parse_limit(_one(params, "limit"), GLANCE_DEFAULT_LIMIT, strict=False),
+        hide_killed=not status_given,
+    )
+
+
+def _unquote_list(text: str) -> list[str]:
+    """Glance's `in:a,b,"c,d"` list syntax."""
+    items: list[str] = []
+    for match in re.finditer(r'"([^"]*)"|([^,]+)', text):
+        items.append(match.group(1) if match.group(1) is not None else match.group(2))
+    return items
