@@ -1,0 +1,93 @@
+"""Database URLs and engines. Operators write plain URLs (`sqlite:///./data/openims.db`,
+`postgresql://user@host/db`); the async driver is chosen here.
+
+SQLite is set up for durability and for several processes: WAL, `synchronous=FULL` (an
+acknowledged commit survives a power cut, not only a crash), foreign keys on, and a busy
+timeout so that writers queue instead of failing. pysqlite's own transaction handling is
+switched off so that write transactions can start with `BEGIN IMMEDIATE` and take the write
+lock before they read: that is what makes read-modify-write safe across processes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+DEFAULT_URL = "sqlite:///./data/openims.db"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+IMMEDIATE = "openims_immediate"
+
+
+def async_url(url: str) -> sa.URL:
+    """The SQLAlchemy URL with an async driver for what the operator wrote. A bare path is a
+    SQLite file."""
+    if "://" not in url:
+        url = f"sqlite:///{url}"
+    parsed = sa.make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite+aiosqlite")
+    if backend in ("postgresql", "postgres", "cockroachdb"):
+        return parsed.set(drivername="postgresql+asyncpg")
+    raise ValueError(f"unsupported database URL {url!r}: use sqlite:/// or postgresql://")
+
+
+def redacted(url: str) -> str:
+    """The URL with any password masked, for logs and messages."""
+    try:
+        plain = sa.make_url(url if "://" in url else f"sqlite:///{url}")
+        return plain.render_as_string(hide_password=True)
+    except (ValueError, sa.exc.ArgumentError):
+        return "<unparsable database URL>"
+
+
+def is_sqlite(engine: AsyncEngine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    target = async_url(url)
+    if target.get_backend_name() == "sqlite":
+        database = target.database or ""
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(
+            target, pool_size=pool_size, max_overflow=pool_size, pool_timeout=30
+        )
+        _configure_sqlite(engine)
+        return engine
+    connect_args: dict[str, Any] = {
+        "timeout": 5,  # seconds to connect: an unreachable database fails fast (503)
+        "command_timeout": 30,
+        "server_settings": {"application_name": "openims"},
+    }
+    return create_async_engine(
+        target,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_timeout=10,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        connect_args=connect_args,
+    )
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = FULL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        immediate = conn.get_execution_options().get(IMMEDIATE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

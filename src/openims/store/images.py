@@ -1,0 +1,514 @@
+"""The image store: the only place that speaks SQL.
+
+Reads return stored document bytes, untouched, so a list costs one indexed query and a join
+of byte strings. Writes go through `modify`: the row is locked (PostgreSQL `FOR UPDATE`, SQLite
+`BEGIN IMMEDIATE`), the caller's function computes the new document from the current one, and
+the columns, side tables and document are rewritten in the same transaction. Concurrent writers
+to one image therefore queue instead of overwriting each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from openims import attributes
+from openims.attributes import Kind
+from openims.domain import access, documents, errors, times
+from openims.domain.access import Caller, ImageAccess
+from openims.domain.documents import Document
+from openims.domain.query import Clause, ListQuery
+from openims.store import engine as engines
+from openims.store.tables import (
+    SORT_FILL,
+    image_members,
+    image_properties,
+    image_tags,
+    images,
+)
+
+_C = images.c
+_M = image_members.c
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    image_id: str
+    member_id: str
+    status: str
+    created_at: int
+    updated_at: int
+
+    def render(self) -> dict[str, str]:
+        return {
+            "status": self.status,
+            "created_at": times.render(self.created_at),
+            "updated_at": times.render(self.updated_at),
+            "image_id": self.image_id,
+            "member_id": self.member_id,
+            "schema": "/v2/schemas/member",
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """One image as read for a decision: its document and the caller's relation to it."""
+
+    doc_bytes: bytes
+    access: ImageAccess
+
+    @property
+    def doc(self) -> Document:
+        return documents.parse(self.doc_bytes)
+
+
+@dataclass(frozen=True, slots=True)
+class ImageItem:
+    doc: Document
+    members: tuple[tuple[str, str], ...] = ()  # (member_id, status)
+
+
+def row(doc: Document) -> dict[str, Any]:
+    """The images-table row for a canonical document."""
+    out: dict[str, Any] = {}
+    for attr in attributes.stored():
+        assert attr.column is not None
+        value = doc.get(attr.name)
+        if value is not None and attr.kind is Kind.DATETIME:
+            value = times.parse(value)
+        if value is None and attr.column in SORT_FILL:
+            value = SORT_FILL[attr.column]
+        out[attr.column] = value
+    out["doc"] = documents.render(doc)
+    return out
+
+
+def _member_exists(project_id: str, status: str | None) -> sa.ColumnElement[bool]:
+    conds = [_M.image_id == _C.id, _M.member_id == project_id]
+    if status is not None and status != "all":
+        conds.append(_M.status == status)
+    return sa.exists().where(*conds)
+
+
+def visible_to(caller: Caller, q: ListQuery) -> sa.ColumnElement[bool]:
+    """The SQL form of `domain.access.can_see`, narrowed by the query's visibility and
+    member_status the way Glance and IMS lists read them."""
+    p = caller.project_id
+    vis, ms = q.visibility, q.member_status
+    own = _C.owner == p
+    shared_with_me = sa.and_(_C.visibility == "shared", _member_exists(p, ms or "accepted"))
+    if vis is None or vis == "all":
+        if caller.is_admin:
+            cond: sa.ColumnElement[bool] = (
+                sa.true() if vis == "all" else sa.or_(_C.visibility != "community", own)
+            )
+        else:
+            public = (
+                _C.visibility.in_(("public", "community"))
+                if vis == "all"
+                else _C.visibility == "public"
+            )
+            cond = sa.or_(own, public, shared_with_me)
+    elif vis in ("public", "community"):
+        cond = _C.visibility == vis
+    elif vis == "private":
+        cond = (
+            _C.visibility == "private"
+            if caller.is_admin
+            else sa.and_(_C.visibility == "private", own)
+        )
+    else:  # shared
+        if ms is not None:
+            cond = sa.and_(_C.visibility == "shared", _member_exists(p, ms))
+        elif caller.is_admin:
+            cond = _C.visibility == "shared"
+        else:
+            cond = sa.or_(sa.and_(_C.visibility == "shared", own), shared_with_me)
+    if not caller.is_admin:
+        cond = sa.and_(cond, sa.or_(own, _C.isregistered == "true"))
+    return cond
+
+
+def _clause(clause: Clause) -> sa.ColumnElement[bool]:
+    attr = attributes.get(clause.attr)
+    if attr is None:
+        if clause.op != "eq":
+            raise ValueError(f"custom property filters are exact, not {clause.op}")
+        return sa.exists().where(
+            image_properties.c.image_id == _C.id,
+            image_properties.c.name == clause.attr,
+            image_properties.c.value == clause.value,
+        )
+    assert attr.column is not None
+    col = _C[attr.column]
+    value = clause.value
+    op = clause.op
+    if op == "eq":
+        if value is False and attr.nullable:
+            return sa.or_(col.is_(False), col.is_(None))
+        equal: sa.ColumnElement[bool] = col == value
+        return equal
+    if op == "neq":
+        return sa.or_(col.is_(None), col != value)
+    if op == "eq_or_null":
+        return sa.or_(col == value, col.is_(None))
+    if op == "in":
+        return col.in_(value)
+    comparisons: dict[str, sa.ColumnElement[bool]] = {
+        "gt": col > value,
+        "gte": col >= value,
+        "lt": col < value,
+        "lte": col <= value,
+    }
+    return comparisons[op]
+
+
+def _order(q: ListQuery) -> list[sa.UnaryExpression[Any]]:
+    out = []
+    for name, desc in q.sort:
+        column = attributes.BY_NAME[name].column
+        assert column is not None
+        out.append(_C[column].desc() if desc else _C[column].asc())
+    return out
+
+
+def _after(q: ListQuery, marker_row: sa.Row[Any]) -> sa.ColumnElement[bool]:
+    """Rows strictly after the marker in the query's order (keyset paging)."""
+    columns = [_C[attributes.BY_NAME[name].column or ""] for name, _ in q.sort]
+    values = [marker_row[i] for i in range(len(columns))]
+    directions = {desc for _, desc in q.sort}
+    if len(directions) == 1:
+        left, right = sa.tuple_(*columns), sa.tuple_(*values)
+        return left < right if q.sort[0][1] else left > right
+    # mixed directions: (a after x) or (a = x and (b after y or (b = y and ...)))
+    cond: sa.ColumnElement[bool] | None = None
+    for (_, desc), col, val in reversed(list(zip(q.sort, columns, values, strict=True))):
+        step = col < val if desc else col > val
+        cond = step if cond is None else sa.or_(step, sa.and_(col == val, cond))
+    assert cond is not None
+    return cond
+
+
+class ImageStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.sqlite = engines.is_sqlite(engine)
+
+    # --- transactions ---------------------------------------------------------------------
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        async with self.engine.connect() as conn:
+            if self.sqlite:
+                conn = await conn.execution_options(**{engines.IMMEDIATE: True})
+            async with conn.begin():
+                yield conn
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection]:
+        async with self.engine.connect() as conn:
+            yield conn
+
+    # --- reads ----------------------------------------------------------------------------
+    async def ping(self) -> None:
+        async with self._read() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+
+    async def load(
+        self,
+        image_id: str,
+        caller: Caller,
+        *,
+        conn: AsyncConnection | None = None,
+        lock: bool = False,
+    ) -> Loaded | None:
+        """The image and the caller's relation to it, or None if there is no such image."""
+        member_status = (
+            sa.select(_M.status)
+            .where(_M.image_id == _C.id, _M.member_id == caller.project_id)
+            .scalar_subquery()
+        )
+        stmt = sa.select(_C.doc, _C.owner, _C.visibility, _C.isregistered, member_status).where(
+            _C.id == image_id
+        )
+        if lock and not self.sqlite:
+            stmt = stmt.with_for_update(of=images)
+        if conn is None:
+            async with self._read() as c:
+                result = (await c.execute(stmt)).first()
+        else:
+            result = (await conn.execute(stmt)).first()
+        if result is None:
+            return None
+        return Loaded(
+            bytes(result[0]), ImageAccess(result[1], result[2], result[3] == "true", result[4])
+        )
+
+    async def visible(self, image_id: str, caller: Caller) -> Loaded | None:
+        """The image if the caller may see it; None (a 404 to the caller) otherwise."""
+        loaded = await self.load(image_id, caller)
+        if loaded is None or not access.can_see(caller, loaded.access):
+            return None
+        return loaded
+
+    async def query(
+        self, q: ListQuery, caller: Caller, extra_clauses: Sequence[Clause] = ()
+    ) -> list[bytes]:
+        """Document bytes of one page of images the caller may see, in the query's order."""
+        conds: list[sa.ColumnElement[bool]] = [visible_to(caller, q)]
+        conds += [_clause(c) for c in (*q.clauses, *extra_clauses)]
+        for alternatives in q.tags:
+            conds.append(
+                sa.exists().where(
+                    image_tags.c.image_id == _C.id, image_tags.c.tag.in_(alternatives)
+                )
+            )
+        if q.hide_killed:
+            conds.append(_C.status != "killed")
+        if q.registered_only:
+            conds.append(_C.isregistered == "true")
+        async with self._read() as conn:
+            if q.marker is not None:
+                marker_row = await self._marker(conn, q, caller)
+                conds.append(_after(q, marker_row))
+            if q.limit == 0:
+                return []
+            stmt = sa.select(_C.doc).where(*conds).order_by(*_order(q)).limit(q.limit)
+            result = await conn.execute(stmt)
+            return [bytes(r[0]) for r in result]
+
+    async def _marker(self, conn: AsyncConnection, q: ListQuery, caller: Caller) -> sa.Row[Any]:
+        assert q.marker is not None
+        loaded = await self.load(q.marker, caller, conn=conn)
+        if loaded is None or not access.can_see(caller, loaded.access):
+            raise errors.MARKER_NOT_FOUND(image_id=q.marker)
+        columns = [_C[attributes.BY_NAME[name].column or ""] for name, _ in q.sort]
+        found = (await conn.execute(sa.select(*columns).where(_C.id == q.marker))).first()
+        if found is None:
+            raise errors.MARKER_NOT_FOUND(image_id=q.marker)
+        return found
+
+    async def members(self, image_id: str) -> list[Member]:
+        async with self._read() as conn:
+            result = await conn.execute(
+                sa.select(_M.image_id, _M.member_id, _M.status, _M.created_at, _M.updated_at)
+                .where(_M.image_id == image_id)
+                .order_by(_M.created_at, _M.member_id)
+            )
+            return [Member(*r) for r in result]
+
+    async def count(self) -> int:
+        async with self._read() as conn:
+            return int(
+                (await conn.execute(sa.select(sa.func.count()).select_from(images))).scalar_one()
+            )
+
+    async def export(self, batch: int = 1000) -> AsyncIterator[tuple[bytes, list[Member]]]:
+        """Every image in id order with its members, read in keyset batches."""
+        last = ""
+        while True:
+            async with self._read() as conn:
+                docs = (
+                    await conn.execute(
+                        sa.select(_C.id, _C.doc).where(_C.id > last).order_by(_C.id).limit(batch)
+                    )
+                ).all()
+                if not docs:
+                    return
+                ids = [r[0] for r in docs]
+                rows = await conn.execute(
+                    sa.select(_M.image_id, _M.member_id, _M.status, _M.created_at, _M.updated_at)
+                    .where(_M.image_id.in_(ids))
+                    .order_by(_M.image_id, _M.created_at, _M.member_id)
+                )
+            by_image: dict[str, list[Member]] = {}
+            for r in rows:
+                by_image.setdefault(r[0], []).append(Member(*r))
+            for image_id, doc in docs:
+                yield bytes(doc), by_image.get(image_id, [])
+            last = ids[-1]
+
+    # --- writes ---------------------------------------------------------------------------
+    async def _write_doc(self, conn: AsyncConnection, doc: Document, *, new: bool) -> None:
+        values = row(doc)
+        image_id = doc["id"]
+        if new:
+            await conn.execute(images.insert().values(**values))
+        else:
+            await conn.execute(images.update().where(_C.id == image_id).values(**values))
+            await conn.execute(
+                image_properties.delete().where(image_properties.c.image_id == image_id)
+            )
+            await conn.execute(image_tags.delete().where(image_tags.c.image_id == image_id))
+        props = documents.custom_properties(doc)
+        if props:
+            await conn.execute(
+                image_properties.insert(),
+                [{"image_id": image_id, "name": k, "value": v} for k, v in props.items()],
+            )
+        if doc.get("tags"):
+            await conn.execute(
+                image_tags.insert(), [{"image_id": image_id, "tag": t} for t in doc["tags"]]
+            )
+
+    async def create(self, doc: Document) -> None:
+        async with self._write() as conn:
+            exists = (await conn.execute(sa.select(_C.id).where(_C.id == doc["id"]))).first()
+            if exists is not None:
+                raise errors.IMAGE_ID_EXISTS(image_id=doc["id"])
+            await self._write_doc(conn, doc, new=True)
+
+    async def modify(
+        self,
+        image_id: str,
+        caller: Caller,
+        change: Callable[[Loaded, MemberOps], Awaitable[Document | None]],
+    ) -> Document | None:
+        """Lock the image, let `change` decide (it raises to refuse), write what it returns.
+
+        `change` gets the current image and a handle for member rows in the same
+        transaction; it returns the new document, or None to leave the document as it is.
+        Returns the document as it stands afterwards, or None if the image does not exist."""
+        async with self._write() as conn:
+            loaded = await self.load(image_id, caller, conn=conn, lock=True)
+            if loaded is None:
+                return None
+            new_doc = await change(loaded, MemberOps(conn, image_id))
+            if new_doc is None:
+                return loaded.doc
+            await self._write_doc(conn, new_doc, new=False)
+            return new_doc
+
+    async def delete(self, image_id: str, caller: Caller, check: Callable[[Loaded], None]) -> bool:
+        """Delete the image if `check` (which raises to refuse) lets it; False if missing."""
+        async with self._write() as conn:
+            loaded = await self.load(image_id, caller, conn=conn, lock=True)
+            if loaded is None:
+                return False
+            check(loaded)
+            for table in (image_members, image_tags, image_properties):
+                await conn.execute(table.delete().where(table.c.image_id == image_id))
+            await conn.execute(images.delete().where(_C.id == image_id))
+            return True
+
+    async def import_items(
+        self,
+        items: Iterable[ImageItem],
+        *,
+        batch: int = 500,
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Insert all items in one transaction: all of them or, on any error, none."""
+        count = 0
+        async with self._write() as conn:
+            chunk: list[ImageItem] = []
+            for item in items:
+                chunk.append(item)
+                if len(chunk) >= batch:
+                    await self._insert_chunk(conn, chunk)
+                    count += len(chunk)
+                    if progress:
+                        progress(len(chunk))
+                    chunk = []
+            if chunk:
+                await self._insert_chunk(conn, chunk)
+                count += len(chunk)
+                if progress:
+                    progress(len(chunk))
+        return count
+
+    async def _insert_chunk(self, conn: AsyncConnection, chunk: list[ImageItem]) -> None:
+        ids = [item.doc["id"] for item in chunk]
+        clash = (await conn.execute(sa.select(_C.id).where(_C.id.in_(ids)).limit(1))).first()
+        if clash is not None:
+            raise errors.IMAGE_ID_EXISTS(image_id=clash[0])
+        await conn.execute(images.insert(), [row(item.doc) for item in chunk])
+        props = [
+            {"image_id": item.doc["id"], "name": k, "value": v}
+            for item in chunk
+            for k, v in documents.custom_properties(item.doc).items()
+        ]
+        if props:
+            await conn.execute(image_properties.insert(), props)
+        tags = [
+            {"image_id": item.doc["id"], "tag": t}
+            for item in chunk
+            for t in item.doc.get("tags") or ()
+        ]
+        if tags:
+            await conn.execute(image_tags.insert(), tags)
+        stamp = times.now()
+        members = [
+            {
+                "image_id": item.doc["id"],
+                "member_id": m,
+                "status": s,
+                "created_at": stamp,
+                "updated_at": stamp,
+            }
+            for item in chunk
+            for m, s in item.members
+        ]
+        if members:
+            await conn.execute(image_members.insert(), members)
+
+
+class MemberOps:
+    """Member rows of one image, inside the transaction that holds the image's lock."""
+
+    def __init__(self, conn: AsyncConnection, image_id: str) -> None:
+        self.conn = conn
+        self.image_id = image_id
+
+    async def get(self, member_id: str) -> Member | None:
+        found = (
+            await self.conn.execute(
+                sa.select(_M.image_id, _M.member_id, _M.status, _M.created_at, _M.updated_at).where(
+                    _M.image_id == self.image_id, _M.member_id == member_id
+                )
+            )
+        ).first()
+        return Member(*found) if found else None
+
+    async def count(self) -> int:
+        return int(
+            (
+                await self.conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(image_members)
+                    .where(_M.image_id == self.image_id)
+                )
+            ).scalar_one()
+        )
+
+    async def add(self, member_id: str, status: str = "pending") -> Member:
+        stamp = times.now()
+        await self.conn.execute(
+            image_members.insert().values(
+                image_id=self.image_id,
+                member_id=member_id,
+                status=status,
+                created_at=stamp,
+                updated_at=stamp,
+            )
+        )
+        return Member(self.image_id, member_id, status, stamp, stamp)
+
+    async def set_status(self, member_id: str, status: str) -> Member | None:
+        stamp = times.now()
+        await self.conn.execute(
+            image_members.update()
+            .where(_M.image_id == self.image_id, _M.member_id == member_id)
+            .values(status=status, updated_at=stamp)
+        )
+        return await self.get(member_id)
+
+    async def remove(self, member_id: str) -> bool:
+        result = await self.conn.execute(
+            image_members.delete().where(_M.image_id == self.image_id, _M.member_id == member_id)
+        )
+        return bool(result.rowcount)

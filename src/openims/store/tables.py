@@ -1,0 +1,108 @@
+"""SQLAlchemy Core tables. The images table has one column per stored registry attribute
+(so any attribute can be filtered and the documented ones are indexed) plus `doc`, the
+rendered document, which is what reads return. Custom properties, tags and members live in
+narrow side tables keyed by image id.
+
+Strings compare by code point on every engine: SQLite's default BINARY collation does that for
+UTF-8, and PostgreSQL columns get `COLLATE "C"`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from openims import attributes
+from openims.attributes import Attribute, Kind
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    }
+)
+
+
+def text(length: int | None = None) -> sa.types.TypeEngine[str]:
+    """A string type that sorts by code point on PostgreSQL too."""
+    base = sa.String(length) if length else sa.Text()
+    exact = sa.String(length, collation="C") if length else sa.Text(collation="C")
+    return base.with_variant(exact, "postgresql")
+
+
+def _column_type(attr: Attribute) -> sa.types.TypeEngine[Any]:
+    if attr.kind is Kind.INTEGER:
+        return sa.BigInteger()
+    if attr.kind is Kind.DATETIME:
+        return sa.BigInteger()  # epoch seconds
+    if attr.kind is Kind.BOOLEAN:
+        return sa.Boolean()
+    return text(attr.max_length if attr.max_length and attr.max_length <= 255 else None)
+
+
+def _column(attr: Attribute) -> sa.Column[Any]:
+    assert attr.column is not None
+    # Sort keys are NOT NULL so that keyset paging can compare row values directly.
+    nullable = attr.nullable and not attr.sortable
+    return sa.Column(
+        attr.column, _column_type(attr), nullable=nullable, primary_key=attr.name == "id"
+    )
+
+
+images = sa.Table(
+    "images",
+    metadata,
+    *(_column(a) for a in attributes.stored()),
+    sa.Column("doc", sa.LargeBinary(), nullable=False),
+)
+
+# Default order (created_at, id) and an index for every documented filter, ending in the
+# default order so that "filter + newest first + LIMIT" reads the index in order.
+sa.Index("ix_images_created_at_id", images.c.created_at, images.c.id)
+for _attr in attributes.stored():
+    if _attr.indexed and _attr.column:
+        sa.Index(None, images.c[_attr.column], images.c.created_at, images.c.id)
+
+image_properties = sa.Table(
+    "image_properties",
+    metadata,
+    sa.Column(
+        "image_id", text(36), sa.ForeignKey("images.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("name", text(255), primary_key=True),
+    sa.Column("value", text(), nullable=False),
+)
+sa.Index(None, image_properties.c.name, image_properties.c.value, image_properties.c.image_id)
+
+image_tags = sa.Table(
+    "image_tags",
+    metadata,
+    sa.Column(
+        "image_id", text(36), sa.ForeignKey("images.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("tag", text(255), primary_key=True),
+)
+sa.Index(None, image_tags.c.tag, image_tags.c.image_id)
+
+image_members = sa.Table(
+    "image_members",
+    metadata,
+    sa.Column(
+        "image_id", text(36), sa.ForeignKey("images.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("member_id", text(255), primary_key=True),
+    sa.Column("status", text(20), nullable=False),
+    sa.Column("created_at", sa.BigInteger(), nullable=False),
+    sa.Column("updated_at", sa.BigInteger(), nullable=False),
+)
+sa.Index(None, image_members.c.member_id, image_members.c.status, image_members.c.image_id)
+
+# Sort columns that are NOT NULL store this in place of a missing value.
+SORT_FILL: dict[str, Any] = {
+    a.column: (0 if a.kind in (Kind.INTEGER, Kind.DATETIME) else "")
+    for a in attributes.stored()
+    if a.sortable and a.nullable and a.column
+}
