@@ -1,0 +1,92 @@
+"""The outermost layer of every request: its id, its access-log line and the error boundary.
+
+Written as plain ASGI (not Starlette's BaseHTTPMiddleware) because it runs on every request of
+the hot path and must not copy bodies or spawn tasks."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from openims.api import errors as api_errors
+
+access_log = logging.getLogger("openims.access")
+_GOOD_ID = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope.get("headers", ()):
+        if name == b"x-request-id":
+            text: str = value.decode("latin-1")
+            if _GOOD_ID.fullmatch(text):
+                return text
+    return f"req-{uuid.uuid4()}"
+
+
+class RequestContext:
+    """Gives each request an id (kept from a sane incoming `X-Request-Id`), returns it as
+    `X-Request-Id` and `x-openstack-request-id`, logs one line per request and turns an
+    unhandled exception into the 500/503 body of the right face."""
+
+    def __init__(self, app: ASGIApp, *, log_requests: bool = True) -> None:
+        self.app = app
+        self.log_requests = log_requests
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _request_id(scope)
+        state: dict[str, Any] = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        started = time.perf_counter()
+        status = 0
+        raw_id = request_id.encode("latin-1")
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = MutableHeaders(scope=message)
+                headers.append("X-Request-Id", request_id)
+                headers.append("x-openstack-request-id", request_id)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            err = api_errors.unexpected(exc, request_id)
+            if status:  # the response had started: nothing more can be said to the client
+                raise
+            status = err.status
+            body = api_errors.body(err, scope["path"])
+            headers = [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"x-request-id", raw_id),
+                (b"x-openstack-request-id", raw_id),
+            ]
+            if err.status == 503:
+                headers.append((b"retry-after", b"5"))
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+        finally:
+            if self.log_requests:
+                caller = state.get("caller")
+                access_log.info(
+                    "request",
+                    extra={
+                        "request_id": request_id,
+                        "method": scope["method"],
+                        "route": state.get("route") or scope["path"],
+                        "status": status,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                        "project": getattr(caller, "project_id", None),
+                    },
+                )

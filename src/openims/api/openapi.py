@@ -1,0 +1,268 @@
+"""The OpenAPI description: request and response schemas and query parameters, derived from
+the attribute registry so that `/openapi.json` describes exactly what the server does. Routes
+read raw requests (no per-request pydantic models on the hot path) and declare their shapes
+here instead."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from openims import attributes
+from openims.attributes import Filter, Kind
+from openims.domain import query
+
+ERROR_STATUSES = (400, 401, 403, 404, 405, 409, 413, 415, 431, 500, 503)
+_DESCRIPTIONS = {
+    200: "OK",
+    201: "Created",
+    204: "No content",
+    300: "Multiple choices",
+    400: "Bad request",
+    401: "Authentication failed",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Request entity too large",
+    415: "Unsupported media type",
+    431: "Request header fields too large",
+    500: "Internal error",
+    503: "Service unavailable",
+}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def responses(
+    status: int, schema: str | None = None, errors: tuple[int, ...] = ERROR_STATUSES
+) -> dict[int | str, dict[str, Any]]:
+    """A route's documented responses: its success and the errors it can answer with."""
+    out: dict[int | str, dict[str, Any]] = {}
+    success: dict[str, Any] = {"description": _DESCRIPTIONS.get(status, "OK")}
+    if schema is not None:
+        success["content"] = {"application/json": {"schema": _ref(schema)}}
+    out[status] = success
+    for code in errors:
+        out[code] = {
+            "description": _DESCRIPTIONS[code],
+            "content": {"application/json": {"schema": _ref("Error")}},
+        }
+    return out
+
+
+def request_body(
+    schema: str, media_types: tuple[str, ...] = ("application/json",), required: bool = True
+) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": required,
+            "content": {m: {"schema": _ref(schema)} for m in media_types},
+        }
+    }
+
+
+def _param(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema,
+        "description": description,
+    }
+
+
+def _filter_schema(attr: attributes.Attribute, strict: bool) -> dict[str, Any]:
+    if attr.filter is Filter.BOOLEAN:
+        return {"type": "string", "enum": ["true", "false", "True", "False"]}
+    if attr.filter is Filter.INTEGER:
+        return {"type": "integer"}
+    if attr.filter is Filter.TIME:
+        return {"type": "string", "examples": ["lt:2018-10-28T10:00:00Z"]}
+    schema: dict[str, Any] = {"type": "string"}
+    if strict and attr.enum:
+        schema["enum"] = list(attr.enum)
+    return schema
+
+
+def _attribute_filters(strict: bool) -> list[dict[str, Any]]:
+    return [
+        _param(a.name, _filter_schema(a, strict), a.description)
+        for a in attributes.filterable()
+        if a.kind is not Kind.TAGS
+    ]
+
+
+def ims_list_parameters() -> dict[str, Any]:
+    params = _attribute_filters(strict=True)
+    params += [
+        _param(
+            "__isregistered",
+            {"type": "string", "enum": ["true", "false"]},
+            "Whether the image is registered; common users only see `true`.",
+        ),
+        _param(
+            "visibility",
+            {"type": "string", "enum": list(query.IMS_VISIBILITIES)},
+            "public, private or shared.",
+        ),
+        _param(
+            "member_status",
+            {"type": "string", "enum": ["accepted", "rejected", "pending"]},
+            "The caller's member status; needs visibility=shared.",
+        ),
+        _param("tag", {"type": "string"}, "A tag; `key=value` also matches `key.value`."),
+        _param("marker", {"type": "string"}, "The ID of the last image of the previous page."),
+        _param(
+            "limit",
+            {"type": "integer", "minimum": 0, "maximum": query.MAX_LIMIT},
+            f"Page size, default {query.IMS_DEFAULT_LIMIT}.",
+        ),
+        _param(
+            "sort_key",
+            {"type": "string", "enum": list(query.IMS_SORT_KEYS)},
+            "Sort key, default created_at.",
+        ),
+        _param(
+            "sort_dir", {"type": "string", "enum": ["asc", "desc"]}, "Sort direction, default desc."
+        ),
+        _param("architecture", {"type": "string", "enum": ["x86", "arm"]}, "Image architecture."),
+        _param(
+            "enterprise_project_id",
+            {"type": "string"},
+            "0 (default project), a UUID, or all_granted_eps.",
+        ),
+        _param("flavor_id", {"type": "string"}, "Public images that can boot this ECS flavor."),
+    ]
+    return {"parameters": _dedupe(params)}
+
+
+def glance_list_parameters() -> dict[str, Any]:
+    params = _attribute_filters(strict=False)
+    params += [
+        _param(
+            "visibility",
+            {"type": "string", "enum": list(query.GLANCE_VISIBILITIES)},
+            "public, private, shared, community or all.",
+        ),
+        _param(
+            "member_status",
+            {"type": "string", "enum": ["accepted", "rejected", "pending", "all"]},
+            "The caller's member status for shared images.",
+        ),
+        _param("tag", {"type": "string"}, "A tag (repeat for several)."),
+        _param("marker", {"type": "string"}, "The ID of the last image of the previous page."),
+        _param(
+            "limit",
+            {"type": "integer", "minimum": 0},
+            f"Page size, default {query.GLANCE_DEFAULT_LIMIT}, at most {query.MAX_LIMIT}.",
+        ),
+        _param(
+            "sort_key",
+            {"type": "string", "enum": list(query.GLANCE_SORT_KEYS)},
+            "Sort key, default created_at.",
+        ),
+        _param("sort_dir", {"type": "string", "enum": ["asc", "desc"]}, "Sort direction."),
+        _param("sort", {"type": "string"}, "`key:dir,key:dir` sort syntax."),
+        _param("size_min", {"type": "integer", "minimum": 0}, "Smallest size in bytes."),
+        _param("size_max", {"type": "integer", "minimum": 0}, "Largest size in bytes."),
+    ]
+    return {"parameters": _dedupe(params)}
+
+
+def _dedupe(params: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    seen: dict[str, dict[str, Any]] = {}
+    for p in params:
+        seen[p["name"]] = p  # later, more specific definitions win
+    return list(seen.values())
+
+
+def components() -> dict[str, Any]:
+    """The shared schemas every `$ref` above points to."""
+    from openims.api import schemas  # the Glance schemas are built from the same registry
+
+    image = schemas.image_schema(glance=False)
+    image.pop("links")
+    image.pop("name")
+    image["required"] = [
+        a.name for a in attributes.rendered() if a.presence is attributes.Presence.ALWAYS
+    ]
+    writable = {
+        name: prop
+        for name, prop in image["properties"].items()
+        if not prop.get("readOnly") or name == "id"
+    }
+    member = schemas.member_schema()
+    member.pop("name")
+    member["required"] = list(member["properties"])
+    error_object = {
+        "type": "object",
+        "properties": {
+            "message": {"type": "string"},
+            "code": {"type": "string"},
+            "title": {"type": "string"},
+        },
+        "required": ["message", "code"],
+    }
+    return {
+        "Image": image,
+        "ImageCreate": {
+            "type": "object",
+            "properties": writable,
+            "additionalProperties": {"type": "string"},
+        },
+        "ImageList": {
+            "type": "object",
+            "properties": {
+                "images": {"type": "array", "items": _ref("Image")},
+                "first": {"type": "string"},
+                "next": {"type": "string"},
+                "schema": {"type": "string"},
+            },
+            "required": ["images", "first", "schema"],
+        },
+        "CloudImageList": {
+            "type": "object",
+            "properties": {"images": {"type": "array", "items": _ref("Image")}},
+            "required": ["images"],
+        },
+        "Member": member,
+        "MemberList": {
+            "type": "object",
+            "properties": {
+                "members": {"type": "array", "items": _ref("Member")},
+                "schema": {"type": "string"},
+            },
+            "required": ["members", "schema"],
+        },
+        "MemberCreate": {
+            "type": "object",
+            "properties": {"member": {"type": "string"}},
+            "required": ["member"],
+        },
+        "MemberUpdate": {
+            "type": "object",
+            "properties": {
+                "status": {"type": "string", "enum": ["accepted", "rejected", "pending"]},
+                "vault_id": {"type": "string"},
+            },
+            "required": ["status"],
+        },
+        "JsonSchema": {"type": "object"},
+        "Versions": {
+            "type": "object",
+            "properties": {"versions": {"type": "array", "items": {"type": "object"}}},
+            "required": ["versions"],
+        },
+        "Version": {
+            "type": "object",
+            "properties": {"version": {"type": "object"}},
+            "required": ["version"],
+        },
+        "Health": {
+            "type": "object",
+            "properties": {"status": {"type": "string"}, "database": {"type": "string"}},
+        },
+        "Error": {"type": "object", "properties": {"error": error_object}, "required": ["error"]},
+    }

@@ -1,0 +1,88 @@
+"""The ASGI application: `create_app(settings)` wires settings, the store, the authenticator and
+the routers together. `openims serve` runs it under uvicorn (`factory()` in each worker)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from openims import __version__
+from openims.api import cloudimages, health, native, schemas, versions
+from openims.api import errors as api_errors
+from openims.api import openapi as api_openapi
+from openims.api.middleware import RequestContext
+from openims.auth.caller import Authenticator, NoAuth
+from openims.config import Settings
+from openims.domain.flavors import FlavorCatalog
+from openims.store.engine import create_engine
+from openims.store.images import ImageStore
+
+log = logging.getLogger("openims")
+
+
+def authenticator(settings: Settings) -> Authenticator:
+    if settings.no_auth:
+        return NoAuth()
+    from openims.auth.credentials import CredentialsAuthenticator
+
+    checker: Authenticator = CredentialsAuthenticator.from_file(settings.credentials)
+    return checker
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    engine = create_engine(settings.database_url, pool_size=settings.pool_size)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await engine.dispose()
+
+    app = FastAPI(
+        title="OpenIMS",
+        version=__version__,
+        description="A self-hosted image catalog speaking the Huawei Cloud IMS query API "
+        "and the OpenStack Glance v2 image API.",
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.store = ImageStore(engine)
+    app.state.authenticator = authenticator(settings)
+    app.state.flavors = FlavorCatalog.load(settings.flavors)
+    for module in (versions, health, cloudimages, native, schemas):
+        app.include_router(module.router)
+    api_errors.install(app)
+    app.add_middleware(RequestContext, log_requests=settings.access_log)
+    _describe(app)
+    return app
+
+
+def _describe(app: FastAPI) -> None:
+    """Serve an OpenAPI document whose `$ref`s resolve to the registry-derived schemas."""
+
+    def build() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            spec = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            spec.setdefault("components", {}).setdefault("schemas", {}).update(
+                api_openapi.components()
+            )
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    app.openapi = build  # type: ignore[method-assign]
+
+
+def factory() -> FastAPI:
+    """Entry point for uvicorn workers: settings come from `OPENIMS_*` variables."""
+    return create_app(Settings())

@@ -1,0 +1,272 @@
+"""The `openims` command. Every option also reads `OPENIMS_<NAME>` from the environment."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+import click
+
+from openims import __version__, logs
+from openims.config import Settings
+from openims.domain import documents
+from openims.domain.access import Caller
+from openims.domain.query import Clause, ListQuery
+from openims.store import migrate
+from openims.store.engine import create_engine, redacted
+from openims.store.images import ImageStore
+
+T = TypeVar("T")
+
+database_option = click.option(
+    "--database",
+    "database_url",
+    envvar="OPENIMS_DATABASE_URL",
+    default=None,
+    help="Database URL: sqlite:///path or postgresql://user@host/db "
+    "[default: sqlite:///./data/openims.db]",
+)
+
+
+def _settings(**overrides: Any) -> Settings:
+    given = {k: v for k, v in overrides.items() if v is not None}
+    return Settings(**given)
+
+
+def _run_with_store(
+    settings: Settings,
+    work: Callable[[ImageStore], Coroutine[Any, Any, T]],
+    *,
+    upgrade: bool = True,
+) -> T:
+    if upgrade:
+        migrate.upgrade(settings.database_url)
+
+    async def main() -> T:
+        engine = create_engine(settings.database_url, pool_size=2)
+        try:
+            return await work(ImageStore(engine))
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(main())
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="openims")
+def main() -> None:
+    """OpenIMS: an image catalog speaking Huawei Cloud IMS and OpenStack Glance v2."""
+
+
+@main.command()
+@click.option("--host", envvar="OPENIMS_HOST", default=None, help="[default: 127.0.0.1]")
+@click.option("--port", envvar="OPENIMS_PORT", type=int, default=None, help="[default: 9292]")
+@click.option(
+    "--workers",
+    envvar="OPENIMS_WORKERS",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Worker processes [default: 1]",
+)
+@database_option
+@click.option(
+    "--credentials",
+    envvar="OPENIMS_CREDENTIALS",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Credentials file [default: ./data/credentials.toml]",
+)
+@click.option(
+    "--demo", is_flag=True, default=None, help="Load the demo catalog into an empty database."
+)
+@click.option(
+    "--no-auth",
+    is_flag=True,
+    default=None,
+    help="Emulator mode: trust X-Project-Id and X-Roles, verify nothing.",
+)
+def serve(**options: Any) -> None:
+    """Start the API server (applies pending migrations first)."""
+    settings = _settings(**options)
+    logs.configure(settings.log_level)
+    # workers are new processes: they read their settings from the environment
+    for name, value in settings.model_dump().items():
+        if value is not None:
+            os.environ[f"OPENIMS_{name.upper()}"] = str(value)
+    migrate.upgrade(settings.database_url)
+    if settings.no_auth:
+        click.secho(
+            "WARNING: authentication is OFF (--no-auth). Any caller can act as any "
+            "project by sending X-Project-Id and X-Roles. Use this for tests only.",
+            fg="red",
+            bold=True,
+            err=True,
+        )
+    else:
+        from openims.app import authenticator
+        from openims.auth.credentials import CredentialsFileError
+
+        try:  # refuse to start on a missing or unsafe credentials file
+            authenticator(settings)
+        except CredentialsFileError as exc:
+            raise click.ClickException(str(exc)) from None
+    if settings.demo:
+        _load_demo(settings)
+    base = f"http://{settings.host}:{settings.port}"
+    click.echo(
+        f"OpenIMS {__version__} on {base} (database {redacted(settings.database_url)})", err=True
+    )
+    import uvicorn
+
+    uvicorn.run(
+        "openims.app:factory",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+def _load_demo(settings: Settings) -> None:
+    from openims import demo
+
+    async def load(store: ImageStore) -> tuple[int, str | None]:
+        count = await store.import_items(demo.catalog()) if await store.count() == 0 else 0
+        gold = ListQuery(clauses=(Clause("__imagetype", "eq", "gold"),), limit=1)
+        found = await store.query(gold, Caller("openims-cli", frozenset({"admin"})))
+        return count, (documents.parse(found[0])["id"] if found else None)
+
+    count, gold = _run_with_store(settings, load, upgrade=False)
+    base = f"http://{settings.host}:{settings.port}"
+    if count:
+        click.echo(f"Loaded the demo catalog: {count} images.", err=True)
+    else:
+        click.echo("The database already holds images; the demo catalog was not loaded.", err=True)
+    auth = "" if settings.no_auth else " -H 'X-Auth-Token: <token>'"
+    click.echo("Try:", err=True)
+    click.echo(f"  curl{auth} '{base}/v2/cloudimages?__imagetype=gold&limit=2'", err=True)
+    if gold:
+        click.echo(f"  curl{auth} {base}/v2/images/{gold}", err=True)
+    click.echo(f"  curl{auth} -H 'X-Project-Id: demo' '{base}/v2/images?limit=5'", err=True)
+
+
+@main.group()
+def db() -> None:
+    """Database schema commands."""
+
+
+@db.command()
+@database_option
+def upgrade(database_url: str | None) -> None:
+    """Apply pending migrations."""
+    settings = _settings(database_url=database_url)
+    migrate.upgrade(settings.database_url)
+    click.echo(f"Database {redacted(settings.database_url)} is up to date.", err=True)
+
+
+@contextmanager
+def _progress(length: int, label: str) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on a terminal; nothing at all when stderr is a file or a pipe."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    with click.progressbar(length=length, label=label, file=sys.stderr) as bar:
+        yield bar.update
+
+
+def _open_input(path: str) -> IO[bytes]:
+    if path == "-":
+        return sys.stdin.buffer
+    return open(path, "rb")
+
+
+@main.command("import")
+@click.argument("source", metavar="FILE|-")
+@database_option
+def import_(source: str, database_url: str | None) -> None:
+    """Load image documents (JSON lines or a JSON array): all or nothing."""
+    from openims import transfer
+
+    settings = _settings(database_url=database_url)
+    try:
+        stream = _open_input(source)
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {source}: {exc.strerror}") from None
+
+    async def work(store: ImageStore) -> int:
+        with _progress(0, "Importing") as progress:
+            result = await transfer.import_stream(store, stream, progress=progress)
+            return result.images
+
+    try:
+        with stream:
+            count = _run_with_store(settings, work)
+    except transfer.ImportFailed as exc:
+        raise click.ClickException(f"nothing imported: {exc}") from None
+    click.echo(f"Imported {count} images.", err=True)
+
+
+@main.command()
+@click.argument("target", metavar="[FILE|-]", default="-")
+@database_option
+def export(target: str, database_url: str | None) -> None:
+    """Write every image document as JSON lines (the import format)."""
+    from openims import transfer
+
+    settings = _settings(database_url=database_url)
+    out = sys.stdout.buffer if target == "-" else open(target, "wb")  # noqa: SIM115
+
+    async def work(store: ImageStore) -> int:
+        return await transfer.export_stream(store, out)
+
+    try:
+        count = _run_with_store(settings, work)
+    finally:
+        if out is not sys.stdout.buffer:
+            out.close()
+        else:
+            out.flush()
+    click.echo(f"Exported {count} images.", err=True)
+
+
+@main.command()
+@click.option(
+    "--images",
+    type=click.IntRange(0, 50_000_000),
+    default=None,
+    help="How many images [default: 500]",
+)
+@click.option("--seed", type=int, default=None, help="Random seed [default: 2018]")
+@database_option
+def demo(images: int | None, seed: int | None, database_url: str | None) -> None:
+    """Fill the database with a realistic demo catalog (deterministic by seed)."""
+    from openims import demo as demo_catalog
+
+    settings = _settings(database_url=database_url)
+    count_wanted = images if images is not None else demo_catalog.DEFAULT_IMAGES
+    chosen_seed = seed if seed is not None else demo_catalog.DEFAULT_SEED
+
+    async def work(store: ImageStore) -> int:
+        with _progress(count_wanted, "Generating") as progress:
+            return await store.import_items(
+                demo_catalog.catalog(count_wanted, chosen_seed), progress=progress
+            )
+
+    try:
+        count = _run_with_store(settings, work)
+    except Exception as exc:
+        from openims.domain.errors import ApiError
+
+        if isinstance(exc, ApiError):
+            raise click.ClickException(f"nothing loaded: {exc}") from None
+        raise
+    click.echo(f"Loaded {count} demo images.", err=True)

@@ -1,0 +1,32 @@
+"""Settings. Every option can come from the command line or from `OPENIMS_<NAME>` in the
+environment; `openims serve` passes its options to worker processes through the environment,
+so this class is the one place that reads them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from openims.store.engine import DEFAULT_URL
+
+DEFAULT_CREDENTIALS = Path("./data/credentials.toml")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OPENIMS_", extra="ignore")
+
+    database_url: str = DEFAULT_URL
+    host: str = "127.0.0.1"
+    port: int = 9292
+    workers: int = 1
+    credentials: Path = DEFAULT_CREDENTIALS
+    no_auth: bool = False
+    demo: bool = False
+    flavors: Path | None = None  # a flavor catalog replacing the packaged one
+    pool_size: int = 10
+    max_body_bytes: int = 1024 * 1024
+    max_patch_operations: int = 100
+    max_query_bytes: int = 8192
+    log_level: str = "info"
+    access_log: bool = True

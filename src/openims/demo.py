@@ -1,0 +1,297 @@
+"""The demo catalog: what an IMS region looks like to a handful of tenants.
+
+- one public `gold` image for every OS version the IMS documentation names (the table in
+  `data/os_versions.json`), owned by the platform project, with the feature flags such
+  images carry (KVM/Xen, Arm, GPU types, large memory, ...), plus bare-metal (Ironic) images
+  flagged for BMS flavors;
+- private images of several tenants (system disk, data disk and ISO images, some still
+  queued or killed), with tags in the IMS `key=value` form;
+- shared images, each shared with other tenants in every member status.
+
+The tenant `demo` (the default project of `serve --no-auth`) owns some images and is a member
+of others. Everything is drawn from one seeded random generator, so a seed gives the same
+catalog, ids included, on every machine.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from openims.domain import documents, times
+from openims.store.images import ImageItem
+
+PLATFORM_PROJECT = "1bed856811654c1cb661a6ca845ebc77"  # the owner in the IMS examples
+DEMO_PROJECT = "demo"
+EMPTY_MD5 = "d41d8cd98f00b204e9800998ecf8427e"
+START = times.parse("2018-09-06T14:03:05Z")
+DEFAULT_IMAGES = 500
+DEFAULT_SEED = 2018
+
+_WORKLOADS = (
+    "web",
+    "db",
+    "cache",
+    "queue",
+    "build",
+    "batch",
+    "gateway",
+    "analytics",
+    "search",
+    "ml",
+    "backup",
+    "monitor",
+)
+_TEAMS = ("blue", "green", "red", "platform", "data", "payments")
+_ENVS = ("prod", "staging", "dev", "test")
+_BMS_BOARDS = ("s4l", "s3l", "io2", "d2l")
+
+
+@dataclass(frozen=True, slots=True)
+class OsVersion:
+    os_version: str
+    platform: str
+    os_type: str
+    os_bit: str
+
+
+def os_versions() -> list[OsVersion]:
+    text = resources.files("openims.data").joinpath("os_versions.json").read_text("utf-8")
+    return [
+        OsVersion(**{k: e[k] for k in ("os_version", "platform", "os_type", "os_bit")})
+        for e in json.loads(text)["os_versions"]
+    ]
+
+
+def gpu_types() -> tuple[list[str], list[str]]:
+    text = resources.files("openims.data").joinpath("os_versions.json").read_text("utf-8")
+    data = json.loads(text)
+    return list(data.get("xen_gpu_types") or []), list(data.get("kvm_gpu_types") or [])
+
+
+def image_name(text: str) -> str:
+    """A name that meets the IMS name rule, made from an OS version string."""
+    allowed = [c if (c.isascii() and (c.isalnum() or c in "-._ ")) else " " for c in text]
+    return " ".join("".join(allowed).split())[:128] or "image"
+
+
+class _Generator:
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.clock = START
+        self.tenants = [DEMO_PROJECT] + [self._hex() for _ in range(5)]
+
+    def _hex(self) -> str:
+        return f"{self.rng.getrandbits(128):032x}"
+
+    def _uuid(self) -> str:
+        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+
+    def _times(self) -> tuple[str, str]:
+        self.clock += self.rng.randint(1, 3600)
+        created = self.clock
+        updated = created + self.rng.choice((0, 0, 60, 3600, 86400))
+        return times.render(created), times.render(updated)
+
+    def _base(self, name: str, owner: str) -> dict[str, Any]:
+        created, updated = self._times()
+        return {
+            "id": self._uuid(),
+            "name": name,
+            "owner": owner,
+            "status": "active",
+            "created_at": created,
+            "updated_at": updated,
+            "active_at": created,
+            "container_format": "bare",
+            "disk_format": "zvhd2",
+            "size": 0,
+            "checksum": EMPTY_MD5,
+            "virtual_size": None,
+            "min_ram": 0,
+            "min_disk": 40,
+            "__isregistered": "true",
+            "__image_source_type": "uds",
+            "__lazyloading": "true",
+            "virtual_env_type": "FusionCompute",
+            "hw_firmware_type": "bios",
+            "__originalimagename": "",
+            "__backup_id": "",
+            "__productcode": "",
+            "__data_origin": None,
+        }
+
+    def gold(self, osv: OsVersion, index: int) -> dict[str, Any]:
+        doc = self._base(image_name(osv.os_version), PLATFORM_PROJECT)
+        arm = "aarch64" in osv.os_version.lower() or "arm" in osv.os_version.lower()
+        windows = osv.os_type == "Windows"
+        doc.update(
+            {
+                "visibility": "public",
+                "__imagetype": "gold",
+                "protected": True,
+                "__os_version": osv.os_version,
+                "__os_type": osv.os_type,
+                "__os_bit": osv.os_bit,
+                "__platform": osv.platform,
+                "min_disk": 40 if not windows else self.rng.choice((40, 50, 100)),
+                "min_ram": 0 if not windows else self.rng.choice((1024, 2048, 4096)),
+                "__image_size": str(self.rng.randint(400, 9000) * 1024 * 1024),
+                "__support_kvm": "true",
+                "__description": f"Public image {image_name(osv.os_version)}",
+            }
+        )
+        if arm:
+            doc.update({"__support_arm": "true", "hw_firmware_type": "uefi"})
+        else:
+            if self.rng.random() < 0.3:
+                doc["__support_xen"] = "true"
+            if self.rng.random() < 0.2:
+                doc["__support_amd"] = "true"
+        if not windows:
+            doc["__support_fc_inject"] = self.rng.choice(("true", "false"))
+            doc["__support_agent_list"] = self.rng.choice(("hss,ces", "hss", "ces"))
+        if index % 7 == 0:
+            doc["__support_largememory"] = "true"
+        if index % 9 == 0:
+            doc["__support_diskintensive"] = "true"
+        if index % 11 == 0:
+            doc["__support_highperformance"] = "true"
+        return doc
+
+    def gpu(self, osv: OsVersion, gpu_type: str, kvm: bool) -> dict[str, Any]:
+        doc = self.gold(osv, 1)
+        doc["name"] = image_name(f"{osv.os_version} GPU {gpu_type}")
+        doc.pop("__support_kvm", None)
+        doc.pop("__support_xen", None)
+        doc["__support_kvm_gpu_type" if kvm else "__support_xen_gpu_type"] = gpu_type
+        return doc
+
+    def bare_metal(self, osv: OsVersion) -> dict[str, Any]:
+        doc = self.gold(osv, 1)
+        board = self.rng.choice(_BMS_BOARDS)
+        doc["name"] = image_name(f"{osv.os_version} for BMS {board}")
+        doc["virtual_env_type"] = "Ironic"
+        doc.pop("__support_kvm", None)
+        doc[f"__support_{board}"] = "true"
+        return doc
+
+    def private(self, owner: str, gold: dict[str, Any], n: int) -> dict[str, Any]:
+        workload = self.rng.choice(_WORKLOADS)
+        doc = self._base(f"{workload}-{n:04d}", owner)
+        kind = self.rng.random()
+        doc.update(
+            {
+                "visibility": "private",
+                "__imagetype": "private",
+                "protected": False,
+                "__os_version": gold["__os_version"],
+                "__os_type": gold["__os_type"],
+                "__os_bit": gold["__os_bit"],
+                "__platform": gold["__platform"],
+                "__originalimagename": gold["id"],
+                "__image_size": str(self.rng.randint(1, 200) * 1024 * 1024 * 64),
+                "__data_origin": f"instance,{self._uuid()}",
+                "min_disk": gold["min_disk"],
+                "min_ram": gold["min_ram"],
+                "enterprise_project_id": self.rng.choice(("0", "0", "0", self._uuid())),
+                "tags": sorted(
+                    {f"env={self.rng.choice(_ENVS)}", f"team={self.rng.choice(_TEAMS)}", workload}
+                    if self.rng.random() < 0.7
+                    else {workload}
+                ),
+            }
+        )
+        if "__support_arm" in gold:
+            doc["__support_arm"] = "true"
+        else:
+            doc["__support_kvm"] = "true"
+        if kind < 0.1:
+            doc.update(
+                {
+                    "virtual_env_type": "DataImage",
+                    "__os_type": "Other",
+                    "__data_origin": f"volume,{self._uuid()}",
+                }
+            )
+            doc.pop("__platform")
+        elif kind < 0.15:
+            doc.update(
+                {
+                    "virtual_env_type": "IsoImage",
+                    "disk_format": "iso",
+                    "__root_origin": "file",
+                    "__data_origin": "file,obs://images/x.iso",
+                }
+            )
+        elif kind < 0.2:
+            doc["__whole_image"] = True
+            doc["__backup_id"] = self._uuid()
+        status_roll = self.rng.random()
+        if status_roll < 0.04:
+            doc.update({"status": "queued", "__image_size": "0"})
+            doc.pop("active_at")
+        elif status_roll < 0.06:
+            doc["status"] = "killed"
+            doc.pop("active_at")
+        if self.rng.random() < 0.1:
+            doc["__description"] = f"{workload} image of team {self.rng.choice(_TEAMS)}"
+        return doc
+
+    def share(self, doc: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+        doc["visibility"] = "shared"
+        doc["__imagetype"] = "shared"
+        others = [t for t in self.tenants if t != doc["owner"]]
+        chosen = self.rng.sample(others, self.rng.randint(1, min(3, len(others))))
+        return tuple(
+            (m, self.rng.choice(("pending", "accepted", "accepted", "rejected"))) for m in chosen
+        )
+
+
+def catalog(images: int = DEFAULT_IMAGES, seed: int = DEFAULT_SEED) -> Iterator[ImageItem]:
+    """`images` canonical documents with members: gold images first (every documented OS
+    version, then GPU and bare-metal variants), then private and shared tenant images."""
+    gen = _Generator(seed)
+    versions = os_versions()
+    xen_gpus, kvm_gpus = gpu_types()
+    produced = 0
+    golds: list[dict[str, Any]] = []
+
+    def emit(doc: dict[str, Any], members: tuple[tuple[str, str], ...] = ()) -> ImageItem:
+        return ImageItem(documents.canonical(doc), members)
+
+    publics: list[dict[str, Any]] = [gen.gold(v, i) for i, v in enumerate(versions)]
+    linux = [
+        v
+        for v in versions
+        if v.os_type == "Linux"
+        and "arm" not in v.os_version.lower()
+        and "aarch64" not in v.os_version.lower()
+    ] or versions
+    for gpu in kvm_gpus:
+        publics.append(gen.gpu(gen.rng.choice(linux), gpu, kvm=True))
+    for gpu in xen_gpus:
+        publics.append(gen.gpu(gen.rng.choice(linux), gpu, kvm=False))
+    for _ in range(4):
+        publics.append(gen.bare_metal(gen.rng.choice(linux)))
+    for doc in publics:
+        if produced >= images:
+            return
+        golds.append(doc)
+        produced += 1
+        yield emit(doc)
+    n = 0
+    while produced < images:
+        n += 1
+        owner = gen.tenants[n % len(gen.tenants)]
+        doc = gen.private(owner, gen.rng.choice(golds), n)
+        members: tuple[tuple[str, str], ...] = ()
+        if gen.rng.random() < 0.25 and doc["status"] == "active":
+            members = gen.share(doc)
+        produced += 1
+        yield emit(doc, members)
