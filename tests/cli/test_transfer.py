@@ -1,0 +1,123 @@
+"""`openims import`, `export` and `demo` as an operator runs them (real processes)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests.seeds import PATCH_EXAMPLE, QUERY_EXAMPLE
+
+
+def openims(
+    *args: str, stdin: bytes | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "openims", *args],
+        input=stdin,
+        capture_output=True,
+        cwd=cwd,
+        timeout=300,
+        check=False,
+    )
+
+
+def export(db_url: str) -> bytes:
+    done = openims("export", "-", "--database", db_url)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_export_import_export_round_trips_byte_for_byte(db_url: str, tmp_path: Path) -> None:
+    seeded = openims("demo", "--images", "120", "--database", db_url)
+    assert seeded.returncode == 0, seeded.stderr
+    first = export(db_url)
+    lines = first.splitlines()
+    assert len(lines) == 120
+    assert any(b'"members":' in line for line in lines)
+    other = f"sqlite:///{tmp_path / 'copy.db'}"
+    loaded = openims("import", "-", "--database", other, stdin=first)
+    assert loaded.returncode == 0, loaded.stderr
+    assert b"Imported 120 images." in loaded.stderr
+    assert export(other) == first
+
+
+def test_import_accepts_a_json_array(db_url: str) -> None:
+    data = orjson.dumps(
+        [
+            QUERY_EXAMPLE,
+            {
+                **PATCH_EXAMPLE,
+                "tags": ["a.b"],
+                "visibility": "shared",
+                "members": [{"member_id": "p9", "status": "accepted"}],
+            },
+        ]
+    )
+    done = openims("import", "-", "--database", db_url, stdin=data)
+    assert done.returncode == 0, done.stderr
+    out = [orjson.loads(line) for line in export(db_url).splitlines()]
+    by_id = {d["id"]: d for d in out}
+    assert by_id[PATCH_EXAMPLE["id"]]["members"] == [{"member_id": "p9", "status": "accepted"}]
+    assert by_id[QUERY_EXAMPLE["id"]]["__support_kvm_fpga_type"] == "VU9P"
+
+
+@pytest.mark.parametrize(
+    ("lines", "where"),
+    [
+        ([b'{"owner": "p", "name": "ok"}', b'{"owner": "p", "name": "bad<name>"}'], "line 2"),
+        ([b'{"owner": "p"}', b"", b"{not json"], "line 3"),
+        ([b'{"owner": "p"}', b'["a list"]'], "line 2"),
+        ([b'{"name": "no owner"}'], "line 1"),
+        ([orjson.dumps(PATCH_EXAMPLE), orjson.dumps(PATCH_EXAMPLE)], "line 2"),
+        ([b'{"owner": "p", "min_ram": "2048"}'], "line 1"),
+        ([b'{"owner": "p", "members": [{"member_id": "q"}]}'], "line 1"),
+        ([b'{"owner": "p"}'] * 3 + [b'{"owner": "p", "status": "sideways"}'], "line 4"),
+    ],
+)
+def test_a_bad_line_is_named_and_nothing_is_written(
+    db_url: str, lines: list[bytes], where: str
+) -> None:
+    done = openims("import", "-", "--database", db_url, stdin=b"\n".join(lines) + b"\n")
+    assert done.returncode != 0
+    assert f"nothing imported: {where}:".encode() in done.stderr, done.stderr
+    assert export(db_url) == b""
+
+
+def test_import_refuses_ids_already_in_the_database(db_url: str) -> None:
+    data = orjson.dumps(PATCH_EXAMPLE) + b"\n"
+    assert openims("import", "-", "--database", db_url, stdin=data).returncode == 0
+    more = orjson.dumps(QUERY_EXAMPLE) + b"\n" + data
+    done = openims("import", "-", "--database", db_url, stdin=more)
+    assert done.returncode != 0
+    assert b"line 2" in done.stderr and b"already in the database" in done.stderr
+    assert len(export(db_url).splitlines()) == 1  # the first line was not written either
+
+
+def test_import_of_a_missing_file(tmp_path: Path) -> None:
+    done = openims(
+        "import", str(tmp_path / "nope.jsonl"), "--database", f"sqlite:///{tmp_path / 'x.db'}"
+    )
+    assert done.returncode != 0 and b"cannot read" in done.stderr
+
+
+def test_demo_is_deterministic_and_names_every_documented_os_version(tmp_path: Path) -> None:
+    from openims import demo
+
+    a = f"sqlite:///{tmp_path / 'a.db'}"
+    b = f"sqlite:///{tmp_path / 'b.db'}"
+    for url in (a, b):
+        assert openims("demo", "--images", "400", "--seed", "7", "--database", url).returncode == 0
+    assert export(a) == export(b)
+    docs = [orjson.loads(line) for line in export(a).splitlines()]
+    golds = [d for d in docs if d["__imagetype"] == "gold"]
+    assert {d["__os_version"] for d in golds} >= {v.os_version for v in demo.os_versions()}
+    assert {d["__platform"] for d in golds} >= {v.platform for v in demo.os_versions()}
+    owners = {d["owner"] for d in docs if d["__imagetype"] != "gold"}
+    assert "demo" in owners and len(owners) >= 4
+    assert any(d["visibility"] == "shared" for d in docs)
+    assert any(d["tags"] for d in docs)
+    assert any(d["virtual_env_type"] == "Ironic" for d in golds)

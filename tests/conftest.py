@@ -1,0 +1,227 @@
+"""Shared fixtures: every storage and API test runs on SQLite and on PostgreSQL.
+
+- `db_url` is a fresh, migrated database of each backend (PostgreSQL: a database of its own
+  on the server named by OPENIMS_TEST_PG_URL, emptied between tests).
+- `server` is a real `openims serve --no-auth` process on that database, reached over HTTP.
+
+Without OPENIMS_TEST_PG_URL the PostgreSQL half is skipped locally; `.ci/run` always sets it,
+and there an unreachable PostgreSQL fails the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from openims.store import migrate
+from openims.store.engine import create_engine
+from openims.store.tables import metadata
+
+PG_URL = os.environ.get("OPENIMS_TEST_PG_URL")
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if PG_URL:
+        return
+    skip = pytest.mark.skip(reason="OPENIMS_TEST_PG_URL is not set")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+async def _execute(url: str, *statements: str) -> None:
+    engine = create_engine(url, pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            for stmt in statements:
+                await conn.execute(sa.text(stmt))
+            await conn.commit()
+    finally:
+        await engine.dispose()
+
+
+def empty(url: str) -> None:
+    """Delete every row, keeping the schema."""
+    tables = [t.name for t in reversed(metadata.sorted_tables)]
+    if url.startswith("postgresql"):
+        run(_execute(url, f"TRUNCATE {', '.join(tables)} CASCADE"))
+    else:
+        run(_execute(url, *(f"DELETE FROM {t}" for t in tables)))  # noqa: S608 - table names
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A PostgreSQL database of this test session, migrated once."""
+    assert PG_URL, "OPENIMS_TEST_PG_URL is not set"
+    name = f"openims_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.make_url(PG_URL)
+    run(_execute_autocommit(admin, f'CREATE DATABASE "{name}"'))
+    url = admin.set(database=name).render_as_string(hide_password=False)
+    migrate.upgrade(url)
+    yield url
+    run(_execute_autocommit(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _execute_autocommit(url: sa.URL, statement: str) -> None:
+    engine = create_engine(url.render_as_string(hide_password=False), pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(sa.text(statement))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_database(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("sqlite") / "openims.db"
+    url = f"sqlite:///{path}"
+    migrate.upgrade(url)
+    return url
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def db_url(backend: str, request: pytest.FixtureRequest) -> str:
+    """An empty, migrated database of the backend under test."""
+    url: str = request.getfixturevalue(
+        "pg_database" if backend == "postgres" else "sqlite_database"
+    )
+    empty(url)
+    return url
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    """A running `openims serve` process."""
+
+    url: str
+    database_url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+    clients: list[httpx.Client] = field(default_factory=list)
+
+    def client(
+        self, project: str = "demo", roles: str | None = None, **headers: str
+    ) -> httpx.Client:
+        """An HTTP client acting as `project` (no-auth mode trusts these headers)."""
+        sent = {"X-Project-Id": project, **headers}
+        if roles:
+            sent["X-Roles"] = roles
+        c = httpx.Client(base_url=self.url, headers=sent, timeout=30)
+        self.clients.append(c)
+        return c
+
+    def admin(self) -> httpx.Client:
+        return self.client("admin-project", roles="admin")
+
+    def stop(self) -> None:
+        for c in self.clients:
+            c.close()
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+
+def start_server(
+    database_url: str,
+    log_dir: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    port: int | None = None,
+) -> Server:
+    """Start `openims serve` and wait until /healthz answers."""
+    port = port or free_port()
+    log = log_dir / f"server-{port}.log"
+    full_env = {**os.environ, "OPENIMS_LOG_LEVEL": "warning", **(env or {})}
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "openims",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--database",
+                database_url,
+                *args,
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=full_env,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}:\n{log.read_text()}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return Server(url, database_url, proc, log)
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"server did not start:\n{log.read_text()}")
+
+
+@pytest.fixture(scope="session")
+def sqlite_server(
+    sqlite_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    server = start_server(sqlite_database, tmp_path_factory.mktemp("logs"), "--no-auth")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_server(pg_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    server = start_server(pg_database, tmp_path_factory.mktemp("logs"), "--no-auth")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def server(backend: str, request: pytest.FixtureRequest) -> Iterator[Server]:
+    """A no-auth server on an empty database of the backend under test."""
+    srv: Server = request.getfixturevalue("pg_server" if backend == "postgres" else "sqlite_server")
+    empty(srv.database_url)
+    yield srv
+    for c in srv.clients:
+        c.close()
+    srv.clients.clear()

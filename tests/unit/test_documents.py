@@ -1,0 +1,161 @@
+"""Image documents: checking, defaults, canonical order and rendering."""
+
+from __future__ import annotations
+
+import copy
+
+import orjson
+import pytest
+
+from openims import attributes
+from openims.domain import documents, errors, times
+from tests.seeds import PATCH_EXAMPLE, QUERY_EXAMPLE
+
+
+@pytest.mark.parametrize("example", [PATCH_EXAMPLE, QUERY_EXAMPLE])
+def test_seed_examples_keep_every_key_and_value(example: dict) -> None:
+    doc = documents.canonical(copy.deepcopy(example))
+    for key, value in example.items():
+        assert doc[key] == value, key
+    # the union of the seed tables: every document states deleted and deleted_at
+    assert doc["deleted"] is False
+    assert doc["deleted_at"] is None
+
+
+def test_canonical_is_idempotent_and_orders_keys() -> None:
+    doc = documents.canonical(copy.deepcopy(PATCH_EXAMPLE) | {"zeta": "1", "alpha": "2"})
+    again = documents.canonical(orjson.loads(documents.render(doc)))
+    assert documents.render(again) == documents.render(doc)
+    keys = list(doc)
+    assert keys[:3] == ["file", "owner", "id"]
+    assert keys[-2:] == ["alpha", "zeta"]  # custom properties last, sorted
+
+
+def test_links_are_derived_from_the_id() -> None:
+    doc = documents.canonical({**PATCH_EXAMPLE, "self": "/elsewhere"})
+    assert doc["self"] == f"/v2/images/{PATCH_EXAMPLE['id']}"
+    assert doc["file"] == f"/v2/images/{PATCH_EXAMPLE['id']}/file"
+    assert doc["schema"] == "/v2/schemas/image"
+
+
+def test_always_present_attributes_get_their_defaults() -> None:
+    doc = documents.canonical(
+        {
+            "id": PATCH_EXAMPLE["id"],
+            "owner": "p",
+            "created_at": "2020-01-01T00:00:00Z",
+            "updated_at": "2020-01-01T00:00:00Z",
+        }
+    )
+    assert doc["status"] == "queued"
+    assert doc["visibility"] == "private"
+    assert doc["__imagetype"] == "private"
+    assert doc["__isregistered"] == "true"
+    assert doc["tags"] == []
+    assert doc["protected"] is False
+    assert doc["size"] is None and doc["checksum"] is None and doc["name"] is None
+    for attr in attributes.rendered():
+        if attr.presence is attributes.Presence.ALWAYS:
+            assert attr.name in doc
+        else:
+            assert attr.name not in doc
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "code"),
+    [
+        ("protected", "yes", "IMG.0001"),
+        ("min_ram", "2048", "IMG.0055"),
+        ("min_ram", -1, "IMG.0055"),
+        ("min_disk", 2000, "IMG.0055"),
+        ("visibility", "bogus", "IMG.0001"),
+        ("__os_type", "BeOS", "IMG.0122"),
+        ("hw_firmware_type", "coreboot", "IMG.0141"),
+        ("__imagetype", "silver", "IMG.0024"),
+        ("created_at", "2018-9-6T14:03:27Z", "IMG.0001"),
+        ("created_at", "yesterday", "IMG.0001"),
+        ("custom", 5, "IMG.0001"),
+        ("custom", None, "IMG.0001"),
+        ("__image_size", "12kb", "IMG.0001"),
+        ("enterprise_project_id", "default", "IMG.0001"),
+        ("tags", "a", "IMG.0115"),
+        ("tags", ["a/b"], "IMG.0115"),
+        ("name", "x" * 129, "IMG.0002"),
+        ("name", " leading", "IMG.0003"),
+        ("name", "bad<name>", "IMG.0003"),
+        ("name", "", "IMG.0003"),
+        ("__description", "x" * 1025, "IMG.0004"),
+        ("__description", "line\nbreak", "IMG.0054"),
+        ("__description", "<script>", "IMG.0054"),
+    ],
+)
+def test_bad_values_are_refused_with_their_code(name: str, value: object, code: str) -> None:
+    with pytest.raises(errors.ApiError) as caught:
+        documents.canonical({**PATCH_EXAMPLE, name: value})
+    assert caught.value.code == code
+    assert caught.value.status == 400
+
+
+def test_names_allow_chinese_digits_and_punctuation() -> None:
+    doc = documents.canonical({**PATCH_EXAMPLE, "name": "镜像-01_v1.2 final"})
+    assert doc["name"] == "镜像-01_v1.2 final"
+
+
+def test_reserved_custom_names_are_refused() -> None:
+    with pytest.raises(errors.ApiError) as caught:
+        documents.canonical({**PATCH_EXAMPLE, "os_glance_import": "x"})
+    assert caught.value.status == 403
+
+
+def test_tags_are_deduplicated_in_first_seen_order() -> None:
+    assert documents.check_tags(["b", "a", "b", "k=v"]) == ["b", "a", "k=v"]
+    with pytest.raises(errors.ApiError):
+        documents.check_tags([str(i) for i in range(documents.MAX_TAGS + 1)])
+
+
+def test_new_image_defaults_and_rules() -> None:
+    doc = documents.new_image(
+        {"name": "web"},
+        image_id=PATCH_EXAMPLE["id"],
+        owner="p1",
+        now=times.parse("2020-01-02T03:04:05Z"),
+        is_admin=False,
+    )
+    assert doc["owner"] == "p1"
+    assert doc["status"] == "queued"
+    assert doc["created_at"] == doc["updated_at"] == "2020-01-02T03:04:05Z"
+    assert doc["__imagetype"] == "private"
+    for forbidden in ({"visibility": "public"}, {"__imagetype": "gold"}, {"owner": "p2"}):
+        with pytest.raises(errors.ApiError) as caught:
+            documents.new_image(
+                forbidden, image_id=PATCH_EXAMPLE["id"], owner="p1", now=0, is_admin=False
+            )
+        assert caught.value.status == 403
+    with pytest.raises(errors.ApiError) as caught:
+        documents.new_image(
+            {"status": "active"}, image_id=PATCH_EXAMPLE["id"], owner="p1", now=0, is_admin=False
+        )
+    assert caught.value.message == "Attribute 'status' is read-only."
+    public = documents.new_image(
+        {"visibility": "public", "owner": "p9"},
+        image_id=PATCH_EXAMPLE["id"],
+        owner="p1",
+        now=0,
+        is_admin=True,
+    )
+    assert (public["__imagetype"], public["owner"]) == ("gold", "p9")
+
+
+def test_times_round_trip_and_strictness() -> None:
+    assert times.render(times.parse("2018-09-06T14:03:27Z")) == "2018-09-06T14:03:27Z"
+    assert times.parse("2018-10-28 10:00:00", times.QUERY_FORMATS) == times.parse(
+        "2018-10-28T10:00:00Z"
+    )
+    for bad in (
+        "2018-10-28",
+        "2018-10-28T10:00:00",
+        "2018-13-01T00:00:00Z",
+        "２０１８-10-28T10:00:00Z",
+    ):
+        with pytest.raises(ValueError, match="UTC time"):
+            times.parse(bad, times.QUERY_FORMATS)
