@@ -8,7 +8,11 @@ when anyone but its owner may read it.
 from __future__ import annotations
 
 import hmac
+import json
+import os
+import secrets
 import stat
+import string
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,6 +105,68 @@ def load(path: Path) -> tuple[list[Credential], list[Token]]:
             )
         )
     return credentials, tokens
+
+
+_AK_ALPHABET = string.ascii_uppercase + string.digits
+_SK_ALPHABET = string.ascii_letters + string.digits
+
+
+def _toml_string(value: str) -> str:
+    """A TOML basic string. JSON's escaping (ASCII only) is a subset of TOML's."""
+    return json.dumps(value, ensure_ascii=True)
+
+
+def _toml_roles(roles: frozenset[str]) -> str:
+    return "[" + ", ".join(_toml_string(r) for r in sorted(roles)) + "]"
+
+
+def check_project_id(project_id: str) -> str:
+    if not project_id or len(project_id) > 255 or not project_id.isprintable():
+        raise CredentialsFileError("the project ID must be 1-255 printable characters")
+    return project_id
+
+
+def _append(path: Path, entry: str) -> None:
+    """Append one TOML table to the file, creating it readable by its owner only. The file
+    is re-read afterwards so a damaged file is reported instead of silently extended."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as out:
+        out.write(entry)
+    load(path)
+
+
+def add_credential(path: Path, project_id: str, roles: frozenset[str]) -> Credential:
+    """A new AK/SK pair for `project_id`, appended to the file. Keys are shaped like Huawei
+    Cloud's (a 20-character access key, a 40-character secret key)."""
+    credential = Credential(
+        access_key="".join(secrets.choice(_AK_ALPHABET) for _ in range(20)),
+        secret_key="".join(secrets.choice(_SK_ALPHABET) for _ in range(40)),
+        project_id=check_project_id(project_id),
+        roles=roles,
+    )
+    _append(
+        path,
+        "\n[[credential]]\n"
+        f"access_key = {_toml_string(credential.access_key)}\n"
+        f"secret_key = {_toml_string(credential.secret_key)}\n"
+        f"project_id = {_toml_string(credential.project_id)}\n"
+        f"roles = {_toml_roles(roles)}\n",
+    )
+    return credential
+
+
+def add_token(path: Path, project_id: str, roles: frozenset[str]) -> Token:
+    """A new random static token for `project_id`, appended to the file."""
+    token = Token(secrets.token_hex(24), check_project_id(project_id), roles)
+    _append(
+        path,
+        "\n[[token]]\n"
+        f"token = {_toml_string(token.token)}\n"
+        f"project_id = {_toml_string(token.project_id)}\n"
+        f"roles = {_toml_roles(roles)}\n",
+    )
+    return token
 
 
 class CredentialsAuthenticator:

@@ -1,0 +1,58 @@
+"""`openims credentials add` and `openims token add`: the file they write is private, valid,
+and what the server then accepts."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import httpx
+
+from openims.auth import credentials
+from tests.cli.test_transfer import openims
+from tests.conftest import start_server
+
+
+def test_add_writes_an_owner_only_file_that_loads(tmp_path: Path) -> None:
+    path = tmp_path / "creds" / "credentials.toml"
+    done = openims(
+        "credentials", "add", "--project-id", "p1", "--role", "admin", "--file", str(path)
+    )
+    assert done.returncode == 0, done.stderr
+    printed = dict(
+        line.split(" = ", 1) for line in done.stdout.decode().splitlines() if " = " in line
+    )
+    assert len(printed["access_key"]) == 20 and len(printed["secret_key"]) == 40
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+    second = openims("token", "add", "--project-id", 'we"ird \\ project', "--file", str(path))
+    assert second.returncode == 0, second.stderr
+    token = second.stdout.decode().strip()
+
+    creds, tokens = credentials.load(path)
+    assert [(c.access_key, c.secret_key, c.project_id, c.roles) for c in creds] == [
+        (printed["access_key"], printed["secret_key"], "p1", frozenset({"admin"}))
+    ]
+    assert [(t.token, t.project_id, t.roles) for t in tokens] == [
+        (token, 'we"ird \\ project', frozenset())
+    ]
+
+
+def test_refuses_an_empty_project(tmp_path: Path) -> None:
+    path = tmp_path / "credentials.toml"
+    done = openims("token", "add", "--project-id", "", "--file", str(path))
+    assert done.returncode != 0
+    assert b"project ID" in done.stderr
+
+
+def test_server_accepts_an_added_token(sqlite_database: str, tmp_path: Path) -> None:
+    path = tmp_path / "credentials.toml"
+    token = openims("token", "add", "--project-id", "p9", "--file", str(path)).stdout.decode()
+    server = start_server(sqlite_database, tmp_path, "--credentials", str(path))
+    try:
+        ok = httpx.get(f"{server.url}/v2/images", headers={"X-Auth-Token": token.strip()})
+        assert ok.status_code == 200, ok.text
+        refused = httpx.get(f"{server.url}/v2/images", headers={"X-Auth-Token": "nope"})
+        assert refused.status_code == 401
+    finally:
+        server.stop()
