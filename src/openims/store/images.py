@@ -210,8 +210,10 @@ class ImageStore:
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[AsyncConnection]:
+        """A connection in autocommit mode: a read is one statement and one round trip, with
+        no BEGIN/ROLLBACK around it."""
         async with self.engine.connect() as conn:
-            yield conn
+            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
 
     # --- reads ----------------------------------------------------------------------------
     async def ping(self) -> None:
