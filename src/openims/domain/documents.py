@@ -228,7 +228,7 @@ def new_image(
     if not is_admin and (visibility == "public" or imagetype in ("gold", "market")):
         raise errors.FORBIDDEN_ACTION(action="publicize_image")
     if "__imagetype" not in doc:
-        doc["__imagetype"] = _imagetype_for(visibility)
+        doc["__imagetype"] = imagetype_for(visibility)
     stamp = times.render(now)
     doc.setdefault("owner", owner)
     doc["id"] = image_id
@@ -238,7 +238,8 @@ def new_image(
     return canonical(doc)
 
 
-def _imagetype_for(visibility: Any) -> str:
+def imagetype_for(visibility: Any) -> str:
+    """The IMS image type that goes with a Glance visibility (public images are `gold`)."""
     return {"public": "gold", "shared": "shared"}.get(str(visibility), "private")
 
 
