@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from tests.conftest import Server
+from tests.conftest import Server, start_server
 
 V20 = "application/openstack-images-v2.0-json-patch"
 V21 = "application/openstack-images-v2.1-json-patch"
@@ -193,3 +194,19 @@ def test_patch_is_in_the_openapi_document(server: Server) -> None:
     operation = spec["paths"]["/v2/images/{image_id}"]["patch"]
     assert set(operation["requestBody"]["content"]) == {V20, V21}
     assert "415" in operation["responses"] and "409" in operation["responses"]
+
+
+def test_the_operation_limit_is_a_setting(db_url: str, tmp_path: Path) -> None:
+    server = start_server(db_url, tmp_path, "--no-auth", env={"OPENIMS_MAX_PATCH_OPERATIONS": "2"})
+    try:
+        c = server.client("p1")
+        image = create(c)
+        two = [{"op": "add", "path": f"/p{i}", "value": "v"} for i in range(2)]
+        assert ok(c, image["id"], two)["p1"] == "v"
+        r = patch(c, image["id"], [*two, {"op": "add", "path": "/p2", "value": "v"}])
+        assert r.status_code == 413
+        assert r.json()["error"]["message"] == (
+            "A patch may hold at most 2 operations; this one holds 3."
+        )
+    finally:
+        server.stop()

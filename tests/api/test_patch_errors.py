@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from openims.attributes import VISIBILITIES
+from openims.attributes import REGISTRY, VISIBILITIES, Change, Presence
 from tests.conftest import BACKENDS, Server, empty
 
 V20 = "application/openstack-images-v2.0-json-patch"
@@ -587,15 +587,42 @@ def table() -> str:
         "|---|---|---|---|---|",
     ]
     for c in CASES:
-        message = c.message.replace("|", "\\|").replace("{id}", "<id>")
+        message = c.message.replace("|", "\\|")
         lines.append(f"| {c.name} | {c.request()} | {c.status} | {c.code} | {message} |")
     return "\n".join(lines) + "\n"
 
 
-def test_the_docs_table_is_this_table() -> None:
-    assert table() in DOCS.read_text(encoding="utf-8"), (
-        "docs/patch.md is out of date: python -m tests.api.test_patch_errors"
+def rules_table() -> str:
+    """Which attributes PATCH may change, from the attribute registry."""
+    groups: dict[str, list[str]] = {}
+    for attr in REGISTRY:
+        if attr.change is Change.MODIFIABLE and attr.presence is not Presence.ALWAYS:
+            rule = "add, replace, remove (owner or admin)"
+        elif attr.change in (Change.MODIFIABLE, Change.KEEP):
+            rule = "add or replace (owner or admin); never removed"
+        elif attr.change is Change.ADMIN:
+            rule = "add or replace by an admin; never removed"
+        elif attr.change is Change.VISIBILITY:
+            rule = "replace: `private`, `shared`, `community`; `public` by an admin; never removed"
+        elif attr.change in (Change.READ_ONLY, Change.FIXED):
+            rule = "403 `Attribute '…' is read-only.`"
+        else:
+            rule = "403 `Attribute '…' is reserved.`"
+        groups.setdefault(rule, []).append(f"`{attr.name}`")
+    lines = ["| attributes | what PATCH may do |", "|---|---|"]
+    lines += [f"| {', '.join(names)} | {rule} |" for rule, names in groups.items()]
+    lines.append(
+        "| any other name (a custom property; a string) | add, replace, remove (owner or admin); "
+        "names starting `os_glance_` are reserved |"
     )
+    return "\n".join(lines) + "\n"
+
+
+def test_the_docs_tables_are_these_tables() -> None:
+    text = DOCS.read_text(encoding="utf-8")
+    hint = "docs/patch.md is out of date: python -m tests.api.test_patch_errors"
+    assert rules_table() in text, hint
+    assert table() in text, hint
 
 
 @dataclass
@@ -664,4 +691,5 @@ def test_patch_refusal(scene: Scene, case: Case) -> None:
 
 
 if __name__ == "__main__":
+    print(rules_table())
     print(table(), end="")
