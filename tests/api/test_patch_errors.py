@@ -454,6 +454,20 @@ CASES: list[Case] = [
         "Invalid value for 'team': null is not allowed (remove the attribute instead).",
     ),
     Case(
+        "custom property value with a NUL",
+        _replace("/team", "a\x00b"),
+        400,
+        "IMG.0001",
+        "Invalid value for 'team': a NUL character is not allowed",
+    ),
+    Case(
+        "registered string attribute with a NUL",
+        [{"op": "add", "path": "/__support_kvm_gpu_type", "value": "a\x00b"}],
+        400,
+        "IMG.0001",
+        "Invalid value for '__support_kvm_gpu_type': a NUL character is not allowed",
+    ),
+    Case(
         "custom property name of 256 characters",
         [{"op": "add", "path": "/" + "p" * 256, "value": "x"}],
         400,
@@ -549,7 +563,7 @@ CASES: list[Case] = [
             "Invalid image description: at most 1024 characters, without carriage returns, "
             "'<' or '>'.",
         )
-        for label, value in (("`<`", "a<b"), ("a carriage return", "a\rb"))
+        for label, value in (("`<`", "a<b"), ("a carriage return", "a\rb"), ("a NUL", "a\x00b"))
     ),
     Case(
         "replace `/tags` → a string",
