@@ -210,3 +210,16 @@ def test_the_operation_limit_is_a_setting(db_url: str, tmp_path: Path) -> None:
         )
     finally:
         server.stop()
+
+
+def test_the_largest_custom_property_is_stored(server: Server) -> None:
+    """255 characters of 4-byte UTF-8, name and value, fit the (name, value) index."""
+    c = server.client("p1")
+    image = create(c)
+    name = "".join(chr(0x1F600 + i % 80) for i in range(255))
+    value = "".join(chr(0x20000 + (i * 7919) % 40000) for i in range(255))  # incompressible
+    doc = ok(c, image["id"], [{"op": "add", "path": f"/{name}", "value": value}])
+    assert doc[name] == value
+    assert [i["id"] for i in c.get("/v2/images", params={name: value}).json()["images"]] == [
+        image["id"]
+    ]

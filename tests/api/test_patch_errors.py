@@ -468,6 +468,20 @@ CASES: list[Case] = [
         "Invalid value for '__support_kvm_gpu_type': a NUL character is not allowed",
     ),
     Case(
+        "custom property value of 256 characters",
+        _replace("/team", "v" * 256),
+        400,
+        "IMG.0001",
+        "Invalid value for 'team': longer than 255 characters",
+    ),
+    Case(
+        "`__support_kvm` of 256 characters",
+        [{"op": "add", "path": "/__support_kvm", "value": "v" * 256}],
+        400,
+        "IMG.0001",
+        "Invalid value for '__support_kvm': longer than 255 characters",
+    ),
+    Case(
         "custom property name of 256 characters",
         [{"op": "add", "path": "/" + "p" * 256, "value": "x"}],
         400,
