@@ -5,7 +5,7 @@ two drift apart (print the table with `python -m tests.api.test_patch_errors`). 
 checks the status, the code, the exact message, and that the image did not change.
 
 The scene: p1 owns a private image `own` (custom property `team=blue`, tag `a`) and an image
-`shared` with p2 (pending member); the admin owns a public image `public`."""
+`shared` with p2 (pending member) and a `community` image; the admin owns a `public` image."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ class Case:
     message: str  # `{id}` stands for the image's id
     content_type: str | None = V21
     caller: str = "owner"  # owner (p1), member (p2), stranger (p3), admin, reader (p1 as reader)
-    target: str = "own"  # own, shared, public, missing, or an id as it is
+    target: str = "own"  # own, shared, public, community, or an id as it is
 
     def request(self) -> str:
         dialect = {V21: "v2.1", V20: "v2.0", None: "no Content-Type"}.get(
@@ -298,7 +298,7 @@ CASES: list[Case] = [
             caller=caller,
             target=target,
         )
-        for caller, target in (("member", "shared"), ("owner", "public"))
+        for caller, target in (("member", "shared"), ("owner", "public"), ("member", "community"))
     ),
     Case(
         "a reader patches its own image",
@@ -687,11 +687,17 @@ def scene(request: pytest.FixtureRequest) -> Iterator[Scene]:
     own = owner.post("/v2/images", json={"name": "img", "team": "blue", "tags": ["a"]})
     shared = owner.post("/v2/images", json={"name": "shared"})
     public = admin.post("/v2/images", json={"name": "pub", "visibility": "public"})
-    for r in (own, shared, public):
+    community = owner.post("/v2/images", json={"name": "com", "visibility": "community"})
+    for r in (own, shared, public, community):
         assert r.status_code == 201, r.text
     sid = shared.json()["id"]
     assert owner.post(f"/v2/images/{sid}/members", json={"member": "p2"}).status_code == 200
-    ids = {"own": own.json()["id"], "shared": sid, "public": public.json()["id"]}
+    ids = {
+        "own": own.json()["id"],
+        "shared": sid,
+        "public": public.json()["id"],
+        "community": community.json()["id"],
+    }
     built = Scene(server, ids, clients, {})
     built.documents = built.snapshot()
     yield built
