@@ -631,7 +631,10 @@ def rules_table() -> str:
         elif attr.change is Change.ADMIN:
             rule = "add or replace by an admin; never removed"
         elif attr.change is Change.VISIBILITY:
-            rule = "replace: `private`, `shared`, `community`; `public` by an admin; never removed"
+            rule = (
+                "add or replace: `private`, `shared`, `community`; `public` by an admin; "
+                "never removed"
+            )
         elif attr.change in (Change.READ_ONLY, Change.FIXED):
             rule = "403 `Attribute '…' is read-only.`"
         else:
