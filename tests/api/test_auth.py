@@ -8,6 +8,7 @@ import hashlib
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -17,7 +18,7 @@ from openims.api.authentication import PUBLIC_PATHS
 from openims.app import create_app
 from openims.auth import signature
 from openims.config import Settings
-from tests.conftest import AuthServer
+from tests.conftest import AuthServer, start_server, write_credentials
 from tests.signing import Signed, sign
 
 UNAUTHORIZED = {
@@ -400,3 +401,38 @@ def test_identical_refusals_whatever_failed(auth_server: AuthServer) -> None:
         for r in responses
     }
     assert len(shapes) == 1, shapes
+
+
+# --- secrets stay out of the logs ----------------------------------------------------------
+def test_no_secret_reaches_the_server_log(sqlite_database: str, tmp_path: Path) -> None:
+    """At debug level, after accepted and refused requests of every kind, the log holds no
+    secret key, no token, no signature and no Authorization value."""
+    path = tmp_path / "credentials.toml"
+    keys, tokens = write_credentials(path)
+    server = start_server(
+        sqlite_database, tmp_path, "--credentials", str(path), env={"OPENIMS_LOG_LEVEL": "debug"}
+    )
+    srv = AuthServer(server, path, keys, tokens)
+    sent_secrets = []
+    try:
+        ok = signed_by(srv, "t1", "POST", "/v2/images", body=b'{"name": "logged"}')
+        assert ok.send().status_code == 201
+        bad = sign(srv.url, keys["t1"].access_key, keys["t2"].secret_key, "GET", "/v2/images")
+        refused(bad.send())
+        late = (datetime.now(UTC) - timedelta(hours=2)).strftime(signature.DATE_FORMAT)
+        refused(signed_by(srv, "t2", "GET", "/v2/images", headers={"X-Sdk-Date": late}).send())
+        refused(signed_by(srv, "t1", "GET", "/v2/images", project_id="tenant-b").send())
+        assert srv.client("t3").get("/v2/cloudimages").status_code == 200
+        refused(srv.client(None, **{"X-Auth-Token": "guessed-token-value-123"}).get("/v2/images"))
+        refused(srv.client("t1", **{"X-Project-Id": "tenant-b"}).get("/v2/images"))
+        sent_secrets += [ok.headers["Authorization"], bad.headers["Authorization"]]
+    finally:
+        server.stop()
+    log = server.log.read_text("utf-8", "replace")
+    assert '"status":201' in log and '"status":401' in log  # requests were logged
+    secrets = [k.secret_key for k in keys.values()] + [t.token for t in tokens.values()]
+    secrets += ["guessed-token-value-123"]
+    secrets += [value.rsplit("Signature=", 1)[1] for value in sent_secrets]
+    for secret in secrets:
+        assert secret not in log
+    assert "authorization" not in log.lower()
