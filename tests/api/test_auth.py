@@ -15,9 +15,8 @@ from urllib.parse import quote
 import httpx
 
 from openims.api.authentication import PUBLIC_PATHS
-from openims.app import create_app
 from openims.auth import signature
-from openims.config import Settings
+from tests.app_routes import routes_of_the_app
 from tests.conftest import AuthServer, start_server, write_credentials
 from tests.signing import Signed, sign
 
@@ -45,23 +44,6 @@ def signed_by(srv: AuthServer, who: str, method: str, path: str, **kw: Any) -> S
     return sign(srv.url, key.access_key, key.secret_key, method, path, **kw)
 
 
-def routes_of_the_app(database_url: str) -> list[tuple[str, str]]:
-    """(method, path template) of every route the application serves."""
-    app = create_app(Settings(no_auth=True, database_url=database_url))
-    try:
-        from fastapi.routing import iter_route_contexts
-
-        contexts: list[Any] = list(iter_route_contexts(app.routes))
-    except ImportError:  # FastAPI before route contexts: routes are flat
-        contexts = list(app.routes)
-    found = set()
-    for route in contexts:
-        for method in route.methods or ():
-            if method != "HEAD":
-                found.add((method, route.path))
-    return sorted(found)
-
-
 def concrete(template: str) -> str:
     return (
         template.replace("{image_id}", str(uuid.uuid4()))
@@ -72,7 +54,7 @@ def concrete(template: str) -> str:
 
 # --- the guard covers every route ----------------------------------------------------------
 def test_every_route_but_the_public_ones_needs_a_caller(auth_server: AuthServer) -> None:
-    routes = routes_of_the_app(auth_server.server.database_url)
+    routes = routes_of_the_app()
     protected = [(m, p) for m, p in routes if p not in PUBLIC_PATHS]
     assert len(protected) >= 12, routes  # images, tags, members, cloudimages, schemas
     assert any(p.startswith("/v2/schemas") for _m, p in protected)
