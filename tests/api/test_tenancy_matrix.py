@@ -55,10 +55,6 @@ class Route:
     writes: bool = False  # changes the image: every cell gets images of its own
 
 
-# PATCH /v2/images/{id} joins with one entry here and one line in each table, e.g.
-#   "update": Route("PATCH", "/v2/images/{id}", body=[{"op": "replace", "path": "/name",
-#             "value": "new"}], content_type="application/openstack-images-v2.1-json-patch",
-#             writes=True),
 ROUTES: dict[str, Route] = {
     "show": Route("GET", "/v2/images/{id}"),
     "list": Route("GET", "/v2/images", {"limit": "1000"}, listing=True),
@@ -80,6 +76,13 @@ ROUTES: dict[str, Route] = {
         "PUT", "/v2/images/{id}/members/{member}", body={"status": "rejected"}, writes=True
     ),
     "remove member": Route("DELETE", "/v2/images/{id}/members/{member}", writes=True),
+    "update": Route(
+        "PATCH",
+        "/v2/images/{id}",
+        body=[{"op": "replace", "path": "/name", "value": "new"}],
+        content_type="application/openstack-images-v2.1-json-patch",
+        writes=True,
+    ),
     "delete": Route("DELETE", "/v2/images/{id}", writes=True),
 }
 
@@ -101,6 +104,7 @@ TENANT = """
 | accept        | 404    | 404    | 404    | 200    | 200    | 200    | 403    | 404    | 404    |
 | reject        | 404    | 404    | 404    | 200    | 200    | 200    | 403    | 404    | 404    |
 | remove member | 404    | 404    | 403    | 403    | 403    | 403    | 204    | 404    | 404    |
+| update        | 200    | 404    | 403    | 403    | 403    | 403    | 200    | 404    | 404    |
 | delete        | 204    | 404    | 403    | 403    | 403    | 403    | 204    | 404    | 404    |
 """
 
@@ -119,6 +123,7 @@ ADMIN = """
 | accept        | 404    | 404    | 404    | 200    | 200    | 200    | 403    | 403    | 404    |
 | reject        | 404    | 404    | 404    | 200    | 200    | 200    | 403    | 403    | 404    |
 | remove member | 404    | 404    | 404    | 204    | 204    | 204    | 204    | 204    | 404    |
+| update        | 200    | 200    | 200    | 200    | 200    | 200    | 200    | 200    | 404    |
 | delete        | 204    | 204    | 204    | 204    | 204    | 204    | 204    | 204    | 404    |
 """
 # fmt: on

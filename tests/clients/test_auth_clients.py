@@ -23,7 +23,6 @@ from huaweicloudsdkims.v2 import (
 )
 from openstack import exceptions as os_exc
 
-from tests.app_routes import serves
 from tests.conftest import AuthServer
 
 pytestmark = [
@@ -91,11 +90,6 @@ def test_ims_sdk_with_a_wrong_secret_gets_the_gateway_error(auth_server: AuthSer
     assert caught.value.error_msg == "Incorrect IAM authentication information."
 
 
-@pytest.mark.xfail(
-    not serves("PATCH", "/v2/images/{image_id}"),
-    reason="PATCH lands with issue 4",
-    strict=False,
-)
 def test_ims_sdk_updates(auth_server: AuthServer) -> None:
     """The SDK's JSON-patch PATCH is signed with UNSIGNED-PAYLOAD; it must get through."""
     sdk = ims(auth_server, "t1")
