@@ -611,6 +611,11 @@ BAD_QUERIES: list[tuple[dict[str, str] | list[tuple[str, str]], str, str]] = [
     ({"marker": "00000000-0000-0000-0000-000000000000"}, "IMG.0027", "No image found with ID"),
     ({"visibility": "community"}, "IMG.0001", "Invalid visibility value: community"),
     (
+        [("visibility", "public"), ("visibility", "private")],
+        "IMG.0001",
+        "'visibility' may be given only once",
+    ),
+    (
         {"member_status": "accepted"},
         "IMG.0001",
         "member_status can only be used together with visibility=shared",
@@ -638,7 +643,8 @@ BAD_QUERIES: list[tuple[dict[str, str] | list[tuple[str, str]], str, str]] = [
     ({"__platform": "Windows 10"}, "IMG.0001", "Invalid value 'Windows 10' for '__platform'"),
     ({"__os_type": "linux"}, "IMG.0122", "Invalid value for '__os_type'"),
     ({"virtual_env_type": "KVM"}, "IMG.0001", "Invalid value 'KVM' for 'virtual_env_type'"),
-    ({"id": "not-a-uuid"}, "IMG.0001", "Invalid value 'not-a-uuid' for 'id'"),
+    ({"id": "not-a-uuid"}, "IMG.0001", "Invalid value 'not-a-uuid' for 'id': a UUID is expected"),
+    ({"max_ram": "4 GB"}, "IMG.0055", "Invalid value for 'max_ram': '4 GB': a number is expected"),
     ({"enterprise_project_id": "default"}, "IMG.0001", "Invalid enterprise_project_id: default"),
     ({"architecture": "aarch64"}, "IMG.0212", "The architecture must be x86 or arm."),
     ({"architecture": "ARM"}, "IMG.0212", "The architecture must be x86 or arm."),

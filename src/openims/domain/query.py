@@ -158,8 +158,17 @@ def attribute_clause(name: str, value: str, *, strict_enums: bool) -> Clause:
         raise _invalid_value(attr, value, f"use one of {list(attr.enum)}")
     if strict_enums and attr.pattern is not None and not re.fullmatch(attr.pattern, value):
         # a value no stored image can have (an `id` that is no UUID) is a mistake to report
-        raise _invalid_value(attr, value, f"the value must match '{attr.pattern}'")
+        raise _invalid_value(attr, value, _pattern_hint(attr.pattern))
     return Clause(name, "eq", value)
+
+
+def _pattern_hint(pattern: str) -> str:
+    """What a registry pattern asks for, in words a caller understands."""
+    if pattern == attributes.UUID_PATTERN:
+        return "a UUID is expected"
+    if re.fullmatch(r"\[0-9\]\{1,[0-9]+\}", pattern):
+        return "a number is expected"
+    return "the value is not in the expected format"
 
 
 def _invalid_value(attr: attributes.Attribute, value: str, reason: str) -> errors.ApiError:
