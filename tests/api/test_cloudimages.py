@@ -140,7 +140,7 @@ FILTER_CASES: dict[str, FilterCase] = {
 }
 # Every registered __support_* flag filters by its exact string value.
 for _attr in attributes.REGISTRY:
-    if _attr.name.startswith("__support_") and f"{_attr.name}" not in FILTER_CASES:
+    if _attr.name.startswith("__support_") and _attr.name not in FILTER_CASES:
         _value = "true" if _attr.enum is None or "true" in _attr.enum else _attr.enum[0]
         FILTER_CASES[_attr.name] = ({_attr.name: _value}, {_attr.name: _value}, {})
 
@@ -157,13 +157,11 @@ TESTED_APART = {
 }
 
 
-def _param_names(case: FilterCase) -> set[str]:
-    return set(case[0])
-
-
 def test_every_issue_parameter_has_a_case() -> None:
-    covered = set().union(*(_param_names(c) for c in FILTER_CASES.values())) | set(TESTED_APART)
+    covered = set().union(*(set(query) for query, _, _ in FILTER_CASES.values()))
+    covered |= set(TESTED_APART)
     assert set(ISSUE_PARAMETERS) <= covered, set(ISSUE_PARAMETERS) - covered
+    assert all(callable(globals().get(test)) for test in TESTED_APART.values())
 
 
 @pytest.mark.parametrize("case", list(FILTER_CASES), ids=list(FILTER_CASES))
