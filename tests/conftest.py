@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -119,6 +120,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# One TLS context for every test client: building one per client (loading the CA bundle)
+# costs 50 ms, more than most requests.
+_TLS = ssl.create_default_context()
+
+
 @dataclass
 class Server:
     """A running `openims serve` process."""
@@ -136,7 +142,7 @@ class Server:
         sent = {"X-Project-Id": project, **headers}
         if roles:
             sent["X-Roles"] = roles
-        c = httpx.Client(base_url=self.url, headers=sent, timeout=30)
+        c = httpx.Client(base_url=self.url, headers=sent, timeout=30, verify=_TLS)
         self.clients.append(c)
         return c
 
