@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -119,6 +120,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# One TLS context for every test client: building one per client (loading the CA bundle)
+# costs 50 ms, more than most requests.
+_TLS = ssl.create_default_context()
+
+
 @dataclass
 class Server:
     """A running `openims serve` process."""
@@ -136,7 +142,7 @@ class Server:
         sent = {"X-Project-Id": project, **headers}
         if roles:
             sent["X-Roles"] = roles
-        c = httpx.Client(base_url=self.url, headers=sent, timeout=30)
+        c = httpx.Client(base_url=self.url, headers=sent, timeout=30, verify=_TLS)
         self.clients.append(c)
         return c
 
@@ -225,3 +231,96 @@ def server(backend: str, request: pytest.FixtureRequest) -> Iterator[Server]:
     for c in srv.clients:
         c.close()
     srv.clients.clear()
+
+
+# --- servers with authentication on ---------------------------------------------------------
+# A real `openims serve --credentials FILE` process per backend. The file (mode 600) holds an
+# AK/SK pair and a static token for each principal below; `auth_server` empties the database
+# before each test, like `server`.
+
+PRINCIPALS = {  # name -> (project, roles)
+    "t1": ("tenant-a", ()),
+    "t2": ("tenant-b", ()),
+    "t3": ("tenant-c", ()),
+    "admin": ("admin-project", ("admin",)),
+    "reader": ("tenant-a", ("reader",)),
+}
+
+
+@dataclass
+class AuthServer:
+    """A running server with authentication on, and the secrets it accepts."""
+
+    server: Server
+    credentials_file: Path
+    keys: dict[str, Any]  # principal -> auth.credentials.Credential
+    tokens: dict[str, Any]  # principal -> auth.credentials.Token
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def log(self) -> Path:
+        return self.server.log
+
+    def project(self, who: str) -> str:
+        return PRINCIPALS[who][0]
+
+    def client(self, who: str | None = None, **headers: str) -> httpx.Client:
+        """An HTTP client sending `who`'s static token (no credentials when None)."""
+        sent = dict(headers)
+        if who is not None:
+            sent["X-Auth-Token"] = self.tokens[who].token
+        c = httpx.Client(base_url=self.url, headers=sent, timeout=30)
+        self.server.clients.append(c)
+        return c
+
+
+def write_credentials(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A fresh credentials file with a key and a token for every principal."""
+    from openims.auth.credentials import add_credential, add_token
+
+    keys, tokens = {}, {}
+    for who, (project, roles) in PRINCIPALS.items():
+        keys[who] = add_credential(path, project, frozenset(roles))
+        tokens[who] = add_token(path, project, frozenset(roles))
+    return keys, tokens
+
+
+def _start_auth_server(database_url: str, directory: Path) -> AuthServer:
+    path = directory / "credentials.toml"
+    keys, tokens = write_credentials(path)
+    server = start_server(database_url, directory, "--credentials", str(path))
+    return AuthServer(server, path, keys, tokens)
+
+
+@pytest.fixture(scope="session")
+def sqlite_auth_server(
+    sqlite_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[AuthServer]:
+    srv = _start_auth_server(sqlite_database, tmp_path_factory.mktemp("auth"))
+    yield srv
+    srv.server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_auth_server(
+    pg_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[AuthServer]:
+    srv = _start_auth_server(pg_database, tmp_path_factory.mktemp("auth"))
+    yield srv
+    srv.server.stop()
+
+
+@pytest.fixture
+def auth_server(backend: str, request: pytest.FixtureRequest) -> Iterator[AuthServer]:
+    """A server with authentication on, on an empty database of the backend under test."""
+    srv: AuthServer = request.getfixturevalue(
+        "pg_auth_server" if backend == "postgres" else "sqlite_auth_server"
+    )
+    empty(srv.server.database_url)
+    yield srv
+    for c in srv.server.clients:
+        c.close()
+    srv.server.clients.clear()

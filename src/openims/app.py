@@ -12,9 +12,10 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from openims import __version__
-from openims.api import cloudimages, health, native, schemas, versions
+from openims.api import cloudimages, health, image_patch, native, schemas, versions
 from openims.api import errors as api_errors
 from openims.api import openapi as api_openapi
+from openims.api.authentication import Authenticate
 from openims.api.middleware import RequestContext
 from openims.auth.caller import Authenticator, NoAuth
 from openims.config import Settings
@@ -58,10 +59,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.store = ImageStore(engine)
     app.state.authenticator = authenticator(settings)
     app.state.flavors = FlavorCatalog.load(settings.flavors)
-    for module in (versions, health, cloudimages, native, schemas):
+    for module in (versions, health, cloudimages, native, image_patch, schemas):
         app.include_router(module.router)
     api_errors.install(app)
-    app.add_middleware(RequestContext, log_requests=settings.access_log)
+    app.add_middleware(Authenticate, authenticator=app.state.authenticator)
+    app.add_middleware(RequestContext, log_requests=settings.access_log)  # outermost
     _describe(app)
     return app
 

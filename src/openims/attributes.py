@@ -486,6 +486,7 @@ REGISTRY: tuple[Attribute, ...] = (
         change=Change.MODIFIABLE,
         filter=Filter.EXACT,
         indexed=True,
+        max_length=255,  # indexed: keeps the entry within PostgreSQL's limit
     ),
     _attr(
         "__support_xen",
@@ -602,6 +603,7 @@ REGISTRY: tuple[Attribute, ...] = (
         "ID of the KMS key that encrypts the image.",
         filter=Filter.EXACT,
         indexed=True,
+        max_length=255,  # indexed: keeps the entry within PostgreSQL's limit
     ),
     _attr("__account_code", S, "Charging identifier of a paid image."),
     _attr(
@@ -651,7 +653,9 @@ ORDER: dict[str, int] = {a.name: i for i, a in enumerate(REGISTRY)}
 # Custom property names that Glance reserves for itself.
 RESERVED_PREFIXES: tuple[str, ...] = ("os_glance_",)
 CUSTOM_NAME_MAX = 255
-CUSTOM_VALUE_MAX = 65535
+# Values are indexed with their names for the property filters; PostgreSQL refuses an index
+# entry above 2704 bytes, and 255 + 255 characters of up to 4 UTF-8 bytes stay below it.
+CUSTOM_VALUE_MAX = 255
 
 
 def get(name: str) -> Attribute | None:

@@ -90,6 +90,7 @@ def test_create_with_an_id_and_conflict(server: Server) -> None:
         (b'{"protected": "yes"}', 400),
         (b'{"min_ram": "big"}', 400),
         (b'{"os_glance_x": "1"}', 403),
+        (b'{"team": "a\\u0000b"}', 400),  # PostgreSQL text cannot hold NUL
     ],
 )
 def test_bad_create_bodies_are_refused_and_write_nothing(

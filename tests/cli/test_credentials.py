@@ -4,13 +4,16 @@ and what the server then accepts."""
 from __future__ import annotations
 
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from openims.auth import credentials
 from tests.cli.test_transfer import openims
-from tests.conftest import start_server
+from tests.conftest import free_port, start_server
 
 
 def test_add_writes_an_owner_only_file_that_loads(tmp_path: Path) -> None:
@@ -56,3 +59,57 @@ def test_server_accepts_an_added_token(sqlite_database: str, tmp_path: Path) -> 
         assert refused.status_code == 401
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o602])
+def test_serve_refuses_a_credentials_file_others_may_read_or_write(
+    sqlite_database: str, tmp_path: Path, mode: int
+) -> None:
+    path = tmp_path / "credentials.toml"
+    added = openims("credentials", "add", "--project-id", "p1", "--file", str(path))
+    secret = dict(
+        line.split(" = ", 1) for line in added.stdout.decode().splitlines() if " = " in line
+    )["secret_key"]
+    path.chmod(mode)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "openims",
+            "serve",
+            "--port",
+            str(free_port()),
+            "--database",
+            sqlite_database,
+            "--credentials",
+            str(path),
+        ],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert f"chmod 600 {path}".encode() in done.stderr
+    assert secret.encode() not in done.stdout + done.stderr
+
+
+def test_serve_refuses_a_missing_credentials_file(sqlite_database: str, tmp_path: Path) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "openims",
+            "serve",
+            "--port",
+            str(free_port()),
+            "--database",
+            sqlite_database,
+            "--credentials",
+            str(tmp_path / "nowhere.toml"),
+        ],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert b"openims credentials add" in done.stderr and b"--no-auth" in done.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
+from openims.domain import errors
 from openims.domain.access import Caller
 from openims.store.images import ImageStore
 
@@ -15,9 +16,11 @@ async def store(request: Request) -> ImageStore:
 
 
 async def caller(request: Request) -> Caller:
-    """The authenticated caller; also recorded for the access log."""
-    who: Caller = await request.app.state.authenticator.authenticate(request)
-    request.scope.setdefault("state", {})["caller"] = who
+    """The caller `api.authentication` established before routing (it is also what the access
+    log records). A route on a public path has none: asking for one there is refused."""
+    who: Caller | None = request.scope.get("state", {}).get("caller")
+    if who is None:
+        raise errors.UNAUTHORIZED()
     return who
 
 

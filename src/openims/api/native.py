@@ -142,7 +142,7 @@ async def _change_tags(
                 raise errors.TAG_NOT_FOUND(tag=tag)
             tags.remove(tag)
         doc["tags"] = documents.check_tags(tags)
-        doc["updated_at"] = times.render(times.now())
+        doc["updated_at"] = times.later(doc.get("updated_at"), times.now())
         return documents.canonical(doc)
 
     documents.check_tag(tag)
@@ -252,10 +252,13 @@ async def update_member(
     async def change(loaded: Loaded, members: MemberOps) -> Document | None:
         if not access.can_see(caller, loaded.access):
             raise errors.IMAGE_NOT_FOUND(image_id=image_id)
-        current = await members.get(member_id)
-        if current is None:
-            raise errors.MEMBER_NOT_FOUND(member_id=member_id, image_id=image_id)
-        sharing.check_can_set_status(caller, member_id)
+        sharing.check_can_set_status(
+            caller,
+            member_id,
+            exists=await members.get(member_id) is not None,
+            owns=access.can_modify(caller, loaded.access),
+            image_id=image_id,
+        )
         updated = await members.set_status(member_id, status)
         assert updated is not None
         result["member"] = updated.render()

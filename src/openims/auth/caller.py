@@ -1,8 +1,10 @@
-"""How a request becomes a `Caller`. The server holds one `Authenticator`; routes that need a
-caller ask for it through `api.deps.caller`, which hands over the request."""
+"""How a request becomes a `Caller`. The server holds one `Authenticator`; the API's
+authentication middleware (`api.authentication`) asks it about every request outside the few
+public paths, before any route runs, and routes read the result through `api.deps.caller`."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from starlette.requests import Request
@@ -11,10 +13,14 @@ from openims.domain.access import Caller
 
 NO_AUTH_DEFAULT_PROJECT = "demo"
 
+# Reads the whole request body, size-limited; the route can still read it afterwards.
+BodyReader = Callable[[], Awaitable[bytes]]
+
 
 class Authenticator(Protocol):
-    async def authenticate(self, request: Request) -> Caller:
-        """The caller of `request`; raises ApiError (401/403) if it cannot be trusted."""
+    async def authenticate(self, request: Request, read_body: BodyReader) -> Caller:
+        """The caller of `request`; raises ApiError (401) if it cannot be trusted. The body
+        is read only through `read_body`, and only when a signature covers it."""
         ...
 
 
@@ -28,6 +34,6 @@ class NoAuth:
     """Emulator mode: nothing is verified. The project comes from `X-Project-Id` (default
     `demo`) and the roles from `X-Roles` (default member), as a test harness sets them."""
 
-    async def authenticate(self, request: Request) -> Caller:
+    async def authenticate(self, request: Request, read_body: BodyReader) -> Caller:
         project = request.headers.get("x-project-id") or NO_AUTH_DEFAULT_PROJECT
         return Caller(project_id=project, roles=roles_from_header(request.headers.get("x-roles")))

@@ -53,7 +53,7 @@ def check_description(value: Any) -> str | None:
         raise errors.INVALID_DESCRIPTION()
     if len(value) > 1024:
         raise errors.DESCRIPTION_TOO_LONG()
-    if any(c in value for c in "\r\n<>"):
+    if any(c in value for c in "\r\n<>\x00"):
         raise errors.INVALID_DESCRIPTION()
     return value
 
@@ -120,6 +120,8 @@ def check_value(attr: Attribute, value: Any, *, coerce: bool = False) -> Any:
             value = str(value)
         if not isinstance(value, str):
             raise _invalid(attr, f"{value!r} is not of type 'string'")
+        if "\x00" in value:  # PostgreSQL text cannot hold it; SQLite would
+            raise _invalid(attr, "a NUL character is not allowed")
         if attr.enum is not None and value not in attr.enum:
             raise _invalid(attr, f"{value!r} is not one of {list(attr.enum)}")
         if attr.max_length is not None and len(value) > attr.max_length:
@@ -141,6 +143,8 @@ def check_custom(name: str, value: Any) -> str:
         )
     if not isinstance(value, str):
         raise errors.INVALID_FIELD(name=name, reason=f"{value!r} is not of type 'string'")
+    if "\x00" in value:  # PostgreSQL text cannot hold it; SQLite would
+        raise errors.INVALID_FIELD(name=name, reason="a NUL character is not allowed")
     if len(value) > attributes.CUSTOM_VALUE_MAX:
         raise errors.INVALID_FIELD(
             name=name, reason=f"longer than {attributes.CUSTOM_VALUE_MAX} characters"
@@ -228,7 +232,7 @@ def new_image(
     if not is_admin and (visibility == "public" or imagetype in ("gold", "market")):
         raise errors.FORBIDDEN_ACTION(action="publicize_image")
     if "__imagetype" not in doc:
-        doc["__imagetype"] = _imagetype_for(visibility)
+        doc["__imagetype"] = imagetype_for(visibility)
     stamp = times.render(now)
     doc.setdefault("owner", owner)
     doc["id"] = image_id
@@ -238,7 +242,8 @@ def new_image(
     return canonical(doc)
 
 
-def _imagetype_for(visibility: Any) -> str:
+def imagetype_for(visibility: Any) -> str:
+    """The IMS image type that goes with a Glance visibility (public images are `gold`)."""
     return {"public": "gold", "shared": "shared"}.get(str(visibility), "private")
 
 

@@ -141,6 +141,85 @@ OWNER_ONLY = _e("owner_only", 403, "IMG.0047", "Only the owner of image {image_i
 ATTRIBUTE_READ_ONLY = _e("attribute_read_only", 403, "IMG.0105", "Attribute '{name}' is read-only.")
 ATTRIBUTE_RESERVED = _e("attribute_reserved", 403, "IMG.0105", "Attribute '{name}' is reserved.")
 
+# --- PATCH /v2/images/{id} (JSON Patch; Glance's messages without its HTML tail) ----------
+PATCH_NOT_A_LIST = _e(
+    "patch_not_a_list", 400, "IMG.0001", "Request body must be a JSON array of operation objects."
+)
+PATCH_OPERATION_NOT_OBJECT = _e(
+    "patch_operation_not_object", 400, "IMG.0001", "Operations must be JSON objects."
+)
+PATCH_TOO_MANY_OPERATIONS = _e(
+    "patch_too_many_operations",
+    413,
+    "IMG.0001",
+    "A patch may hold at most {limit} operations; this one holds {count}.",
+)
+PATCH_OP_MISSING = _e(
+    "patch_op_missing",
+    400,
+    "IMG.0001",
+    "Unable to find `op` in JSON Schema change. It must be one of the following: {available}.",
+)
+PATCH_OP_INVALID = _e(
+    "patch_op_invalid",
+    400,
+    "IMG.0001",
+    "Invalid operation: `{op}`. It must be one of the following: {available}.",
+)
+PATCH_V20_OP_NONE = _e(
+    "patch_v20_op_none",
+    400,
+    "IMG.0001",
+    'Operation objects must contain exactly one member named "add", "remove", or "replace".',
+)
+PATCH_V20_OP_MANY = _e(
+    "patch_v20_op_many",
+    400,
+    "IMG.0001",
+    'Operation objects must contain only one member named "add", "remove", or "replace".',
+)
+PATCH_PATH_MISSING = _e(
+    "patch_path_missing", 400, "IMG.0001", "Unable to find '{member}' in JSON Schema change"
+)
+PATCH_VALUE_MISSING = _e(
+    "patch_value_missing", 400, "IMG.0001", 'Operation "{op}" requires a member named "{member}".'
+)
+POINTER_NO_LEADING_SLASH = _e(
+    "pointer_no_leading_slash", 400, "IMG.0001", 'Pointer `{pointer}` does not start with "/".'
+)
+POINTER_TRAILING_SLASH = _e(
+    "pointer_trailing_slash", 400, "IMG.0001", 'Pointer `{pointer}` end with "/".'
+)
+POINTER_ADJACENT_SLASHES = _e(
+    "pointer_adjacent_slashes", 400, "IMG.0001", 'Pointer `{pointer}` contains adjacent "/".'
+)
+POINTER_NO_TOKEN = _e(
+    "pointer_no_token", 400, "IMG.0001", "Pointer `{pointer}` does not contains valid token."
+)
+POINTER_BAD_ESCAPE = _e(
+    "pointer_bad_escape",
+    400,
+    "IMG.0001",
+    'Pointer `{pointer}` contains "~" not part of a recognized escape sequence.',
+)
+POINTER_TOO_DEEP = _e(
+    "pointer_too_deep", 400, "IMG.0001", "Invalid JSON pointer for this resource: '{pointer}'"
+)
+PROPERTY_MISSING = _e("property_missing", 409, "IMG.0035", "Property {name} does not exist.")
+PROPERTY_PRESENT = _e("property_present", 409, "IMG.0035", "Property {name} already present.")
+PROPERTY_NOT_REMOVABLE = _e(
+    "property_not_removable", 403, "IMG.0105", "Property {name} may not be removed."
+)
+ADMIN_ONLY_ATTRIBUTE = _e(
+    "admin_only_attribute", 403, "IMG.0026", "{label} can't be updated by non admin."
+)
+NULL_VALUE = _e(
+    "null_value",
+    400,
+    "IMG.0001",
+    "Invalid value for '{name}': null is not allowed (remove the attribute instead).",
+)
+
 # --- tags and members ----------------------------------------------------------------------
 INVALID_TAG = _e("invalid_tag", 400, "IMG.0115", "Invalid tag: {reason}")
 TOO_MANY_TAGS = _e("too_many_tags", 413, "IMG.0116", "An image may have at most {limit} tags.")

@@ -22,6 +22,8 @@ Params = Sequence[tuple[str, str]]
 
 TIME_OPS = ("gt", "gte", "lt", "lte", "eq", "neq")
 IMS_SORT_KEYS = ("name", "container_format", "disk_format", "status", "id", "size", "created_at")
+# The older English edition of "Querying Images" spells the default sort key `create_at`.
+IMS_SORT_ALIASES = {"create_at": "created_at"}
 GLANCE_SORT_KEYS = (
     "name",
     "status",
@@ -148,17 +150,33 @@ def attribute_clause(name: str, value: str, *, strict_enums: bool) -> Clause:
         return Clause(name, "eq", parse_bool(name, value))
     if attr.filter is Filter.INTEGER or attr.kind is Kind.INTEGER:
         if not re.fullmatch(r"-?[0-9]{1,18}", value):
-            raise _bad(f"Invalid value '{value}' for '{name}': an integer is expected")
+            raise _invalid_value(attr, value, "an integer is expected")
         return Clause(name, "eq", int(value))
     if attr.kind is not Kind.STRING or attr.column is None:
         raise _bad(f"'{name}' cannot be used as a filter")
     if strict_enums and attr.enum is not None and value not in attr.enum:
-        if attr.error:
-            raise errors.CATALOGUE[attr.error](
-                name=name, reason=f"{value!r} is not one of {list(attr.enum)}"
-            )
-        raise _bad(f"Invalid value '{value}' for '{name}': use one of {list(attr.enum)}")
+        raise _invalid_value(attr, value, f"use one of {list(attr.enum)}")
+    if strict_enums and attr.pattern is not None and not re.fullmatch(attr.pattern, value):
+        # a value no stored image can have (an `id` that is no UUID) is a mistake to report
+        raise _invalid_value(attr, value, _pattern_hint(attr.pattern))
     return Clause(name, "eq", value)
+
+
+def _pattern_hint(pattern: str) -> str:
+    """What a registry pattern asks for, in words a caller understands."""
+    if pattern == attributes.UUID_PATTERN:
+        return "a UUID is expected"
+    if re.fullmatch(r"\[0-9\]\{1,[0-9]+\}", pattern):
+        return "a number is expected"
+    return "the value is not in the expected format"
+
+
+def _invalid_value(attr: attributes.Attribute, value: str, reason: str) -> errors.ApiError:
+    """A bad filter value: the attribute's own catalogue error where IMS has one (IMG.0024 for
+    `__imagetype`, IMG.0055 for sizes, ...), the generic malformed-request one otherwise."""
+    if attr.error:
+        return errors.CATALOGUE[attr.error](name=attr.name, reason=f"{value!r}: {reason}")
+    return _bad(f"Invalid value '{value}' for '{attr.name}': {reason}")
 
 
 def tag_alternatives(tag: str) -> tuple[str, ...]:
@@ -172,6 +190,7 @@ def tag_alternatives(tag: str) -> tuple[str, ...]:
 
 def _sort_ims(params: Params) -> tuple[tuple[str, bool], ...]:
     key = _one(params, "sort_key") or "created_at"
+    key = IMS_SORT_ALIASES.get(key, key)
     direction = _one(params, "sort_dir") or "desc"
     if key not in IMS_SORT_KEYS:
         raise _bad(

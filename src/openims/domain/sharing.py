@@ -54,11 +54,17 @@ def shared_document(doc: Document) -> Document | None:
         return None
     doc["visibility"] = "shared"
     doc["__imagetype"] = "shared"
-    doc["updated_at"] = times.render(times.now())
+    doc["updated_at"] = times.later(doc.get("updated_at"), times.now())
     return documents.canonical(doc)
 
 
-def check_can_set_status(caller: Caller, member_id: str) -> None:
-    """Only the member itself decides whether it accepts a share (Glance)."""
+def check_can_set_status(
+    caller: Caller, member_id: str, *, exists: bool, owns: bool, image_id: str
+) -> None:
+    """Only the member itself decides whether it accepts a share (Glance). The owner (or an
+    admin) who tries gets 403; another member gets 404, as if the membership did not exist:
+    a member never learns who else an image is shared with."""
+    if not exists or (caller.project_id != member_id and not owns):
+        raise errors.MEMBER_NOT_FOUND(member_id=member_id, image_id=image_id)
     if caller.project_id != member_id:
         raise errors.FORBIDDEN_ACTION(action="modify_member")

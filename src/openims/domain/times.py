@@ -39,3 +39,14 @@ def parse(text: str, formats: tuple[str, ...] = (RENDER_FORMAT,)) -> int:
             continue
         return int(parsed.replace(tzinfo=UTC).timestamp())
     raise ValueError(f"{text!r} is not a UTC time like 2018-10-28T10:00:00Z")
+
+
+def later(previous: str | None, stamp: int) -> str:
+    """The rendered update time for a change made at `stamp`: never earlier than `previous`.
+
+    A clock that steps back, or an imported image dated in the future, must not make
+    `updated_at` move backwards. Times have one-second resolution, so two updates within one
+    second share an `updated_at`: it is "equal or later", not "strictly later"."""
+    if previous is not None:
+        stamp = max(stamp, parse(previous))
+    return render(stamp)

@@ -1,0 +1,232 @@
+"""JSON Patch for images (`PATCH /v2/images/{id}`): the two Glance dialects, parsed and applied
+by the IMS rules.
+
+The `Content-Type` picks the dialect; the two differ only in the shape of an operation:
+- `application/openstack-images-v2.1-json-patch`: `{"op": "replace", "path": "/name", "value": "x"}`
+  (RFC 6902). python-glanceclient computes its patches with `jsonpatch`, which turns "remove
+  one property, add another with the same value" into `{"op": "move", "from": …, "path": …}`,
+  so `move` is accepted too (as a remove followed by an add).
+- `application/openstack-images-v2.0-json-patch`: `{"replace": "/name", "value": "x"}`, the
+  operation is the key.
+
+`parse` checks everything that does not depend on the image (the body's shape, the operations,
+the JSON pointers) and `apply` checks each operation against the current document and the
+attribute registry's `Change` rule. IMS lets a patch change only the name, the description and
+custom attributes, plus the attributes the registry marks as changeable. `apply` works on a copy
+and raises at the first refusal, so a patch is applied whole or not at all; the store writes
+the result in the transaction that holds the image's lock.
+
+Rules where the two dialects differ (measured on Glance): `add` of a property that is already
+there replaces it in v2.1 and is a 409 in v2.0, except for the attributes every image has
+(`name`, `tags`, …), which `add` replaces in both.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from openims import attributes
+from openims.attributes import Attribute, Change, Presence
+from openims.domain import documents, errors, times
+from openims.domain.access import Caller
+from openims.domain.documents import Document
+
+V20 = "application/openstack-images-v2.0-json-patch"
+V21 = "application/openstack-images-v2.1-json-patch"
+MEDIA_TYPES = (V20, V21)
+V21_OPERATIONS = ("add", "remove", "replace", "move")
+V20_OPERATIONS = ("add", "remove", "replace")
+_BAD_ESCAPE = re.compile(r"~([^01]|$)")
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """One parsed operation. `name` is the attribute it writes (the decoded pointer), `source`
+    the attribute a `move` takes its value from."""
+
+    op: str
+    name: str
+    value: Any = None
+    source: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Patch:
+    media_type: str
+    operations: tuple[Operation, ...]
+
+
+def media_type(content_type: str | None) -> str:
+    """The dialect named by a `Content-Type` header (parameters ignored); 415 for any other."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if media not in MEDIA_TYPES:
+        raise errors.UNSUPPORTED_MEDIA_TYPE(
+            media_type=media or "(none)",
+            expected=f"Image PATCH expects Content-Type one of: {', '.join(MEDIA_TYPES)}",
+        )
+    return media
+
+
+def parse(media: str, body: Any, *, max_operations: int) -> Patch:
+    """The operations of a decoded JSON body, or a 400 naming the first thing wrong."""
+    if not isinstance(body, list):
+        raise errors.PATCH_NOT_A_LIST()
+    if len(body) > max_operations:
+        raise errors.PATCH_TOO_MANY_OPERATIONS(limit=max_operations, count=len(body))
+    return Patch(media, tuple(_operation(media, raw) for raw in body))
+
+
+def _show(value: Any) -> str:
+    """A JSON value as it appears in a message: strings bare, anything else as JSON."""
+    return value if isinstance(value, str) else orjson.dumps(value).decode()
+
+
+def _operation(media: str, raw: Any) -> Operation:
+    if not isinstance(raw, dict):
+        raise errors.PATCH_OPERATION_NOT_OBJECT()
+    if media == V21:
+        available = ", ".join(V21_OPERATIONS)
+        if "op" not in raw:
+            raise errors.PATCH_OP_MISSING(available=available)
+        op = raw["op"]
+        if not isinstance(op, str) or op not in V21_OPERATIONS:
+            raise errors.PATCH_OP_INVALID(op=_show(op), available=available)
+        if "path" not in raw:
+            raise errors.PATCH_PATH_MISSING(member="path")
+        pointer = raw["path"]
+    else:
+        named = [key for key in V20_OPERATIONS if key in raw]
+        if not named:
+            raise errors.PATCH_V20_OP_NONE()
+        if len(named) > 1:
+            raise errors.PATCH_V20_OP_MANY()
+        op = named[0]
+        pointer = raw[op]
+    name = decode_pointer(pointer)
+    source = None
+    if op == "move":
+        if "from" not in raw:
+            raise errors.PATCH_VALUE_MISSING(op=op, member="from")
+        source = decode_pointer(raw["from"])
+    value = None
+    if op in ("add", "replace"):
+        if "value" not in raw:
+            raise errors.PATCH_VALUE_MISSING(op=op, member="value")
+        value = raw["value"]
+    return Operation(op, name, value, source)
+
+
+def decode_pointer(pointer: Any) -> str:
+    """The attribute name a JSON pointer names. Images are flat: exactly one reference token,
+    with `~1` for `/` and `~0` for `~` (RFC 6901). `/tags/-` (an array index) is refused, as
+    Glance refuses it: `/tags` replaces the whole list."""
+    if not isinstance(pointer, str) or not pointer.startswith("/"):
+        raise errors.POINTER_NO_LEADING_SLASH(pointer=_show(pointer))
+    if "//" in pointer:
+        raise errors.POINTER_ADJACENT_SLASHES(pointer=pointer)
+    if len(pointer) > 1 and pointer.endswith("/"):
+        raise errors.POINTER_TRAILING_SLASH(pointer=pointer)
+    if pointer == "/":
+        raise errors.POINTER_NO_TOKEN(pointer=pointer)
+    if _BAD_ESCAPE.search(pointer):
+        raise errors.POINTER_BAD_ESCAPE(pointer=pointer)
+    tokens = pointer[1:].split("/")
+    if len(tokens) != 1:
+        raise errors.POINTER_TOO_DEEP(pointer=pointer)
+    return tokens[0].replace("~1", "/").replace("~0", "~")
+
+
+# --- applying ------------------------------------------------------------------------------
+def apply(doc: Document, patch: Patch, caller: Caller, *, now: int) -> Document | None:
+    """The document after every operation of `patch`, canonical and with `updated_at` moved
+    on; None when the patch changes nothing (`[]`, or values equal to the current ones), so
+    an idle patch writes nothing and keeps `updated_at`.
+
+    The caller has already been allowed to modify the image (owner or admin); this checks
+    what each operation does. Raises ApiError at the first refusal; `doc` is never changed."""
+    work = dict(doc)
+    for operation in patch.operations:
+        if operation.op == "remove":
+            _remove(work, operation.name, caller)
+        elif operation.op == "move":
+            assert operation.source is not None
+            value = _remove(work, operation.source, caller)
+            _put(work, operation.name, value, caller, must_exist=False, may_exist=True)
+        else:
+            _put(
+                work,
+                operation.name,
+                operation.value,
+                caller,
+                must_exist=operation.op == "replace",
+                may_exist=operation.op == "replace" or patch.media_type == V21,
+            )
+    if work == doc:
+        return None
+    if work.get("visibility") != doc.get("visibility") and work.get("__imagetype") in (
+        "gold",
+        "private",
+        "shared",
+    ):
+        work["__imagetype"] = documents.imagetype_for(work.get("visibility"))
+    work["updated_at"] = times.later(doc.get("updated_at"), now)
+    return documents.canonical(work)
+
+
+def _writable(name: str, caller: Caller) -> Attribute | None:
+    """The registered attribute `name` if the caller may write it; None for a custom
+    property (anyone who may modify the image may write those). 403 otherwise."""
+    attr = attributes.get(name)
+    if attr is None:
+        if name.startswith(attributes.RESERVED_PREFIXES):
+            raise errors.ATTRIBUTE_RESERVED(name=name)
+        return None
+    if attr.change in (Change.READ_ONLY, Change.FIXED):
+        raise errors.ATTRIBUTE_READ_ONLY(name=name)
+    if attr.change is Change.RESERVED:
+        raise errors.ATTRIBUTE_RESERVED(name=name)
+    if attr.change is Change.ADMIN and not caller.is_admin:
+        raise errors.ADMIN_ONLY_ATTRIBUTE(label=name.capitalize())
+    return attr
+
+
+def _remove(work: Document, name: str, caller: Caller) -> Any:
+    """Take `name` out of the document and return its value."""
+    attr = _writable(name, caller)
+    if attr is not None and (
+        attr.presence is Presence.ALWAYS or attr.change is not Change.MODIFIABLE
+    ):
+        raise errors.PROPERTY_NOT_REMOVABLE(name=name)
+    if name not in work:
+        raise errors.PROPERTY_MISSING(name=name)
+    return work.pop(name)
+
+
+def _put(
+    work: Document, name: str, value: Any, caller: Caller, *, must_exist: bool, may_exist: bool
+) -> None:
+    attr = _writable(name, caller)
+    present = name in work
+    if must_exist and not present:
+        raise errors.PROPERTY_MISSING(name=name)
+    # attributes every image has are always "present": adding them replaces them
+    if present and not may_exist and (attr is None or attr.presence is not Presence.ALWAYS):
+        raise errors.PROPERTY_PRESENT(name=name)
+    work[name] = _checked(attr, name, value, caller)
+
+
+def _checked(attr: Attribute | None, name: str, value: Any, caller: Caller) -> Any:
+    """The value to store, checked against the registry. Integers may come as strings: the
+    IMS SDK declares every patch value a string and sends `"2048"`."""
+    if value is None:
+        raise errors.NULL_VALUE(name=name)
+    if attr is None:
+        return documents.check_custom(name, value)
+    checked = documents.check_value(attr, value, coerce=True)
+    if attr.change is Change.VISIBILITY and checked == "public" and not caller.is_admin:
+        raise errors.FORBIDDEN_ACTION(action="publicize_image")
+    return checked

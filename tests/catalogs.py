@@ -1,0 +1,107 @@
+"""Catalogs for query tests: image documents built field by field and loaded through the import
+path, so that owners, members, registration and times are exactly what a test says."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import itertools
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+import httpx
+import orjson
+
+from openims import transfer
+from openims.domain import times
+from openims.store.engine import create_engine
+from openims.store.images import ImageStore
+
+PLATFORM = "1bed856811654c1cb661a6ca845ebc77"  # the owner of public images in the IMS examples
+BASE_TIME = times.parse("2018-09-06T14:03:27Z")
+ABSENT = object()  # a field value meaning "leave the key out"
+
+_clock = itertools.count()
+
+
+def image(**fields: Any) -> dict[str, Any]:
+    """A registered, active public `gold` ECS image; `fields` override (ABSENT removes).
+    Each call is created one minute after the previous one, so the default order is known."""
+    created = times.render(BASE_TIME + 60 * next(_clock))
+    doc: dict[str, Any] = {
+        "id": str(uuid.uuid4()),
+        "name": "image",
+        "owner": PLATFORM,
+        "status": "active",
+        "visibility": "public",
+        "__imagetype": "gold",
+        "protected": True,
+        "__isregistered": "true",
+        "virtual_env_type": "FusionCompute",
+        "container_format": "bare",
+        "disk_format": "zvhd2",
+        "__os_type": "Linux",
+        "min_ram": 0,
+        "min_disk": 40,
+        "created_at": created,
+        "updated_at": created,
+    }
+    doc.update(fields)
+    return {k: v for k, v in doc.items() if v is not ABSENT}
+
+
+def private(owner: str, **fields: Any) -> dict[str, Any]:
+    return image(
+        owner=owner, visibility="private", __imagetype="private", protected=False, **fields
+    )
+
+
+def shared(owner: str, members: dict[str, str], **fields: Any) -> dict[str, Any]:
+    """An image of `owner` shared with `members` ({project: member status})."""
+    return image(
+        owner=owner,
+        visibility="shared",
+        __imagetype="shared",
+        protected=False,
+        members=[{"member_id": m, "status": s} for m, s in members.items()],
+        **fields,
+    )
+
+
+def load(database_url: str, docs: Iterable[dict[str, Any]]) -> None:
+    """Write `docs` (import format: documents with optional `members`) in one transaction."""
+    data = b"\n".join(orjson.dumps(d) for d in docs)
+    if not data:
+        return
+
+    async def go() -> None:
+        engine = create_engine(database_url, pool_size=1)
+        try:
+            await transfer.import_stream(ImageStore(engine), io.BytesIO(data))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(go())
+
+
+def ids(response: httpx.Response) -> list[str]:
+    assert response.status_code == 200, response.text
+    return [i["id"] for i in response.json()["images"]]
+
+
+def page_all(client: httpx.Client, params: list[tuple[str, str]], limit: int) -> list[list[str]]:
+    """Every page of `GET /v2/cloudimages` with `params`, following `marker` until a page
+    comes back shorter than `limit` (IMS lists carry no `next` link)."""
+    pages: list[list[str]] = []
+    marker: str | None = None
+    while True:
+        query = [*params, ("limit", str(limit))]
+        if marker is not None:
+            query.append(("marker", marker))
+        page = ids(client.get("/v2/cloudimages", params=query))
+        pages.append(page)
+        if len(page) < limit:
+            return pages
+        marker = page[-1]
+        assert len(pages) < 10_000, "paging does not end"
