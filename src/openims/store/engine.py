@@ -63,7 +63,13 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     connect_args: dict[str, Any] = {
         "timeout": 5,  # seconds to connect: an unreachable database fails fast (503)
         "command_timeout": 30,
-        "server_settings": {"application_name": "openims"},
+        "server_settings": {
+            "application_name": "openims",
+            # Every list is a LIMIT over an index: starting parallel workers or JIT-compiling
+            # costs more (milliseconds) than such a query takes.
+            "max_parallel_workers_per_gather": "0",
+            "jit": "off",
+        },
     }
     return create_async_engine(
         target,

@@ -97,8 +97,17 @@ image_members = sa.Table(
     sa.Column("status", text(20), nullable=False),
     sa.Column("created_at", sa.BigInteger(), nullable=False),
     sa.Column("updated_at", sa.BigInteger(), nullable=False),
+    # the image's created_at (immutable), so "shared with me" pages come off one index in order
+    sa.Column("image_created_at", sa.BigInteger(), nullable=False),
 )
 sa.Index(None, image_members.c.member_id, image_members.c.status, image_members.c.image_id)
+sa.Index(
+    None,
+    image_members.c.member_id,
+    image_members.c.status,
+    image_members.c.image_created_at,
+    image_members.c.image_id,
+)
 
 # Sort columns that are NOT NULL store this in place of a missing value.
 SORT_FILL: dict[str, Any] = {
