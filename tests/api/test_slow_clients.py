@@ -7,12 +7,11 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import orjson
 import pytest
 
-from tests.conftest import Server, start_server
+from tests.conftest import Server, empty, start_server
 
 pytestmark = pytest.mark.slow
 
@@ -23,11 +22,30 @@ TIMEOUTS = {
 }
 
 
-@pytest.fixture
-def slow_server(db_url: str, tmp_path: Path) -> Iterator[Server]:
-    srv = start_server(db_url, tmp_path, "--no-auth", env=TIMEOUTS)
+@pytest.fixture(scope="module")
+def sqlite_slow_server(
+    sqlite_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    srv = start_server(sqlite_database, tmp_path_factory.mktemp("slow"), "--no-auth", env=TIMEOUTS)
     yield srv
     srv.stop()
+
+
+@pytest.fixture(scope="module")
+def pg_slow_server(pg_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    srv = start_server(pg_database, tmp_path_factory.mktemp("slow"), "--no-auth", env=TIMEOUTS)
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def slow_server(backend: str, request: pytest.FixtureRequest) -> Server:
+    """A server with short timeouts on an empty database of the backend under test."""
+    srv: Server = request.getfixturevalue(
+        "pg_slow_server" if backend == "postgres" else "sqlite_slow_server"
+    )
+    empty(srv.database_url)
+    return srv
 
 
 def connect(server: Server) -> socket.socket:
@@ -111,7 +129,10 @@ def test_idle_connections_do_not_block_others_and_are_closed(slow_server: Server
     # a keep-alive connection that made one request and then waits
     kept = connect(slow_server)
     kept.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-    assert kept.recv(65536).startswith(b"HTTP/1.1 200")
+    reply = b""
+    while not reply.endswith(b'"database":"ok"}'):
+        reply += kept.recv(65536)
+    assert reply.startswith(b"HTTP/1.1 200")
     others_succeed(slow_server, 10)
     results: list[bytes] = []
 
