@@ -11,11 +11,13 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from openims import __version__
+from openims import __version__, metrics
 from openims.api import cloudimages, health, image_patch, native, schemas, versions
 from openims.api import errors as api_errors
+from openims.api import metrics as api_metrics
 from openims.api import openapi as api_openapi
 from openims.api.authentication import Authenticate
+from openims.api.limits import HeadLimits
 from openims.api.middleware import RequestContext
 from openims.auth.caller import Authenticator, NoAuth
 from openims.config import Settings
@@ -61,9 +63,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.flavors = FlavorCatalog.load(settings.flavors)
     for module in (versions, health, cloudimages, native, image_patch, schemas):
         app.include_router(module.router)
+    app.include_router(api_metrics.router)
     api_errors.install(app)
+    metrics.observe_pool(engine)
     app.add_middleware(Authenticate, authenticator=app.state.authenticator)
-    app.add_middleware(RequestContext, log_requests=settings.access_log)  # outermost
+    app.add_middleware(  # outermost
+        RequestContext,
+        log_requests=settings.access_log,
+        limits=HeadLimits.from_settings(settings),
+        engine=engine,
+    )
     _describe(app)
     return app
 

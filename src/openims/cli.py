@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -45,7 +47,7 @@ def _run_with_store(
     upgrade: bool = True,
 ) -> T:
     if upgrade:
-        migrate.upgrade(settings.database_url)
+        _upgrade(settings.database_url)
 
     async def main() -> T:
         engine = create_engine(settings.database_url, pool_size=2)
@@ -55,6 +57,19 @@ def _run_with_store(
             await engine.dispose()
 
     return asyncio.run(main())
+
+
+def _upgrade(url: str) -> None:
+    """Apply migrations; a database out of reach is a one-line error, not a trace."""
+    from openims.api.errors import database_unavailable
+
+    try:
+        migrate.upgrade(url)
+    except Exception as exc:
+        if not database_unavailable(exc):
+            raise
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise click.ClickException(f"cannot reach the database {redacted(url)}: {reason}") from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -98,7 +113,7 @@ def serve(**options: Any) -> None:
     for name, value in settings.model_dump().items():
         if value is not None:
             os.environ[f"OPENIMS_{name.upper()}"] = str(value)
-    migrate.upgrade(settings.database_url)
+    _upgrade(settings.database_url)
     if settings.no_auth:
         click.secho(
             "WARNING: authentication is OFF (--no-auth). Any caller can act as any "
@@ -123,17 +138,39 @@ def serve(**options: Any) -> None:
     )
     import uvicorn
 
-    uvicorn.run(
-        "openims.app:factory",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        timeout_graceful_shutdown=10,
-    )
+    with _metrics_directory(settings.workers):
+        uvicorn.run(
+            "openims.app:factory",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            http="openims.api.protocol:BoundedHttpProtocol",
+            timeout_keep_alive=settings.keep_alive_timeout,
+            log_config=None,
+            access_log=False,
+            server_header=False,
+            timeout_graceful_shutdown=10,
+        )
+
+
+@contextmanager
+def _metrics_directory(workers: int) -> Iterator[None]:
+    """Several workers share one port, so each scrape of /metrics must sum them all: give them a
+    private directory for prometheus-client's multiprocess mode, removed when the server stops.
+    A directory the operator names in PROMETHEUS_MULTIPROC_DIR is used as it is (and kept)."""
+    from openims import metrics
+
+    if workers <= 1 or metrics.multiprocess_dir() is not None:
+        yield
+        return
+    directory = tempfile.mkdtemp(prefix="openims-metrics-")
+    os.environ[metrics.MULTIPROCESS_DIR_ENV] = directory
+    try:
+        yield
+    finally:
+        os.environ.pop(metrics.MULTIPROCESS_DIR_ENV, None)
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _load_demo(settings: Settings) -> None:
@@ -169,7 +206,7 @@ def db() -> None:
 def upgrade(database_url: str | None) -> None:
     """Apply pending migrations."""
     settings = _settings(database_url=database_url)
-    migrate.upgrade(settings.database_url)
+    _upgrade(settings.database_url)
     click.echo(f"Database {redacted(settings.database_url)} is up to date.", err=True)
 
 

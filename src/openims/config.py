@@ -26,7 +26,12 @@ class Settings(BaseSettings):
     flavors: Path | None = None  # a flavor catalog replacing the packaged one
     pool_size: int = 10
     max_body_bytes: int = 1024 * 1024
-    max_patch_operations: int = 100
+    max_patch_operations: int = 100  # operations in one JSON Patch body
     max_query_bytes: int = 8192
+    # --- request limits and timeouts (see openims.limits) ---
+    max_header_bytes: int = 32 * 1024  # all header names and values of one request together
+    header_timeout: float = 10.0  # seconds for a request head to arrive, from the first byte
+    body_timeout: float = 30.0  # seconds for a whole request body to arrive
+    keep_alive_timeout: int = 5  # seconds an idle keep-alive connection stays open
     log_level: str = "info"
     access_log: bool = True

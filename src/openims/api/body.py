@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -11,18 +12,25 @@ from openims.domain import errors
 
 
 async def read(request: Request) -> bytes:
-    """The raw body, refused with 413 when it is larger than the configured limit."""
+    """The raw body, refused with 413 when it is larger than the configured limit and with 408
+    when it does not arrive in time: a client trickling its body must not hold a request (and
+    what it holds) open for ever. Bodies are read before any database work starts."""
     limit: int = request.app.state.settings.max_body_bytes
+    seconds: float = request.app.state.settings.body_timeout
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise errors.BODY_TOO_LARGE(limit=limit)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise errors.BODY_TOO_LARGE(limit=limit)
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(seconds):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise errors.BODY_TOO_LARGE(limit=limit)
+                chunks.append(chunk)
+    except TimeoutError:
+        raise errors.REQUEST_TIMEOUT(part="body", seconds=seconds) from None
     return b"".join(chunks)
 
 

@@ -40,10 +40,19 @@ def body(err: ApiError, path: str) -> bytes:
     return orjson.dumps({"error": content})
 
 
+def headers(err: ApiError) -> dict[str, str]:
+    """Headers an error response carries besides its body: when to come back after a 503, and
+    `Connection: close` after a 408 (the rest of that request may still be on its way)."""
+    if err.status == 503:
+        return {"Retry-After": "5"}
+    if err.status == 408:
+        return {"Connection": "close"}
+    return {}
+
+
 def response(err: ApiError, path: str) -> Response:
-    headers = {"Retry-After": "5"} if err.status == 503 else None
     return Response(
-        body(err, path), status_code=err.status, media_type="application/json", headers=headers
+        body(err, path), status_code=err.status, media_type="application/json", headers=headers(err)
     )
 
 

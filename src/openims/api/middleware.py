@@ -1,4 +1,5 @@
-"""The outermost layer of every request: its id, its access-log line and the error boundary.
+"""The outermost layer of every request: its id, its access-log line, its metrics, the limits on
+its head and the error boundary.
 
 Written as plain ASGI (not Starlette's BaseHTTPMiddleware) because it runs on every request of
 the hot path and must not copy bodies or spawn tasks."""
@@ -11,10 +12,14 @@ import time
 import uuid
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from openims import metrics
 from openims.api import errors as api_errors
+from openims.api.limits import HeadLimits
+from openims.domain.errors import ApiError
 
 access_log = logging.getLogger("openims.access")
 _GOOD_ID = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
@@ -31,12 +36,31 @@ def _request_id(scope: Scope) -> str:
 
 class RequestContext:
     """Gives each request an id (kept from a sane incoming `X-Request-Id`), returns it as
-    `X-Request-Id` and `x-openstack-request-id`, logs one line per request and turns an
-    unhandled exception into the 500/503 body of the right face."""
+    `X-Request-Id` and `x-openstack-request-id`, refuses a head over the limits, logs one line
+    and records the metrics per request, and turns an unhandled exception into the 500/503 body
+    of the right face."""
 
-    def __init__(self, app: ASGIApp, *, log_requests: bool = True) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        log_requests: bool = True,
+        limits: HeadLimits | None = None,
+        engine: AsyncEngine | None = None,
+    ) -> None:
         self.app = app
         self.log_requests = log_requests
+        self.limits = limits
+        self.engine = engine
+
+    def _refusal(self, scope: Scope) -> ApiError | None:
+        if self.limits is None:
+            return None
+        size = sum(len(name) + len(value) for name, value in scope.get("headers", ()))
+        target = self.limits.target_error(
+            len(scope.get("raw_path") or scope["path"].encode()), len(scope["query_string"])
+        )
+        return target or self.limits.headers_error(size)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -58,12 +82,8 @@ class RequestContext:
                 headers.append("x-openstack-request-id", request_id)
             await send(message)
 
-        try:
-            await self.app(scope, receive, send_with_id)
-        except Exception as exc:
-            err = api_errors.unexpected(exc, request_id)
-            if status:  # the response had started: nothing more can be said to the client
-                raise
+        async def send_error(err: ApiError) -> None:
+            nonlocal status
             status = err.status
             body = api_errors.body(err, scope["path"])
             headers = [
@@ -72,11 +92,28 @@ class RequestContext:
                 (b"x-request-id", raw_id),
                 (b"x-openstack-request-id", raw_id),
             ]
-            if err.status == 503:
-                headers.append((b"retry-after", b"5"))
+            extra = api_errors.headers(err).items()
+            headers += [(k.lower().encode(), v.encode()) for k, v in extra]
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": body})
+
+        try:
+            refusal = self._refusal(scope)
+            if refusal is not None:
+                await send_error(refusal)
+            else:
+                await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            err = api_errors.unexpected(exc, request_id)
+            if status:  # the response had started: nothing more can be said to the client
+                raise
+            await send_error(err)
         finally:
+            route = metrics.route_label(scope)
+            seconds = time.perf_counter() - started
+            metrics.record_request(scope["method"], route, status, seconds)
+            if self.engine is not None:
+                metrics.observe_pool(self.engine)
             if self.log_requests:
                 caller = state.get("caller")
                 access_log.info(
@@ -84,9 +121,10 @@ class RequestContext:
                     extra={
                         "request_id": request_id,
                         "method": scope["method"],
-                        "route": state.get("route") or scope["path"],
+                        # the template when a route matched; the path as sent otherwise
+                        "route": scope["path"] if route == metrics.UNMATCHED else route,
                         "status": status,
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                        "duration_ms": round(seconds * 1000, 3),
                         "project": getattr(caller, "project_id", None),
                     },
                 )

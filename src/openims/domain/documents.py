@@ -149,6 +149,8 @@ def check_custom(name: str, value: Any) -> str:
         raise errors.INVALID_FIELD(
             name=name, reason=f"longer than {attributes.CUSTOM_VALUE_MAX} characters"
         )
+    if "\x00" in value:  # PostgreSQL text cannot hold it; refused alike on every backend
+        raise errors.INVALID_FIELD(name=name, reason="a value may not contain a NUL character")
     return value
 
 

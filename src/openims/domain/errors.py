@@ -84,6 +84,20 @@ UNSUPPORTED_MEDIA_TYPE = _e(
 BODY_TOO_LARGE = _e(
     "body_too_large", 413, "APIGW.0201", "Request body is larger than {limit} bytes."
 )
+# The gateway answers requests it refuses before routing with APIGW.0201, whatever the limit.
+MALFORMED_REQUEST = _e("malformed_request", 400, "APIGW.0201", "Invalid HTTP request received.")
+URI_TOO_LONG = _e(
+    "uri_too_long", 414, "APIGW.0201", "The request {part} is longer than {limit} bytes."
+)
+HEADERS_TOO_LARGE = _e(
+    "headers_too_large", 431, "APIGW.0201", "The request headers are larger than {limit} bytes."
+)
+REQUEST_TIMEOUT = _e(
+    "request_timeout",
+    408,
+    "APIGW.0201",
+    "The request {part} did not arrive within {seconds:g} seconds.",
+)
 INTERNAL = _e(
     "internal",
     500,

@@ -189,9 +189,11 @@ def tag_alternatives(tag: str) -> tuple[str, ...]:
 
 
 def _sort_ims(params: Params) -> tuple[tuple[str, bool], ...]:
-    key = _one(params, "sort_key") or "created_at"
+    key = _one(params, "sort_key")
+    key = "created_at" if key is None else key  # an empty sort key is invalid, not the default
     key = IMS_SORT_ALIASES.get(key, key)
-    direction = _one(params, "sort_dir") or "desc"
+    direction = _one(params, "sort_dir")
+    direction = "desc" if direction is None else direction
     if key not in IMS_SORT_KEYS:
         raise _bad(
             f"Invalid sort key: {key}. It must be one of the following: {', '.join(IMS_SORT_KEYS)}."

@@ -73,6 +73,12 @@ class ImageItem:
     members: tuple[tuple[str, str], ...] = ()  # (member_id, status)
 
 
+def _storable(key: str) -> bool:
+    """False for a key no row can hold (PostgreSQL text cannot hold NUL): it matches nothing,
+    on every backend alike, without asking the database."""
+    return "\x00" not in key
+
+
 def row(doc: Document) -> dict[str, Any]:
     """The images-table row for a canonical document."""
     out: dict[str, Any] = {}
@@ -258,6 +264,8 @@ class ImageStore:
         lock: bool = False,
     ) -> Loaded | None:
         """The image and the caller's relation to it, or None if there is no such image."""
+        if not _storable(image_id):
+            return None
         stmt = sa.select(
             _C.doc, _C.owner, _C.visibility, _C.isregistered, _member_status(caller.project_id)
         ).where(_C.id == image_id)
@@ -329,6 +337,8 @@ class ImageStore:
         """The marker image's sort values, in one read with the facts that decide whether the
         caller may see it; an unknown or invisible marker is the same 400."""
         assert q.marker is not None
+        if not _storable(q.marker):
+            raise errors.MARKER_NOT_FOUND(image_id=q.marker)
         stmt = sa.select(
             _C.owner,
             _C.visibility,
@@ -517,6 +527,8 @@ class MemberOps:
         self.image_id = image_id
 
     async def get(self, member_id: str) -> Member | None:
+        if not _storable(member_id):
+            return None
         found = (
             await self.conn.execute(
                 sa.select(_M.image_id, _M.member_id, _M.status, _M.created_at, _M.updated_at).where(
@@ -563,6 +575,8 @@ class MemberOps:
         return await self.get(member_id)
 
     async def remove(self, member_id: str) -> bool:
+        if not _storable(member_id):
+            return False
         result = await self.conn.execute(
             image_members.delete().where(_M.image_id == self.image_id, _M.member_id == member_id)
         )

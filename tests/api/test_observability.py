@@ -1,0 +1,180 @@
+"""Observability over real HTTP: Prometheus metrics at /metrics (per route template, the
+database pool, summed over workers) and the one-line-per-request access log."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import Server, start_server
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def scrape(url: str) -> Samples:
+    """Every sample of /metrics, keyed by (name, labels). A fresh connection each time, so that
+    with several workers any of them may answer."""
+    r = httpx.get(f"{url}/metrics", headers={"Connection": "close"}, timeout=10)
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/plain")
+    out: Samples = {}
+    for family in text_string_to_metric_families(r.text):
+        for sample in family.samples:
+            out[(sample.name, frozenset(sample.labels.items()))] = sample.value
+    return out
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+def requests_count(samples: Samples, method: str, route: str, status: str) -> float:
+    return value(samples, "openims_http_requests_total", method=method, route=route, status=status)
+
+
+def test_metrics_count_requests_per_route_template(server: Server) -> None:
+    c = server.client("p-metrics")
+    before = scrape(server.url)
+    ids = [c.post("/v2/images", json={"name": f"m{i}"}).json()["id"] for i in range(3)]
+    for image_id in ids:
+        assert c.get(f"/v2/images/{image_id}").status_code == 200
+    missing = str(uuid.uuid4())
+    assert c.get(f"/v2/images/{missing}").status_code == 404
+    assert c.get(f"/no/such/{missing}").status_code == 404
+    after = scrape(server.url)
+
+    def delta(method: str, route: str, status: str) -> float:
+        return requests_count(after, method, route, status) - requests_count(
+            before, method, route, status
+        )
+
+    assert delta("GET", "/v2/images/{image_id}", "200") == 3
+    assert delta("GET", "/v2/images/{image_id}", "404") == 1
+    assert delta("POST", "/v2/images", "201") == 3
+    assert delta("GET", "<unmatched>", "404") == 1
+    hist = "openims_http_request_duration_seconds_count"
+    route = {"method": "GET", "route": "/v2/images/{image_id}"}
+    assert value(after, hist, **route) - value(before, hist, **route) == 4
+    assert value(after, "openims_http_request_duration_seconds_bucket", le="+Inf", **route) > 0
+    # bounded cardinality: no raw path or image id becomes a label
+    labels = {v for _, pairs in after for _, v in pairs}
+    assert not any(image_id in label for label in labels for image_id in [*ids, missing])
+
+
+def test_metrics_bound_unusual_methods(server: Server) -> None:
+    before = scrape(server.url)
+    r = httpx.request("PROPFIND", f"{server.url}/v2/images")
+    assert r.status_code == 405
+    after = scrape(server.url)
+    assert (
+        requests_count(after, "OTHER", "/v2/images", "405")
+        - requests_count(before, "OTHER", "/v2/images", "405")
+        == 1
+    )
+    assert not any(("method", "PROPFIND") in pairs for _, pairs in after)
+
+
+def test_metrics_show_the_database_pool(server: Server) -> None:
+    samples = scrape(server.url)
+    assert value(samples, "openims_db_pool_size") == 10  # OPENIMS_POOL_SIZE default
+    # the scrape's own request holds no connection while the gauges are read
+    assert value(samples, "openims_db_pool_checked_out") == 0
+    assert value(samples, "openims_db_pool_connections") >= 1  # /healthz opened one
+    assert value(samples, "openims_db_pool_overflow") == 0
+
+
+def test_refusals_before_routing_are_counted(server: Server) -> None:
+    before = scrape(server.url)
+    r = httpx.get(f"{server.url}/v2/images", params={"q": "x" * 9000})
+    assert r.status_code == 414
+    after = scrape(server.url)
+    name = "openims_http_refused_total"
+    assert value(after, name, status="414") - value(before, name, status="414") == 1
+
+
+def test_metrics_of_several_workers_are_summed(db_url: str, tmp_path: Path) -> None:
+    """A scrape reaches one worker at random; every scrape must show the whole server."""
+    srv = start_server(
+        db_url, tmp_path, "--no-auth", "--workers", "2", env={"OPENIMS_POOL_SIZE": "3"}
+    )
+    try:
+        # the pool gauges of both workers: 2 x 3 configured connections, once both are up
+        deadline = time.monotonic() + 30
+        while value(scrape(srv.url), "openims_db_pool_size") != 6:
+            assert time.monotonic() < deadline, "the two workers' pools are not summed"
+            time.sleep(0.2)
+        for _ in range(4):
+            assert value(scrape(srv.url), "openims_db_pool_size") == 6
+        for _ in range(20):  # fresh connections, so both workers answer some
+            r = httpx.get(f"{srv.url}/v2/schemas/member", headers={"Connection": "close"})
+            assert r.status_code == 200
+        for _ in range(4):
+            got = requests_count(scrape(srv.url), "GET", "/v2/schemas/member", "200")
+            assert got == 20
+    finally:
+        srv.stop()
+
+
+# --- the access log -------------------------------------------------------------------------
+SECRET_TOKEN = "tok-" + "s3cr3t" * 6
+SECRET_SIGNATURE = "Signature=" + "f" * 64
+
+
+def _log_lines(path: Path, request_id: str) -> list[dict[str, object]]:
+    deadline = time.monotonic() + 10
+    while True:
+        lines = [
+            orjson.loads(line) for line in path.read_bytes().splitlines() if line.startswith(b"{")
+        ]
+        found = [line for line in lines if line.get("request_id") == request_id]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def logging_server(db_url: str, tmp_path: Path) -> Iterator[Server]:
+    srv = start_server(db_url, tmp_path, "--no-auth", env={"OPENIMS_LOG_LEVEL": "info"})
+    yield srv
+    srv.stop()
+
+
+def test_one_log_line_per_request_without_secrets(logging_server: Server) -> None:
+    srv = logging_server
+    secret_headers = {
+        "X-Auth-Token": SECRET_TOKEN,
+        "Authorization": f"SDK-HMAC-SHA256 Access=ak, SignedHeaders=host, {SECRET_SIGNATURE}",
+    }
+    c = srv.client("p-logs", **secret_headers)
+    created = c.post(
+        "/v2/images", json={"name": "logged"}, headers={"X-Request-Id": "req-log-create"}
+    )
+    assert created.status_code == 201
+    image_id = created.json()["id"]
+    r = c.get(f"/v2/images/{image_id}", headers={"X-Request-Id": "req-log-show"})
+    assert r.headers["x-request-id"] == "req-log-show"
+    c.get(f"/v2/images/{uuid.uuid4()}", headers={"X-Request-Id": "req-log-missing"})
+
+    [show] = _log_lines(srv.log, "req-log-show")
+    assert show["logger"] == "openims.access"
+    assert show["method"] == "GET"
+    assert show["route"] == "/v2/images/{image_id}"  # the template: ids stay out of the route
+    assert show["status"] == 200
+    assert show["project"] == "p-logs"
+    assert isinstance(show["duration_ms"], float) and show["duration_ms"] >= 0
+    [create] = _log_lines(srv.log, "req-log-create")
+    assert (create["route"], create["status"], create["method"]) == ("/v2/images", 201, "POST")
+    [missing] = _log_lines(srv.log, "req-log-missing")
+    assert missing["status"] == 404 and missing["project"] == "p-logs"
+
+    text = srv.log.read_text()
+    assert SECRET_TOKEN not in text
+    assert SECRET_SIGNATURE not in text
+    assert "s3cr3t" not in text

@@ -1,0 +1,150 @@
+"""Slow clients do not block others: a client that trickles its body, one that trickles its
+headers and a crowd of idle connections are all held while other requests are answered, and
+each is cut off after its timeout (408 in the API's error format, or a quiet close)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+
+import orjson
+import pytest
+
+from tests.conftest import Server, empty, start_server
+
+pytestmark = pytest.mark.slow
+
+TIMEOUTS = {
+    "OPENIMS_BODY_TIMEOUT": "3",
+    "OPENIMS_HEADER_TIMEOUT": "3",
+    "OPENIMS_KEEP_ALIVE_TIMEOUT": "1",
+}
+
+
+@pytest.fixture(scope="module")
+def sqlite_slow_server(
+    sqlite_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    srv = start_server(sqlite_database, tmp_path_factory.mktemp("slow"), "--no-auth", env=TIMEOUTS)
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def pg_slow_server(pg_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    srv = start_server(pg_database, tmp_path_factory.mktemp("slow"), "--no-auth", env=TIMEOUTS)
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def slow_server(backend: str, request: pytest.FixtureRequest) -> Server:
+    """A server with short timeouts on an empty database of the backend under test."""
+    srv: Server = request.getfixturevalue(
+        "pg_slow_server" if backend == "postgres" else "sqlite_slow_server"
+    )
+    empty(srv.database_url)
+    return srv
+
+
+def connect(server: Server) -> socket.socket:
+    host, port = server.url.removeprefix("http://").split(":")
+    return socket.create_connection((host, int(port)), timeout=30)
+
+
+def read_all(sock: socket.socket) -> bytes:
+    data = b""
+    try:
+        while chunk := sock.recv(65536):
+            data += chunk
+    except ConnectionResetError:
+        pass
+    return data
+
+
+def answer(data: bytes) -> tuple[int, dict[str, str]]:
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), orjson.loads(body)["error"]
+
+
+class Trickle:
+    """Sends one byte at a time, one for each step of the test, until told to stop."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.sent = 0
+
+    def step(self) -> None:
+        try:
+            self.sock.sendall(b"a")
+            self.sent += 1
+        except OSError:
+            pass  # the server has given up on us, as it should in the end
+
+
+def others_succeed(server: Server, steps: int, trickle: Trickle | None = None) -> None:
+    """Requests of another client, each answered while the slow one is still incomplete."""
+    c = server.client("p-fast")
+    for i in range(steps):
+        if trickle is not None:
+            trickle.step()
+        created = c.post("/v2/images", json={"name": f"fast-{i}"})
+        assert created.status_code == 201, created.text
+        assert c.get(f"/v2/images/{created.json()['id']}").status_code == 200
+
+
+def test_a_trickling_body_does_not_block_others(slow_server: Server) -> None:
+    sock = connect(slow_server)
+    sock.sendall(
+        b"POST /v2/images HTTP/1.1\r\nHost: x\r\nX-Project-Id: p-slow\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+        b'{"name": "'
+    )
+    trickle = Trickle(sock)
+    others_succeed(slow_server, 10, trickle)
+    assert trickle.sent < 1000  # the slow body was never complete
+    status, error = answer(read_all(sock))
+    assert status == 408
+    assert error["code"] == "APIGW.0201"
+    assert error["message"] == "The request body did not arrive within 3 seconds."
+    sock.close()
+    slow = slow_server.client("p-slow")
+    assert slow.get("/v2/images").json()["images"] == []  # nothing was written
+
+
+def test_trickling_headers_do_not_block_others(slow_server: Server) -> None:
+    sock = connect(slow_server)
+    sock.sendall(b"GET /v2/images HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+    trickle = Trickle(sock)
+    others_succeed(slow_server, 10, trickle)
+    status, error = answer(read_all(sock))
+    assert status == 408
+    assert error["message"] == "The request headers did not arrive within 3 seconds."
+    sock.close()
+
+
+def test_idle_connections_do_not_block_others_and_are_closed(slow_server: Server) -> None:
+    idle = [connect(slow_server) for _ in range(100)]
+    # a keep-alive connection that made one request and then waits
+    kept = connect(slow_server)
+    kept.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    reply = b""
+    while not reply.endswith(b'"database":"ok"}'):
+        reply += kept.recv(65536)
+    assert reply.startswith(b"HTTP/1.1 200")
+    others_succeed(slow_server, 10)
+    results: list[bytes] = []
+
+    def drain(sock: socket.socket) -> None:
+        results.append(read_all(sock))
+
+    threads = [threading.Thread(target=drain, args=(s,)) for s in [*idle, kept]]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    # the server closed every one of them, quietly: they had asked nothing
+    assert results == [b""] * 101
+    for sock in [*idle, kept]:
+        sock.close()

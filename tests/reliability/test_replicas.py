@@ -1,0 +1,125 @@
+"""Several replicas: two `openims serve` processes on one database. A write through one is seen
+through the other at once, and concurrent changes of one image through both lose nothing.
+
+PostgreSQL is the deployment this is for; SQLite (one file, several processes) is held to the
+same promise."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import Server, empty, start_server
+from tests.reliability import consistency
+from tests.reliability.writes import UPDATE_KINDS, Ack, Refused, missing
+
+pytestmark = pytest.mark.slow
+
+THREADS_PER_REPLICA = 3
+WRITES_PER_THREAD = 10  # of each kind: 2 x 3 x 10 = 60 tags and 60 members on one image
+
+
+def _start_pair(url: str, log_dir: Path) -> Iterator[tuple[Server, Server]]:
+    """Both started at once: their migrations race, and must not trip over each other."""
+    with ThreadPoolExecutor(2) as pool:
+        a, b = pool.map(lambda _: start_server(url, log_dir, "--no-auth"), range(2))
+    yield a, b
+    a.stop()
+    b.stop()
+
+
+@pytest.fixture(scope="module")
+def sqlite_replicas(
+    sqlite_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Server, Server]]:
+    yield from _start_pair(sqlite_database, tmp_path_factory.mktemp("replicas"))
+
+
+@pytest.fixture(scope="module")
+def pg_replicas(
+    pg_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Server, Server]]:
+    yield from _start_pair(pg_database, tmp_path_factory.mktemp("replicas"))
+
+
+@pytest.fixture
+def replicas(backend: str, request: pytest.FixtureRequest) -> tuple[Server, Server]:
+    """Two servers on one empty database of the backend under test."""
+    pair: tuple[Server, Server] = request.getfixturevalue(
+        "pg_replicas" if backend == "postgres" else "sqlite_replicas"
+    )
+    empty(pair[0].database_url)
+    return pair
+
+
+def test_a_write_through_one_replica_is_seen_through_the_other(
+    replicas: tuple[Server, Server],
+) -> None:
+    a, b = (srv.client("p-replica") for srv in replicas)
+    created = a.post("/v2/images", json={"name": "shared", "os": "linux"})
+    assert created.status_code == 201
+    image_id = created.json()["id"]
+    seen = b.get(f"/v2/images/{image_id}")
+    assert seen.status_code == 200 and seen.content == created.content
+    assert [i["id"] for i in b.get("/v2/images", params={"os": "linux"}).json()["images"]] == [
+        image_id
+    ]
+    assert b.put(f"/v2/images/{image_id}/tags/from-b").status_code == 204
+    assert a.get(f"/v2/images/{image_id}").json()["tags"] == ["from-b"]
+    assert a.post(f"/v2/images/{image_id}/members", json={"member": "p2"}).status_code == 200
+    assert [m["member_id"] for m in b.get(f"/v2/images/{image_id}/members").json()["members"]] == [
+        "p2"
+    ]
+    shared = b.get("/v2/cloudimages", params={"visibility": "shared"}).json()["images"]
+    assert [i["id"] for i in shared] == [image_id]
+    assert b.delete(f"/v2/images/{image_id}").status_code == 204
+    assert a.get(f"/v2/images/{image_id}").status_code == 404
+
+
+@pytest.mark.parametrize("kind", sorted(UPDATE_KINDS))
+def test_concurrent_changes_through_both_replicas_lose_nothing(
+    replicas: tuple[Server, Server], kind: str
+) -> None:
+    first = replicas[0].client("p-replica")
+    image_id = first.post("/v2/images", json={"name": "contended"}).json()["id"]
+    acks: list[Ack] = []
+    refused: list[str] = []
+    lock = threading.Lock()
+    start = threading.Barrier(2 * THREADS_PER_REPLICA)
+
+    def writer(server: Server, n: int) -> None:
+        with httpx.Client(
+            base_url=server.url, headers={"X-Project-Id": "p-replica"}, timeout=60
+        ) as client:
+            start.wait()
+            for i in range(WRITES_PER_THREAD):
+                try:
+                    ack = UPDATE_KINDS[kind](client, image_id, f"{server.url[-5:]}-{n}-{i}")
+                except Refused as exc:
+                    refused.append(str(exc))
+                    return
+                with lock:
+                    acks.append(ack)
+
+    threads = [
+        threading.Thread(target=writer, args=(srv, n))
+        for srv in replicas
+        for n in range(THREADS_PER_REPLICA)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert refused == []
+    assert len(acks) == 2 * THREADS_PER_REPLICA * WRITES_PER_THREAD
+    for srv in replicas:  # every write, through either replica
+        assert missing(srv.client("p-replica"), acks) == []
+    doc = first.get(f"/v2/images/{image_id}").json()
+    if kind == "add_tag":
+        assert sorted(doc["tags"]) == sorted(a.value for a in acks)
+    assert consistency.problems(replicas[0].database_url) == []
