@@ -46,6 +46,7 @@ UNICODE = [
     "tab\tinside",
     "new\nline",
     "a" * 1024,
+    "\u00e9" * 3000,  # 6000 bytes: beyond what a PostgreSQL B-tree entry may hold
 ]
 VALUES = SQL + PATTERNS + JSON + UNICODE
 # tags and member ids exclude '/' and control characters; everything else is a fair tag

@@ -75,7 +75,9 @@ image_properties = sa.Table(
     sa.Column("name", text(255), primary_key=True),
     sa.Column("value", text(), nullable=False),
 )
-sa.Index(None, image_properties.c.name, image_properties.c.value, image_properties.c.image_id)
+# A hash index on PostgreSQL (no entry-size limit, so values may be long); SQLite's B-tree has
+# no such limit. Equality is all the property filters ask.
+sa.Index("ix_image_properties_value", image_properties.c.value, postgresql_using="hash")
 
 image_tags = sa.Table(
     "image_tags",
