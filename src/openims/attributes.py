@@ -653,9 +653,9 @@ ORDER: dict[str, int] = {a.name: i for i, a in enumerate(REGISTRY)}
 # Custom property names that Glance reserves for itself.
 RESERVED_PREFIXES: tuple[str, ...] = ("os_glance_",)
 CUSTOM_NAME_MAX = 255
-# Values are indexed with their names for the property filters; PostgreSQL refuses an index
-# entry above 2704 bytes, and 255 + 255 characters of up to 4 UTF-8 bytes stay below it.
-CUSTOM_VALUE_MAX = 255
+# Glance keeps property values as text; the value index is a hash on PostgreSQL, so length is
+# bounded only to keep one image's document a sane size.
+CUSTOM_VALUE_MAX = 65535
 
 
 def get(name: str) -> Attribute | None:

@@ -468,11 +468,11 @@ CASES: list[Case] = [
         "Invalid value for '__support_kvm_gpu_type': a NUL character is not allowed",
     ),
     Case(
-        "custom property value of 256 characters",
-        _replace("/team", "v" * 256),
+        "custom property value of 65536 characters",
+        _replace("/team", "v" * 65536),
         400,
         "IMG.0001",
-        "Invalid value for 'team': longer than 255 characters",
+        "Invalid value for 'team': longer than 65535 characters",
     ),
     Case(
         "`__support_kvm` of 256 characters",

@@ -67,6 +67,13 @@ def error_format(ctx: Any, response: schemathesis.Response, case: schemathesis.C
         assert set(error) == {"message", "code", "title"}, body
 
 
+# The two JSON-Patch media types of PATCH /v2/images/{id} carry JSON bodies.
+for _media_type in (
+    "application/openstack-images-v2.1-json-patch",
+    "application/openstack-images-v2.0-json-patch",
+):
+    schemathesis.serializer.alias(_media_type, "application/json")
+
 CHECKS = [
     st_checks.not_a_server_error,
     st_checks.status_code_conformance,

@@ -9,7 +9,8 @@ from openims.domain.access import Caller
 from openims.store.images import ImageStore
 
 
-def store(request: Request) -> ImageStore:
+async def store(request: Request) -> ImageStore:
+    """Async so FastAPI calls it inline instead of in its thread pool."""
     image_store: ImageStore = request.app.state.store
     return image_store
 

@@ -63,14 +63,22 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     connect_args: dict[str, Any] = {
         "timeout": 5,  # seconds to connect: an unreachable database fails fast (503)
         "command_timeout": 30,
-        "server_settings": {"application_name": "openims"},
+        "server_settings": {
+            "application_name": "openims",
+            # Every list is a LIMIT over an index: starting parallel workers or JIT-compiling
+            # costs more (milliseconds) than such a query takes.
+            "max_parallel_workers_per_gather": "0",
+            "jit": "off",
+        },
     }
     return create_async_engine(
         target,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_timeout=10,
-        pool_pre_ping=True,
+        # No ping per checkout (a round trip per request): a connection the server dropped
+        # fails its next statement, is invalidated, and that request gets a 503.
+        pool_pre_ping=False,
         pool_recycle=1800,
         connect_args=connect_args,
     )
@@ -89,5 +97,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
+        if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+            return  # reads: each statement is its own implicit transaction
         immediate = conn.get_execution_options().get(IMMEDIATE, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from openims import attributes
 from openims.attributes import Kind
 from openims.domain import access, documents, errors, times
-from openims.domain.access import Caller, ImageAccess
+from openims.domain.access import MEMBER_STATUSES, Caller, ImageAccess
 from openims.domain.documents import Document
 from openims.domain.query import Clause, ListQuery
 from openims.store import engine as engines
@@ -94,20 +94,35 @@ def row(doc: Document) -> dict[str, Any]:
     return out
 
 
-def _member_exists(project_id: str, status: str | None) -> sa.ColumnElement[bool]:
-    conds = [_M.image_id == _C.id, _M.member_id == project_id]
-    if status is not None and status != "all":
-        conds.append(_M.status == status)
-    return sa.exists().where(*conds)
+def _member_status(project_id: str) -> sa.ScalarSelect[Any]:
+    """The project's member status on the image of the outer row (NULL if not a member).
+
+    A correlated scalar subquery rather than EXISTS: inside an OR, PostgreSQL would turn an
+    EXISTS into a hash of every membership the project has, a cost that grows with the catalog;
+    this form is one primary-key probe per shared row the page actually reads."""
+    return (
+        sa.select(_M.status)
+        .where(_M.image_id == _C.id, _M.member_id == project_id)
+        .scalar_subquery()
+    )
 
 
-def visible_to(caller: Caller, q: ListQuery) -> sa.ColumnElement[bool]:
+def _member_is(project_id: str, status: str) -> sa.ColumnElement[bool]:
+    if status == "all":
+        return _member_status(project_id).is_not(None)
+    return _member_status(project_id) == status
+
+
+def visible_to(
+    caller: Caller, q: ListQuery, *, members_joined: bool = False
+) -> sa.ColumnElement[bool]:
     """The SQL form of `domain.access.can_see`, narrowed by the query's visibility and
-    member_status the way Glance and IMS lists read them."""
+    member_status the way Glance and IMS lists read them. `members_joined` says the caller's
+    member rows of the wanted status are already joined (see `_by_membership`)."""
     p = caller.project_id
     vis, ms = q.visibility, q.member_status
     own = _C.owner == p
-    shared_with_me = sa.and_(_C.visibility == "shared", _member_exists(p, ms or "accepted"))
+    shared_with_me = sa.and_(_C.visibility == "shared", _member_is(p, ms or "accepted"))
     if vis is None or vis == "all":
         if caller.is_admin:
             cond: sa.ColumnElement[bool] = (
@@ -129,8 +144,10 @@ def visible_to(caller: Caller, q: ListQuery) -> sa.ColumnElement[bool]:
             else sa.and_(_C.visibility == "private", own)
         )
     else:  # shared
-        if ms is not None:
-            cond = sa.and_(_C.visibility == "shared", _member_exists(p, ms))
+        if ms is not None and members_joined:
+            cond = _C.visibility == "shared"
+        elif ms is not None:
+            cond = sa.and_(_C.visibility == "shared", _member_is(p, ms))
         elif caller.is_admin:
             cond = _C.visibility == "shared"
         else:
@@ -174,26 +191,38 @@ def _clause(clause: Clause) -> sa.ColumnElement[bool]:
     return comparisons[op]
 
 
-def _order(q: ListQuery) -> list[sa.UnaryExpression[Any]]:
-    out = []
-    for name, desc in q.sort:
-        column = attributes.BY_NAME[name].column
-        assert column is not None
-        out.append(_C[column].desc() if desc else _C[column].asc())
-    return out
+def _sort_columns(q: ListQuery) -> list[sa.ColumnElement[Any]]:
+    return [_C[attributes.BY_NAME[name].column or ""] for name, _ in q.sort]
 
 
-def _after(q: ListQuery, marker_row: sa.Row[Any]) -> sa.ColumnElement[bool]:
+def _by_membership(q: ListQuery) -> bool:
+    """True for "images shared with me in status S, by creation time" (the IMS common queries
+    for shared images): the page is read off the member index (member_id, status,
+    image_created_at, image_id) in order, so it costs the same however many images are
+    shared with the caller."""
+    return (
+        q.visibility == "shared"
+        and q.member_status in MEMBER_STATUSES
+        and [name for name, _ in q.sort] == ["created_at", "id"]
+        and q.sort[0][1] == q.sort[1][1]
+    )
+
+
+def _order(q: ListQuery, keys: Sequence[sa.ColumnElement[Any]]) -> list[Any]:
+    return [k.desc() if desc else k.asc() for k, (_, desc) in zip(keys, q.sort, strict=True)]
+
+
+def _after(
+    q: ListQuery, keys: Sequence[sa.ColumnElement[Any]], values: Sequence[Any]
+) -> sa.ColumnElement[bool]:
     """Rows strictly after the marker in the query's order (keyset paging)."""
-    columns = [_C[attributes.BY_NAME[name].column or ""] for name, _ in q.sort]
-    values = [marker_row[i] for i in range(len(columns))]
     directions = {desc for _, desc in q.sort}
     if len(directions) == 1:
-        left, right = sa.tuple_(*columns), sa.tuple_(*values)
+        left, right = sa.tuple_(*keys), sa.tuple_(*values)
         return left < right if q.sort[0][1] else left > right
     # mixed directions: (a after x) or (a = x and (b after y or (b = y and ...)))
     cond: sa.ColumnElement[bool] | None = None
-    for (_, desc), col, val in reversed(list(zip(q.sort, columns, values, strict=True))):
+    for (_, desc), col, val in reversed(list(zip(q.sort, keys, values, strict=True))):
         step = col < val if desc else col > val
         cond = step if cond is None else sa.or_(step, sa.and_(col == val, cond))
     assert cond is not None
@@ -216,8 +245,10 @@ class ImageStore:
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[AsyncConnection]:
+        """A connection in autocommit mode: a read is one statement and one round trip, with
+        no BEGIN/ROLLBACK around it."""
         async with self.engine.connect() as conn:
-            yield conn
+            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
 
     # --- reads ----------------------------------------------------------------------------
     async def ping(self) -> None:
@@ -235,14 +266,9 @@ class ImageStore:
         """The image and the caller's relation to it, or None if there is no such image."""
         if not _storable(image_id):
             return None
-        member_status = (
-            sa.select(_M.status)
-            .where(_M.image_id == _C.id, _M.member_id == caller.project_id)
-            .scalar_subquery()
-        )
-        stmt = sa.select(_C.doc, _C.owner, _C.visibility, _C.isregistered, member_status).where(
-            _C.id == image_id
-        )
+        stmt = sa.select(
+            _C.doc, _C.owner, _C.visibility, _C.isregistered, _member_status(caller.project_id)
+        ).where(_C.id == image_id)
         if lock and not self.sqlite:
             stmt = stmt.with_for_update(of=images)
         if conn is None:
@@ -267,7 +293,10 @@ class ImageStore:
         self, q: ListQuery, caller: Caller, extra_clauses: Sequence[Clause] = ()
     ) -> list[bytes]:
         """Document bytes of one page of images the caller may see, in the query's order."""
-        conds: list[sa.ColumnElement[bool]] = [visible_to(caller, q)]
+        if q.limit == 0:
+            return []
+        joined = _by_membership(q)
+        conds: list[sa.ColumnElement[bool]] = [visible_to(caller, q, members_joined=joined)]
         conds += [_clause(c) for c in (*q.clauses, *extra_clauses)]
         for alternatives in q.tags:
             conds.append(
@@ -279,26 +308,50 @@ class ImageStore:
             conds.append(_C.status != "killed")
         if q.registered_only:
             conds.append(_C.isregistered == "true")
+        source: sa.FromClause = images
+        keys = _sort_columns(q)
+        if joined:
+            source = images.join(
+                image_members,
+                sa.and_(
+                    _M.image_id == _C.id,
+                    _M.member_id == caller.project_id,
+                    _M.status == q.member_status,
+                ),
+            )
+            keys = [_M.image_created_at, _M.image_id]  # equal to (created_at, id) row by row
         async with self._read() as conn:
             if q.marker is not None:
-                marker_row = await self._marker(conn, q, caller)
-                conds.append(_after(q, marker_row))
-            if q.limit == 0:
-                return []
-            stmt = sa.select(_C.doc).where(*conds).order_by(*_order(q)).limit(q.limit)
+                conds.append(_after(q, keys, await self._marker(conn, q, caller)))
+            stmt = (
+                sa.select(_C.doc)
+                .select_from(source)
+                .where(*conds)
+                .order_by(*_order(q, keys))
+                .limit(q.limit)
+            )
             result = await conn.execute(stmt)
             return [bytes(r[0]) for r in result]
 
-    async def _marker(self, conn: AsyncConnection, q: ListQuery, caller: Caller) -> sa.Row[Any]:
+    async def _marker(self, conn: AsyncConnection, q: ListQuery, caller: Caller) -> tuple[Any, ...]:
+        """The marker image's sort values, in one read with the facts that decide whether the
+        caller may see it; an unknown or invisible marker is the same 400."""
         assert q.marker is not None
-        loaded = await self.load(q.marker, caller, conn=conn)
-        if loaded is None or not access.can_see(caller, loaded.access):
+        if not _storable(q.marker):
             raise errors.MARKER_NOT_FOUND(image_id=q.marker)
-        columns = [_C[attributes.BY_NAME[name].column or ""] for name, _ in q.sort]
-        found = (await conn.execute(sa.select(*columns).where(_C.id == q.marker))).first()
-        if found is None:
+        stmt = sa.select(
+            _C.owner,
+            _C.visibility,
+            _C.isregistered,
+            _member_status(caller.project_id),
+            *_sort_columns(q),
+        ).where(_C.id == q.marker)
+        found = (await conn.execute(stmt)).first()
+        if found is None or not access.can_see(
+            caller, ImageAccess(found[0], found[1], found[2] == "true", found[3])
+        ):
             raise errors.MARKER_NOT_FOUND(image_id=q.marker)
-        return found
+        return tuple(found[4:])
 
     async def members(self, image_id: str) -> list[Member]:
         async with self._read() as conn:
@@ -457,6 +510,7 @@ class ImageStore:
                 "status": s,
                 "created_at": stamp,
                 "updated_at": stamp,
+                "image_created_at": times.parse(item.doc["created_at"]),
             }
             for item in chunk
             for m, s in item.members
@@ -504,6 +558,9 @@ class MemberOps:
                 status=status,
                 created_at=stamp,
                 updated_at=stamp,
+                image_created_at=sa.select(_C.created_at)
+                .where(_C.id == self.image_id)
+                .scalar_subquery(),
             )
         )
         return Member(self.image_id, member_id, status, stamp, stamp)

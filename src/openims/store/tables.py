@@ -75,7 +75,9 @@ image_properties = sa.Table(
     sa.Column("name", text(255), primary_key=True),
     sa.Column("value", text(), nullable=False),
 )
-sa.Index(None, image_properties.c.name, image_properties.c.value, image_properties.c.image_id)
+# A hash index on PostgreSQL (no entry-size limit, so values may be long); SQLite's B-tree has
+# no such limit. Equality is all the property filters ask.
+sa.Index("ix_image_properties_value", image_properties.c.value, postgresql_using="hash")
 
 image_tags = sa.Table(
     "image_tags",
@@ -97,8 +99,17 @@ image_members = sa.Table(
     sa.Column("status", text(20), nullable=False),
     sa.Column("created_at", sa.BigInteger(), nullable=False),
     sa.Column("updated_at", sa.BigInteger(), nullable=False),
+    # the image's created_at (immutable), so "shared with me" pages come off one index in order
+    sa.Column("image_created_at", sa.BigInteger(), nullable=False),
 )
 sa.Index(None, image_members.c.member_id, image_members.c.status, image_members.c.image_id)
+sa.Index(
+    None,
+    image_members.c.member_id,
+    image_members.c.status,
+    image_members.c.image_created_at,
+    image_members.c.image_id,
+)
 
 # Sort columns that are NOT NULL store this in place of a missing value.
 SORT_FILL: dict[str, Any] = {

@@ -1,0 +1,135 @@
+"""Benchmark catalogs: a demo catalog of N images in a database of its own, built once through
+the store's bulk import path and reused by later runs (it is deterministic by seed).
+
+SQLite catalogs are files under `benchmarks/results/cache/`; PostgreSQL catalogs are databases
+named `openims_bench_<N>` on the server of `--pg-url`."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from openims import demo
+from openims.store import migrate
+from openims.store.engine import create_engine
+from openims.store.images import ImageStore
+
+CACHE = Path(__file__).parent / "results" / "cache"
+SEED = 2018
+
+
+def sqlite_url(images: int) -> str:
+    return f"sqlite:///{CACHE / f'openims-{images}.db'}"
+
+
+def pg_url(admin_url: str, images: int) -> str:
+    return sa.make_url(admin_url).set(database=f"openims_bench_{images}").render_as_string(False)
+
+
+async def _scalar(url: str, statement: str, *, autocommit: bool = False) -> object:
+    engine = create_engine(url, pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            if autocommit:
+                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            result = await conn.execute(sa.text(statement))
+            return result.scalar() if result.returns_rows else None
+    finally:
+        await engine.dispose()
+
+
+async def _count(url: str) -> int:
+    try:
+        return int(await _scalar(url, "SELECT count(*) FROM images") or 0)  # type: ignore[call-overload]
+    except Exception:
+        return -1
+
+
+async def _fill(url: str, images: int) -> None:
+    engine = create_engine(url, pool_size=1)
+    try:
+        done = 0
+        started = time.monotonic()
+
+        def progress(n: int) -> None:
+            nonlocal done
+            done += n
+            if done % 50_000 < n:
+                rate = done / max(time.monotonic() - started, 1e-9)
+                print(f"  {done:>9,} images ({rate:,.0f}/s)", file=sys.stderr, flush=True)
+
+        await ImageStore(engine).import_items(
+            demo.catalog(images, SEED), batch=2000, progress=progress
+        )
+    finally:
+        await engine.dispose()
+
+
+def ensure(backend: str, images: int, admin_pg_url: str) -> str:
+    """The URL of a database holding exactly the `images`-image demo catalog."""
+    if backend == "sqlite":
+        CACHE.mkdir(parents=True, exist_ok=True)
+        url = sqlite_url(images)
+        if asyncio.run(_count(url)) == images:
+            return url
+        path = Path(url.removeprefix("sqlite:///"))
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+    else:
+        url = pg_url(admin_pg_url, images)
+        name = sa.make_url(url).database
+        exists = asyncio.run(
+            _scalar(admin_pg_url, f"SELECT 1 FROM pg_database WHERE datname = '{name}'")  # noqa: S608
+        )
+        if exists and asyncio.run(_count(url)) == images:
+            return url
+        if exists:
+            asyncio.run(
+                _scalar(admin_pg_url, f'DROP DATABASE "{name}" WITH (FORCE)', autocommit=True)
+            )
+        asyncio.run(_scalar(admin_pg_url, f'CREATE DATABASE "{name}"', autocommit=True))
+    print(f"building a {images:,}-image catalog on {backend} ...", file=sys.stderr, flush=True)
+    migrate.upgrade(url)
+    started = time.monotonic()
+    asyncio.run(_fill(url, images))
+    if backend == "postgres":
+        asyncio.run(_scalar(url, "VACUUM ANALYZE", autocommit=True))
+    else:
+        asyncio.run(_scalar(url, "ANALYZE"))
+    print(f"  built in {time.monotonic() - started:,.0f} s", file=sys.stderr, flush=True)
+    return url
+
+
+async def sample_ids(url: str, owner: str, limit: int = 20_000) -> list[str]:
+    """Ids of images `owner` owns, for single-image GET and PATCH load."""
+    engine = create_engine(url, pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                sa.text("SELECT id FROM images WHERE owner = :o ORDER BY id LIMIT :n"),
+                {"o": owner, "n": limit},
+            )
+            return [r[0] for r in rows]
+    finally:
+        await engine.dispose()
+
+
+async def time_window(url: str) -> tuple[str, str]:
+    """A created_at window holding about a tenth of the catalog, as query-string times."""
+    engine = create_engine(url, pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            low, high = (
+                await conn.execute(sa.text("SELECT min(created_at), max(created_at) FROM images"))
+            ).one()
+    finally:
+        await engine.dispose()
+    from openims.domain import times
+
+    span = int(high) - int(low)
+    start = int(low) + span * 45 // 100
+    return times.render(start), times.render(start + span // 10)
