@@ -23,6 +23,7 @@ from openims.domain import access, documents, errors, times
 from openims.domain.access import MEMBER_STATUSES, Caller, ImageAccess
 from openims.domain.documents import Document
 from openims.domain.query import Clause, ListQuery
+from openims.store import driver
 from openims.store import engine as engines
 from openims.store.tables import (
     SORT_FILL,
@@ -94,7 +95,7 @@ def row(doc: Document) -> dict[str, Any]:
     return out
 
 
-def _member_status(project_id: str) -> sa.ScalarSelect[Any]:
+def _member_status(project_id: str | sa.BindParameter[str]) -> sa.ScalarSelect[Any]:
     """The project's member status on the image of the outer row (NULL if not a member).
 
     A correlated scalar subquery rather than EXISTS: inside an OR, PostgreSQL would turn an
@@ -233,6 +234,17 @@ class ImageStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.sqlite = engines.is_sqlite(engine)
+        self.compiler = driver.Compiler(engine.dialect)
+        load = sa.select(
+            _C.doc,
+            _C.owner,
+            _C.visibility,
+            _C.isregistered,
+            _member_status(sa.bindparam("project_id")),
+        ).where(_C.id == sa.bindparam("image_id"))
+        self._load = driver.Prepared(engine.dialect, load)
+        locked = load if self.sqlite else load.with_for_update(of=images)  # SQLite: BEGIN IMMEDIATE
+        self._load_locked = driver.Prepared(engine.dialect, locked)
 
     # --- transactions ---------------------------------------------------------------------
     @asynccontextmanager
@@ -266,18 +278,16 @@ class ImageStore:
         """The image and the caller's relation to it, or None if there is no such image."""
         if not _storable(image_id):
             return None
-        stmt = sa.select(
-            _C.doc, _C.owner, _C.visibility, _C.isregistered, _member_status(caller.project_id)
-        ).where(_C.id == image_id)
-        if lock and not self.sqlite:
-            stmt = stmt.with_for_update(of=images)
+        prepared = self._load_locked if lock else self._load
+        values = {"image_id": image_id, "project_id": caller.project_id}
         if conn is None:
             async with self._read() as c:
-                result = (await c.execute(stmt)).first()
-        else:
-            result = (await conn.execute(stmt)).first()
-        if result is None:
+                rows = await driver.fetch_prepared(c, self.compiler, prepared, values)
+        else:  # inside a write transaction: through SQLAlchemy, which owns the transaction
+            rows = list(await conn.execute(prepared.stmt, values))
+        if not rows:
             return None
+        result = rows[0]
         return Loaded(
             bytes(result[0]), ImageAccess(result[1], result[2], result[3] == "true", result[4])
         )
@@ -330,8 +340,7 @@ class ImageStore:
                 .order_by(*_order(q, keys))
                 .limit(q.limit)
             )
-            result = await conn.execute(stmt)
-            return [bytes(r[0]) for r in result]
+            return [r[0] for r in await driver.fetch(conn, self.compiler, stmt)]
 
     async def _marker(self, conn: AsyncConnection, q: ListQuery, caller: Caller) -> tuple[Any, ...]:
         """The marker image's sort values, in one read with the facts that decide whether the
@@ -346,7 +355,8 @@ class ImageStore:
             _member_status(caller.project_id),
             *_sort_columns(q),
         ).where(_C.id == q.marker)
-        found = (await conn.execute(stmt)).first()
+        rows = await driver.fetch(conn, self.compiler, stmt)
+        found = rows[0] if rows else None
         if found is None or not access.can_see(
             caller, ImageAccess(found[0], found[1], found[2] == "true", found[3])
         ):
