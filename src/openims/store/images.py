@@ -74,6 +74,14 @@ class ImageItem:
     members: tuple[tuple[str, str], ...] = ()  # (member_id, status)
 
 
+_INSERT = images.insert()
+_UPDATE = images.update().where(_C.id == sa.bindparam("_id"))
+_DELETE_PROPERTIES = image_properties.delete().where(
+    image_properties.c.image_id == sa.bindparam("_id")
+)
+_DELETE_TAGS = image_tags.delete().where(image_tags.c.image_id == sa.bindparam("_id"))
+
+
 def _storable(key: str) -> bool:
     """False for a key no row can hold (PostgreSQL text cannot hold NUL): it matches nothing,
     on every backend alike, without asking the database."""
@@ -404,34 +412,42 @@ class ImageStore:
             last = ids[-1]
 
     # --- writes ---------------------------------------------------------------------------
-    async def _write_doc(self, conn: AsyncConnection, doc: Document, *, new: bool) -> None:
+    async def _write_doc(
+        self, conn: AsyncConnection, doc: Document, *, old: Document | None = None
+    ) -> None:
+        """Write `doc` (a new image when `old` is None). The row statements are built once
+        (`_INSERT`, `_UPDATE`), so a write costs no statement construction; side-table rows are
+        rewritten only when the custom properties or tags changed."""
         values = row(doc)
         image_id = doc["id"]
-        if new:
-            await conn.execute(images.insert().values(**values))
+        if old is None:
+            await conn.execute(_INSERT, values)
         else:
-            await conn.execute(images.update().where(_C.id == image_id).values(**values))
-            await conn.execute(
-                image_properties.delete().where(image_properties.c.image_id == image_id)
-            )
-            await conn.execute(image_tags.delete().where(image_tags.c.image_id == image_id))
+            await conn.execute(_UPDATE, {**values, "_id": image_id})
         props = documents.custom_properties(doc)
-        if props:
-            await conn.execute(
-                image_properties.insert(),
-                [{"image_id": image_id, "name": k, "value": v} for k, v in props.items()],
-            )
-        if doc.get("tags"):
-            await conn.execute(
-                image_tags.insert(), [{"image_id": image_id, "tag": t} for t in doc["tags"]]
-            )
+        if old is None or props != documents.custom_properties(old):
+            if old is not None:
+                await conn.execute(_DELETE_PROPERTIES, {"_id": image_id})
+            if props:
+                await conn.execute(
+                    image_properties.insert(),
+                    [{"image_id": image_id, "name": k, "value": v} for k, v in props.items()],
+                )
+        tags = doc.get("tags") or []
+        if old is None or tags != (old.get("tags") or []):
+            if old is not None:
+                await conn.execute(_DELETE_TAGS, {"_id": image_id})
+            if tags:
+                await conn.execute(
+                    image_tags.insert(), [{"image_id": image_id, "tag": t} for t in tags]
+                )
 
     async def create(self, doc: Document) -> None:
         async with self._write() as conn:
             exists = (await conn.execute(sa.select(_C.id).where(_C.id == doc["id"]))).first()
             if exists is not None:
                 raise errors.IMAGE_ID_EXISTS(image_id=doc["id"])
-            await self._write_doc(conn, doc, new=True)
+            await self._write_doc(conn, doc)
 
     async def modify(
         self,
@@ -451,7 +467,7 @@ class ImageStore:
             new_doc = await change(loaded, MemberOps(conn, image_id))
             if new_doc is None:
                 return loaded.doc
-            await self._write_doc(conn, new_doc, new=False)
+            await self._write_doc(conn, new_doc, old=loaded.doc)
             return new_doc
 
     async def delete(self, image_id: str, caller: Caller, check: Callable[[Loaded], None]) -> bool:
