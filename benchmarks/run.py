@@ -127,6 +127,7 @@ class RunResult:
     openims: list[Measured] = field(default_factory=list)
     ceiling: list[Measured] = field(default_factory=list)
     marker_walk: MarkerWalk | None = None
+    plans: dict[str, str] = field(default_factory=dict)
 
 
 def free_port() -> int:
@@ -340,6 +341,12 @@ def run_one(
     if args.only:
         items = [s for s in items if any(part in s.name for part in args.only)]
     result = RunResult(backend, images, workers, args.connections, args.duration)
+    ims_queries = {
+        s.name: s.path.split("?", 1)[1]
+        for s in items
+        if s.path.startswith("/v2/cloudimages?") and s.method == "GET"
+    }
+    result.plans = catalog.plans(database, ims_queries, TENANT)
     label = f"{backend} {images:,} images, {workers} worker(s)"
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -418,6 +425,11 @@ def markdown(results: list[RunResult], meta: dict[str, Any]) -> str:
                 f"p99 {w.p99_ms} ms; first tenth p50 {w.first_tenth_p50_ms} ms, "
                 f"last tenth p50 {w.last_tenth_p50_ms} ms.",
             ]
+        if r.plans:
+            lines += ["", "<details><summary>Query plans at this size</summary>", ""]
+            for name, plan in r.plans.items():
+                lines += [f"{name}:", "", "```", plan, "```", ""]
+            lines += ["</details>"]
         lines.append("")
     scaling = _scaling(results)
     if scaling:

@@ -316,10 +316,11 @@ class ImageStore:
         joined = _by_membership(q)
         conds: list[sa.ColumnElement[bool]] = [visible_to(caller, q, members_joined=joined)]
         conds += [_clause(c) for c in (*q.clauses, *extra_clauses)]
-        for alternatives in q.tags:
+        for alternatives in q.tags:  # one or two spellings: OR keeps the statement's shape fixed
             conds.append(
                 sa.exists().where(
-                    image_tags.c.image_id == _C.id, image_tags.c.tag.in_(alternatives)
+                    image_tags.c.image_id == _C.id,
+                    sa.or_(*(image_tags.c.tag == tag for tag in alternatives)),
                 )
             )
         if q.hide_killed:
