@@ -10,6 +10,7 @@ import asyncio
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -67,6 +68,29 @@ async def _fill(url: str, images: int) -> None:
         )
     finally:
         await engine.dispose()
+
+
+def prewarm(url: str) -> None:
+    """Read the whole catalog once so the run measures a server in its steady state (the
+    operating system's page cache holding the data), not the first disk reads after a build."""
+    if url.startswith("sqlite"):
+        path = Path(url.removeprefix("sqlite:///"))
+        for suffix in ("", "-wal"):
+            file = Path(f"{path}{suffix}")
+            if file.exists():
+                with file.open("rb") as f:
+                    while f.read(1 << 22):
+                        pass
+        return
+    asyncio.run(_scalar(url, "CREATE EXTENSION IF NOT EXISTS pg_prewarm", autocommit=True))
+    asyncio.run(
+        _scalar(
+            url,
+            "SELECT sum(pg_prewarm(c.oid, 'read')) FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'i')",
+        )
+    )
 
 
 def ensure(backend: str, images: int, admin_pg_url: str) -> str:
@@ -133,3 +157,50 @@ async def time_window(url: str) -> tuple[str, str]:
     span = int(high) - int(low)
     start = int(low) + span * 45 // 100
     return times.render(start), times.render(start + span // 10)
+
+
+async def _plans(url: str, queries: dict[str, str], project: str) -> dict[str, str]:
+    """EXPLAIN ANALYZE (PostgreSQL) or EXPLAIN QUERY PLAN (SQLite) of the statement the store
+    sends for each `/v2/cloudimages` query string, as the planner chooses it at this size."""
+    from urllib.parse import parse_qsl
+
+    from openims.domain import query
+    from openims.domain.access import Caller
+
+    engine = create_engine(url, pool_size=1)
+    caller = Caller(project)
+    try:
+        store = ImageStore(engine)
+        compile_statement = store.compiler.compile
+        sent: list[Any] = []
+
+        def record(stmt: Any) -> Any:
+            compiled = compile_statement(stmt)
+            sent.append(compiled)
+            return compiled
+
+        store.compiler.compile = record  # type: ignore[method-assign]
+        out: dict[str, str] = {}
+        for name, text in queries.items():
+            sent.clear()
+            await store.query(query.parse_ims(parse_qsl(text), caller), caller)
+            if not sent or sent[-1] is None:
+                continue
+            sql, args = sent[-1]
+            async with engine.connect() as conn:
+                if engine.dialect.name == "sqlite":
+                    rows = await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, tuple(args))
+                    out[name] = "\n".join(str(r[-1]) for r in rows)
+                else:
+                    await conn.exec_driver_sql("SET max_parallel_workers_per_gather = 0")
+                    rows = await conn.exec_driver_sql(
+                        "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql, tuple(args)
+                    )
+                    out[name] = "\n".join(str(r[0]) for r in rows)
+        return out
+    finally:
+        await engine.dispose()
+
+
+def plans(url: str, queries: dict[str, str], project: str) -> dict[str, str]:
+    return asyncio.run(_plans(url, queries, project))

@@ -127,6 +127,7 @@ class RunResult:
     openims: list[Measured] = field(default_factory=list)
     ceiling: list[Measured] = field(default_factory=list)
     marker_walk: MarkerWalk | None = None
+    plans: dict[str, str] = field(default_factory=dict)
 
 
 def free_port() -> int:
@@ -327,11 +328,25 @@ def run_one(
     backend: str, images: int, workers: int, args: argparse.Namespace, wrk_bin: str, work: Path
 ) -> RunResult:
     database = catalog.ensure(backend, images, args.pg_url)
+    subprocess.run(
+        [sys.executable, "-m", "openims", "db", "upgrade", "--database", database],
+        check=True,
+        capture_output=True,
+    )
+    catalog.prewarm(database)
     ids = asyncio.run(catalog.sample_ids(database, TENANT))
     ids_file = work / f"ids-{backend}-{images}.txt"
     ids_file.write_text("\n".join(ids) + "\n")
     items = scenarios(asyncio.run(catalog.time_window(database)))
+    if args.only:
+        items = [s for s in items if any(part in s.name for part in args.only)]
     result = RunResult(backend, images, workers, args.connections, args.duration)
+    ims_queries = {
+        s.name: s.path.split("?", 1)[1]
+        for s in items
+        if s.path.startswith("/v2/cloudimages?") and s.method == "GET"
+    }
+    result.plans = catalog.plans(database, ims_queries, TENANT)
     label = f"{backend} {images:,} images, {workers} worker(s)"
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -350,6 +365,8 @@ def run_one(
         if not args.no_walk:
             result.marker_walk = marker_walk(url)
             print(f"[{label}] marker walk: {asdict(result.marker_walk)}", file=sys.stderr)
+    if args.no_ceiling:
+        return result
     responses = work / f"ceiling-{backend}-{images}.json"
     responses.write_bytes(orjson.dumps(captured))
     port = free_port()
@@ -408,6 +425,11 @@ def markdown(results: list[RunResult], meta: dict[str, Any]) -> str:
                 f"p99 {w.p99_ms} ms; first tenth p50 {w.first_tenth_p50_ms} ms, "
                 f"last tenth p50 {w.last_tenth_p50_ms} ms.",
             ]
+        if r.plans:
+            lines += ["", "<details><summary>Query plans at this size</summary>", ""]
+            for name, plan in r.plans.items():
+                lines += [f"{name}:", "", "```", plan, "```", ""]
+            lines += ["</details>"]
         lines.append("")
     scaling = _scaling(results)
     if scaling:
@@ -474,6 +496,13 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("OPENIMS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test"),
     )
     parser.add_argument("--no-walk", action="store_true", help="skip the marker walk")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        default=None,
+        help="run only scenarios whose name contains one of these",
+    )
+    parser.add_argument("--no-ceiling", action="store_true", help="skip the ceiling server")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 

@@ -12,7 +12,6 @@ from typing import Any
 
 import orjson
 import pytest
-import sqlalchemy as sa
 
 from openims.domain import documents, query
 from openims.domain.access import Caller
@@ -81,13 +80,17 @@ def test_a_deep_page_is_the_same_indexed_statement_as_a_shallow_one(
     async def go() -> str:
         engine = create_engine(db_url, pool_size=1)
         recorded: list[tuple[str, Any]] = []
-
-        def record(_c: Any, _cur: Any, statement: str, params: Any, *_: Any) -> None:
-            recorded.append((statement, params))
-
-        sa.event.listen(engine.sync_engine, "before_cursor_execute", record)
         try:
             store = ImageStore(engine)
+            compile_statement = store.compiler.compile
+
+            def record(stmt: Any) -> Any:  # every statement the store runs, as sent
+                compiled = compile_statement(stmt)
+                assert compiled is not None
+                recorded.append(compiled)
+                return compiled
+
+            store.compiler.compile = record  # type: ignore[method-assign]
             for caller in (MEMBER, ADMIN):
                 recorded.clear()
                 pages = await _pages(store, caller, sort, limit=10)

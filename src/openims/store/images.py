@@ -23,6 +23,7 @@ from openims.domain import access, documents, errors, times
 from openims.domain.access import MEMBER_STATUSES, Caller, ImageAccess
 from openims.domain.documents import Document
 from openims.domain.query import Clause, ListQuery
+from openims.store import driver
 from openims.store import engine as engines
 from openims.store.tables import (
     SORT_FILL,
@@ -73,6 +74,14 @@ class ImageItem:
     members: tuple[tuple[str, str], ...] = ()  # (member_id, status)
 
 
+_INSERT = images.insert()
+_UPDATE = images.update().where(_C.id == sa.bindparam("_id"))
+_DELETE_PROPERTIES = image_properties.delete().where(
+    image_properties.c.image_id == sa.bindparam("_id")
+)
+_DELETE_TAGS = image_tags.delete().where(image_tags.c.image_id == sa.bindparam("_id"))
+
+
 def _storable(key: str) -> bool:
     """False for a key no row can hold (PostgreSQL text cannot hold NUL): it matches nothing,
     on every backend alike, without asking the database."""
@@ -94,7 +103,7 @@ def row(doc: Document) -> dict[str, Any]:
     return out
 
 
-def _member_status(project_id: str) -> sa.ScalarSelect[Any]:
+def _member_status(project_id: str | sa.BindParameter[str]) -> sa.ScalarSelect[Any]:
     """The project's member status on the image of the outer row (NULL if not a member).
 
     A correlated scalar subquery rather than EXISTS: inside an OR, PostgreSQL would turn an
@@ -233,6 +242,17 @@ class ImageStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.sqlite = engines.is_sqlite(engine)
+        self.compiler = driver.Compiler(engine.dialect)
+        load = sa.select(
+            _C.doc,
+            _C.owner,
+            _C.visibility,
+            _C.isregistered,
+            _member_status(sa.bindparam("project_id")),
+        ).where(_C.id == sa.bindparam("image_id"))
+        self._load = driver.Prepared(engine.dialect, load)
+        locked = load if self.sqlite else load.with_for_update(of=images)  # SQLite: BEGIN IMMEDIATE
+        self._load_locked = driver.Prepared(engine.dialect, locked)
 
     # --- transactions ---------------------------------------------------------------------
     @asynccontextmanager
@@ -266,18 +286,16 @@ class ImageStore:
         """The image and the caller's relation to it, or None if there is no such image."""
         if not _storable(image_id):
             return None
-        stmt = sa.select(
-            _C.doc, _C.owner, _C.visibility, _C.isregistered, _member_status(caller.project_id)
-        ).where(_C.id == image_id)
-        if lock and not self.sqlite:
-            stmt = stmt.with_for_update(of=images)
+        prepared = self._load_locked if lock else self._load
+        values = {"image_id": image_id, "project_id": caller.project_id}
         if conn is None:
             async with self._read() as c:
-                result = (await c.execute(stmt)).first()
-        else:
-            result = (await conn.execute(stmt)).first()
-        if result is None:
+                rows = await driver.fetch_prepared(c, self.compiler, prepared, values)
+        else:  # inside a write transaction: through SQLAlchemy, which owns the transaction
+            rows = list(await conn.execute(prepared.stmt, values))
+        if not rows:
             return None
+        result = rows[0]
         return Loaded(
             bytes(result[0]), ImageAccess(result[1], result[2], result[3] == "true", result[4])
         )
@@ -298,10 +316,11 @@ class ImageStore:
         joined = _by_membership(q)
         conds: list[sa.ColumnElement[bool]] = [visible_to(caller, q, members_joined=joined)]
         conds += [_clause(c) for c in (*q.clauses, *extra_clauses)]
-        for alternatives in q.tags:
+        for alternatives in q.tags:  # one or two spellings: OR keeps the statement's shape fixed
             conds.append(
                 sa.exists().where(
-                    image_tags.c.image_id == _C.id, image_tags.c.tag.in_(alternatives)
+                    image_tags.c.image_id == _C.id,
+                    sa.or_(*(image_tags.c.tag == tag for tag in alternatives)),
                 )
             )
         if q.hide_killed:
@@ -330,8 +349,7 @@ class ImageStore:
                 .order_by(*_order(q, keys))
                 .limit(q.limit)
             )
-            result = await conn.execute(stmt)
-            return [bytes(r[0]) for r in result]
+            return [r[0] for r in await driver.fetch(conn, self.compiler, stmt)]
 
     async def _marker(self, conn: AsyncConnection, q: ListQuery, caller: Caller) -> tuple[Any, ...]:
         """The marker image's sort values, in one read with the facts that decide whether the
@@ -346,7 +364,8 @@ class ImageStore:
             _member_status(caller.project_id),
             *_sort_columns(q),
         ).where(_C.id == q.marker)
-        found = (await conn.execute(stmt)).first()
+        rows = await driver.fetch(conn, self.compiler, stmt)
+        found = rows[0] if rows else None
         if found is None or not access.can_see(
             caller, ImageAccess(found[0], found[1], found[2] == "true", found[3])
         ):
@@ -394,34 +413,42 @@ class ImageStore:
             last = ids[-1]
 
     # --- writes ---------------------------------------------------------------------------
-    async def _write_doc(self, conn: AsyncConnection, doc: Document, *, new: bool) -> None:
+    async def _write_doc(
+        self, conn: AsyncConnection, doc: Document, *, old: Document | None = None
+    ) -> None:
+        """Write `doc` (a new image when `old` is None). The row statements are built once
+        (`_INSERT`, `_UPDATE`), so a write costs no statement construction; side-table rows are
+        rewritten only when the custom properties or tags changed."""
         values = row(doc)
         image_id = doc["id"]
-        if new:
-            await conn.execute(images.insert().values(**values))
+        if old is None:
+            await conn.execute(_INSERT, values)
         else:
-            await conn.execute(images.update().where(_C.id == image_id).values(**values))
-            await conn.execute(
-                image_properties.delete().where(image_properties.c.image_id == image_id)
-            )
-            await conn.execute(image_tags.delete().where(image_tags.c.image_id == image_id))
+            await conn.execute(_UPDATE, {**values, "_id": image_id})
         props = documents.custom_properties(doc)
-        if props:
-            await conn.execute(
-                image_properties.insert(),
-                [{"image_id": image_id, "name": k, "value": v} for k, v in props.items()],
-            )
-        if doc.get("tags"):
-            await conn.execute(
-                image_tags.insert(), [{"image_id": image_id, "tag": t} for t in doc["tags"]]
-            )
+        if old is None or props != documents.custom_properties(old):
+            if old is not None:
+                await conn.execute(_DELETE_PROPERTIES, {"_id": image_id})
+            if props:
+                await conn.execute(
+                    image_properties.insert(),
+                    [{"image_id": image_id, "name": k, "value": v} for k, v in props.items()],
+                )
+        tags = doc.get("tags") or []
+        if old is None or tags != (old.get("tags") or []):
+            if old is not None:
+                await conn.execute(_DELETE_TAGS, {"_id": image_id})
+            if tags:
+                await conn.execute(
+                    image_tags.insert(), [{"image_id": image_id, "tag": t} for t in tags]
+                )
 
     async def create(self, doc: Document) -> None:
         async with self._write() as conn:
             exists = (await conn.execute(sa.select(_C.id).where(_C.id == doc["id"]))).first()
             if exists is not None:
                 raise errors.IMAGE_ID_EXISTS(image_id=doc["id"])
-            await self._write_doc(conn, doc, new=True)
+            await self._write_doc(conn, doc)
 
     async def modify(
         self,
@@ -441,7 +468,7 @@ class ImageStore:
             new_doc = await change(loaded, MemberOps(conn, image_id))
             if new_doc is None:
                 return loaded.doc
-            await self._write_doc(conn, new_doc, new=False)
+            await self._write_doc(conn, new_doc, old=loaded.doc)
             return new_doc
 
     async def delete(self, image_id: str, caller: Caller, check: Callable[[Loaded], None]) -> bool:
