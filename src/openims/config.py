@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     demo: bool = False
     flavors: Path | None = None  # a flavor catalog replacing the packaged one
     pool_size: int = 10
+    # PostgreSQL: seconds one statement may take before its request gets a 503 (a database
+    # that hangs, or a lock held too long); connecting gives up after at most 5 seconds
+    database_timeout: float = 30.0
     max_body_bytes: int = 1024 * 1024
     max_patch_operations: int = 100  # operations in one JSON Patch body
     max_query_bytes: int = 8192
