@@ -1,7 +1,7 @@
 """Injection: values full of SQL, JSON and Unicode edge cases are stored as given and matched
 literally, by exact equality, on SQLite and PostgreSQL alike, whether they arrive in a create,
-a patch (either dialect), a tag or a member id. Nothing is interpreted: not as
-SQL, not as a LIKE pattern, not as JSON, and no Unicode normalisation or case folding."""
+a patch (either dialect), a tag or a member id. Nothing is interpreted: not as SQL, not as a
+LIKE pattern, not as JSON, and no Unicode normalisation or case folding."""
 
 from __future__ import annotations
 
