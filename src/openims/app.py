@@ -39,7 +39,9 @@ def authenticator(settings: Settings) -> Authenticator:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    engine = create_engine(settings.database_url, pool_size=settings.pool_size)
+    engine = create_engine(
+        settings.database_url, pool_size=settings.pool_size, timeout=settings.database_timeout
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

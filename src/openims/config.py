@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from openims.store.engine import DEFAULT_URL
@@ -25,6 +26,9 @@ class Settings(BaseSettings):
     demo: bool = False
     flavors: Path | None = None  # a flavor catalog replacing the packaged one
     pool_size: int = 10
+    # PostgreSQL: seconds one statement may take before its request gets a 503 (a database
+    # that hangs, or a lock held too long); connecting gives up after at most 5 seconds
+    database_timeout: float = Field(default=30.0, gt=0)
     max_body_bytes: int = 1024 * 1024
     max_patch_operations: int = 100  # operations in one JSON Patch body
     max_query_bytes: int = 8192

@@ -1,6 +1,7 @@
 """Injection: values full of SQL, JSON and Unicode edge cases are stored as given and matched
-literally, by exact equality, on SQLite and PostgreSQL alike. Nothing is interpreted: not as
-SQL, not as a LIKE pattern, not as JSON, and no Unicode normalisation or case folding."""
+literally, by exact equality, on SQLite and PostgreSQL alike, whether they arrive in a create,
+a patch (either dialect), a tag or a member id. Nothing is interpreted: not as SQL, not as a
+LIKE pattern, not as JSON, and no Unicode normalisation or case folding."""
 
 from __future__ import annotations
 
@@ -81,6 +82,54 @@ def test_custom_property_values_are_stored_and_matched_literally(server: Server)
         assert ids(ims.json()["images"]) == [image_id], value
     # nothing was dropped, nothing else matched
     assert len(c.get("/v2/images", params={"limit": 1000}).json()["images"]) == len(VALUES)
+
+
+V20 = "application/openstack-images-v2.0-json-patch"
+V21 = "application/openstack-images-v2.1-json-patch"
+
+
+def _patch(c: httpx.Client, image_id: str, name: str, value: str, dialect: str) -> httpx.Response:
+    pointer = "/" + name.replace("~", "~0").replace("/", "~1")
+    ops = (
+        [{"op": "add", "path": pointer, "value": value}]
+        if dialect == V21
+        else [{"add": pointer, "value": value}]
+    )
+    return c.patch(
+        f"/v2/images/{image_id}", content=orjson.dumps(ops), headers={"Content-Type": dialect}
+    )
+
+
+def test_patched_values_are_stored_and_matched_literally(server: Server) -> None:
+    c = server.client("p-inject")
+    made = {}
+    for n, value in enumerate(VALUES):
+        image_id = c.post("/v2/images", json={"name": f"p{n}"}).json()["id"]
+        r = _patch(c, image_id, "note", value, (V21, V20)[n % 2])
+        assert r.status_code == 200, (value, r.text)
+        assert r.json()["note"] == value
+        made[value] = image_id
+    for value, image_id in made.items():
+        assert c.get(f"/v2/images/{image_id}").json()["note"] == value
+        if len(value) > query.MAX_VALUE_LENGTH:
+            continue
+        glance = c.get("/v2/images", params={"note": value, "limit": 1000})
+        assert ids(glance.json()["images"]) == [image_id], value
+        ims = c.get("/v2/cloudimages", params={"note": value})
+        assert ids(ims.json()["images"]) == [image_id], value
+
+
+def test_patched_property_names_are_stored_literally(server: Server) -> None:
+    """Hostile names, and names a JSON pointer must escape (`~1` for `/`, `~0` for `~`)."""
+    c = server.client("p-inject")
+    image_id = c.post("/v2/images", json={"name": "names"}).json()["id"]
+    names = [t for t in TAGS if len(t) <= 255] + ["a/b", "a~b", "~1", "~0", "/"]
+    for n, name in enumerate(names):
+        r = _patch(c, image_id, name, f"v{n}", (V21, V20)[n % 2])
+        assert r.status_code == 200, (name, r.text)
+    doc = c.get(f"/v2/images/{image_id}").json()
+    for n, name in enumerate(names):
+        assert doc[name] == f"v{n}", name
 
 
 def test_tags_are_stored_and_matched_literally(server: Server) -> None:

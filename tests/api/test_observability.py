@@ -7,13 +7,15 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import Server, start_server
+from tests.conftest import AuthServer, Server, start_server, write_credentials
+from tests.signing import sign
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -178,3 +180,82 @@ def test_one_log_line_per_request_without_secrets(logging_server: Server) -> Non
     assert SECRET_TOKEN not in text
     assert SECRET_SIGNATURE not in text
     assert "s3cr3t" not in text
+
+
+# --- the access log with authentication on --------------------------------------------------
+@pytest.fixture
+def logging_auth_server(db_url: str, tmp_path: Path) -> Iterator[AuthServer]:
+    path = tmp_path / "credentials.toml"
+    keys, tokens = write_credentials(path)
+    srv = start_server(
+        db_url, tmp_path, "--credentials", str(path), env={"OPENIMS_LOG_LEVEL": "info"}
+    )
+    yield AuthServer(srv, path, keys, tokens)
+    srv.stop()
+
+
+def test_the_access_log_names_the_authenticated_project_and_no_secret(
+    logging_auth_server: AuthServer,
+) -> None:
+    """Real tokens and SDK signatures, accepted and refused: each request has its line, with
+    the project the credential names (never one a header claims), and no token, secret key,
+    signature or Authorization value appears anywhere in the log."""
+    srv = logging_auth_server
+    key = srv.keys["t1"]
+    authorizations: list[str] = []
+
+    def signed(request_id: str, method: str, path: str, **kw: Any) -> httpx.Response:
+        s = sign(srv.url, key.access_key, kw.pop("secret", key.secret_key), method, path, **kw)
+        s.extra["X-Request-Id"] = request_id  # not signed: the SDK adds none either
+        authorizations.append(s.headers["Authorization"])
+        return s.send()
+
+    created = signed("req-sk-create", "POST", "/v2/images", body=b'{"name": "logged"}')
+    assert created.status_code == 201, created.text
+    image_id = created.json()["id"]
+    patched = signed(
+        "req-sk-patch",
+        "PATCH",
+        f"/v2/images/{image_id}",
+        body=b'[{"op": "add", "path": "/team", "value": "blue"}]',
+        content_type="application/openstack-images-v2.1-json-patch",  # UNSIGNED-PAYLOAD
+    )
+    assert patched.status_code == 200, patched.text
+    wrong = signed("req-sk-wrong", "GET", "/v2/images", secret=srv.keys["t2"].secret_key)
+    assert wrong.status_code == 401
+    token = srv.client("t1", **{"X-Project-Id": key.project_id})
+    shown = token.get(f"/v2/images/{image_id}", headers={"X-Request-Id": "req-token-show"})
+    assert shown.status_code == 200
+    admin = srv.client("admin")
+    listed = admin.get("/v2/cloudimages", headers={"X-Request-Id": "req-token-admin"})
+    assert listed.status_code == 200
+    guessed = srv.client(None, **{"X-Auth-Token": "guessed-" + "t0ken" * 8})
+    assert guessed.get("/v2/images", headers={"X-Request-Id": "req-bad-token"}).status_code == 401
+    claims = srv.client("t2", **{"X-Project-Id": key.project_id})  # another tenant's project
+    assert claims.get("/v2/images", headers={"X-Request-Id": "req-claims"}).status_code == 401
+
+    expected = {
+        "req-sk-create": ("POST", "/v2/images", 201, "tenant-a"),
+        "req-sk-patch": ("PATCH", "/v2/images/{image_id}", 200, "tenant-a"),
+        "req-sk-wrong": ("GET", "/v2/images", 401, None),
+        "req-token-show": ("GET", "/v2/images/{image_id}", 200, "tenant-a"),
+        "req-token-admin": ("GET", "/v2/cloudimages", 200, "admin-project"),
+        "req-bad-token": ("GET", "/v2/images", 401, None),
+        "req-claims": ("GET", "/v2/images", 401, None),
+    }
+    for request_id, (method, route, status, project) in expected.items():
+        [line] = _log_lines(srv.log, request_id)
+        assert (line["method"], line["route"], line["status"], line["project"]) == (
+            method,
+            route,
+            status,
+            project,
+        ), line
+
+    text = srv.log.read_text("utf-8", "replace")
+    secrets = [k.secret_key for k in srv.keys.values()] + [t.token for t in srv.tokens.values()]
+    secrets += ["guessed-" + "t0ken" * 8]
+    secrets += authorizations + [a.rsplit("Signature=", 1)[1] for a in authorizations]
+    for secret in secrets:
+        assert secret not in text
+    assert "authorization" not in text.lower() and "x-auth-token" not in text.lower()

@@ -1,6 +1,8 @@
 """Slow clients do not block others: a client that trickles its body, one that trickles its
 headers and a crowd of idle connections are all held while other requests are answered, and
-each is cut off after its timeout (408 in the API's error format, or a quiet close)."""
+each is cut off after its timeout (408 in the API's error format, or a quiet close). Clients
+that do not read their answers hold no database connection meanwhile, and get every byte
+once they read."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from tests.conftest import Server, empty, start_server
 pytestmark = pytest.mark.slow
 
 TIMEOUTS = {
+    "OPENIMS_POOL_SIZE": "2",  # and as many overflow connections: 4 in all
     "OPENIMS_BODY_TIMEOUT": "3",
     "OPENIMS_HEADER_TIMEOUT": "3",
     "OPENIMS_KEEP_ALIVE_TIMEOUT": "1",
@@ -147,4 +150,67 @@ def test_idle_connections_do_not_block_others_and_are_closed(slow_server: Server
     # the server closed every one of them, quietly: they had asked nothing
     assert results == [b""] * 101
     for sock in [*idle, kept]:
+        sock.close()
+
+
+# --- slow readers -------------------------------------------------------------------------------
+SLOW_READERS = 6  # more than the server's 4 database connections
+BIG_IMAGES = 24  # x 256 kB: a 6 MB page, more than the kernel buffers of a connection hold
+
+
+def _http_head(sock: socket.socket) -> tuple[bytes, bytes]:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(4096)
+        assert chunk, data
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    return head, rest
+
+
+def test_slow_readers_hold_no_database_connection_and_block_no_one(slow_server: Server) -> None:
+    """Clients that ask for a large page and then do not read it. The server renders each
+    answer whole and hands it to the network, so the request is done and its database
+    connection free while the bytes wait for the reader: other clients are answered at once
+    (more slow readers than database connections), and each slow reader gets every byte once
+    it reads. What a slow reader holds meanwhile is its answer's bytes in memory."""
+    from tests.api.test_observability import scrape, value
+
+    c = slow_server.client("p-slow")
+    huge = "\U0001f600" * 65535  # 256 kB of UTF-8 in one property value
+    for i in range(BIG_IMAGES):
+        assert c.post("/v2/images", json={"name": f"big-{i}", "blob": huge}).status_code == 201
+    page = "/v2/images?limit=1000"
+
+    readers: list[tuple[socket.socket, bytes, bytes]] = []
+    host, port = slow_server.url.removeprefix("http://").split(":")
+    for _ in range(SLOW_READERS):
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window
+        sock.settimeout(30)
+        sock.connect((host, int(port)))
+        sock.sendall(f"GET {page} HTTP/1.1\r\nHost: x\r\nX-Project-Id: p-slow\r\n\r\n".encode())
+        head, start = _http_head(sock)  # the answer has begun: its query is done
+        assert head.startswith(b"HTTP/1.1 200"), head
+        readers.append((sock, head, start))
+
+    others_succeed(slow_server, 10)  # with every slow reader still unread
+    during = scrape(slow_server.url)
+    assert value(during, "openims_db_pool_checked_out") == 0
+
+    for sock, head, start in readers:
+        length = int(
+            next(
+                line.split(b":", 1)[1]
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            )
+        )
+        body = start
+        while len(body) < length:
+            chunk = sock.recv(1 << 20)
+            assert chunk
+            body += chunk
+        images = orjson.loads(body)["images"]
+        assert len(images) == BIG_IMAGES and all(i["blob"] == huge for i in images)
         sock.close()

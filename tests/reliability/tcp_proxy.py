@@ -4,7 +4,9 @@ without touching the PostgreSQL server other tests share.
 It runs its own event loop in a thread. `cut()` stops listening and resets every open
 connection (the database is unreachable: connects are refused, queries in flight fail);
 `restore()` listens again on the same port; `drop_connections()` resets the open connections
-but keeps listening (what a database restart looks like to a connection pool)."""
+but keeps listening (what a database restart looks like to a connection pool). `stall()` keeps
+every connection open and accepts new ones but passes no byte either way (a database that
+hangs, or a network that drops packets without a reset) until `resume()`."""
 
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ class TcpProxy:
         self.server: asyncio.Server | None = None
         self.writers: set[asyncio.StreamWriter] = set()
         self.connections = 0  # accepted so far
+        self.flowing: asyncio.Event | None = None  # set while bytes pass; made on the loop
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=30)
@@ -36,6 +39,9 @@ class TcpProxy:
         return self.port
 
     async def _listen(self) -> None:
+        if self.flowing is None:
+            self.flowing = asyncio.Event()
+            self.flowing.set()
         self.server = await asyncio.start_server(
             self._handle, "127.0.0.1", self.port, reuse_address=True
         )
@@ -55,6 +61,8 @@ class TcpProxy:
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(OSError, asyncio.CancelledError):
             while data := await reader.read(65536):
+                assert self.flowing is not None
+                await self.flowing.wait()
                 writer.write(data)
                 await writer.drain()
         writer.transport.abort()
@@ -80,6 +88,19 @@ class TcpProxy:
 
     def drop_connections(self) -> None:
         self._run(self._reset_all())
+
+    async def _set_flowing(self, flowing: bool) -> None:
+        assert self.flowing is not None
+        if flowing:
+            self.flowing.set()
+        else:
+            self.flowing.clear()
+
+    def stall(self) -> None:
+        self._run(self._set_flowing(False))
+
+    def resume(self) -> None:
+        self._run(self._set_flowing(True))
 
     def stop(self) -> None:
         self._run(self._close())

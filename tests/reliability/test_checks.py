@@ -11,18 +11,25 @@ import sqlalchemy as sa
 from openims.store.engine import create_engine
 from tests.conftest import Server
 from tests.reliability import consistency
-from tests.reliability.writes import Ack, add_member, add_tag, create, missing
+from tests.reliability.writes import Ack, add_member, add_tag, create, missing, patch
 
 
 def test_missing_reports_exactly_the_writes_that_are_not_there(server: Server) -> None:
     c = server.client("p-checks")
     made = create(c, "a")
-    real = [made, add_tag(c, made.image_id, "b"), add_member(c, made.image_id, "c")]
+    real = [
+        made,
+        add_tag(c, made.image_id, "b"),
+        add_member(c, made.image_id, "c"),
+        patch(c, made.image_id, "d"),  # one in each dialect
+        patch(c, made.image_id, "e"),
+    ]
     lost = [
         Ack("create", str(uuid.uuid4()), "x"),
         Ack("create", made.image_id, "not-its-token"),
         Ack("add_tag", made.image_id, "t-never"),
         Ack("add_member", made.image_id, "m-never"),
+        Ack("patch", made.image_id, "never"),
     ]
     assert missing(c, real) == []
     assert missing(c, real + lost) == lost

@@ -1,7 +1,8 @@
 """PostgreSQL out of reach: every request is answered at once with 503 in the API's error
 format (no hang, no 500, no trace), `/healthz` says so, and the server recovers by itself when
-the database is back. The database is cut off by a TCP proxy between the server and the shared
-PostgreSQL server, which itself is never touched."""
+the database is back. The same when the database hangs (connections open, no answer): a 503
+once `OPENIMS_DATABASE_TIMEOUT` has passed. The database is cut off by a TCP proxy between the
+server and the shared PostgreSQL server, which itself is never touched."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import Server, empty, free_port, start_server
+from tests.reliability import consistency
 from tests.reliability.tcp_proxy import TcpProxy
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -31,17 +33,29 @@ class Setup:
     proxy: TcpProxy
 
 
-@pytest.fixture
-def behind_proxy(pg_database: str, tmp_path: Path) -> Iterator[Setup]:
+def _behind_proxy(pg_database: str, tmp_path: Path, **env: str) -> Iterator[Setup]:
     empty(pg_database)
     real = sa.make_url(pg_database)
     proxy = TcpProxy(real.host or "127.0.0.1", real.port or 5432)
     port = proxy.start()
     url = real.set(host="127.0.0.1", port=port).render_as_string(hide_password=False)
-    server = start_server(url, tmp_path, "--no-auth", env={"OPENIMS_LOG_LEVEL": "info"})
+    server = start_server(url, tmp_path, "--no-auth", env={"OPENIMS_LOG_LEVEL": "info", **env})
     yield Setup(server, proxy)
     server.stop()
     proxy.stop()
+
+
+@pytest.fixture
+def behind_proxy(pg_database: str, tmp_path: Path) -> Iterator[Setup]:
+    yield from _behind_proxy(pg_database, tmp_path)
+
+
+DATABASE_TIMEOUT = 1  # seconds; the default is 30
+
+
+@pytest.fixture
+def behind_proxy_short_timeout(pg_database: str, tmp_path: Path) -> Iterator[Setup]:
+    yield from _behind_proxy(pg_database, tmp_path, OPENIMS_DATABASE_TIMEOUT=str(DATABASE_TIMEOUT))
 
 
 def assert_unavailable(r: httpx.Response, *, ims: bool = False) -> None:
@@ -113,6 +127,49 @@ def test_dropped_connections_cost_at_most_one_503(behind_proxy: Setup) -> None:
         assert statuses.count(503) <= 1, (round_, statuses)
         assert statuses[-5:] == [200] * 5, (round_, statuses)
         assert proxy.connections > before  # it did reconnect
+    assert "Traceback" not in server.log.read_text()
+
+
+def test_a_database_that_never_answers_gives_a_503_and_the_server_recovers(
+    behind_proxy_short_timeout: Setup,
+) -> None:
+    """The connections stay open and new ones are accepted, but no byte comes back (a hung
+    database, or a network that drops packets): each request gets its 503 once the database
+    timeout has passed, well within the client's patience, instead of hanging with it."""
+    server, proxy = behind_proxy_short_timeout.server, behind_proxy_short_timeout.proxy
+    patience = 10 * DATABASE_TIMEOUT  # the client gives up after this: a hang fails the test
+    c = httpx.Client(base_url=server.url, headers={"X-Project-Id": "p-faults"}, timeout=patience)
+    image = c.post("/v2/images", json={"name": "before"}).json()
+    for _ in range(3):  # pooled connections, now idle
+        assert c.get(f"/v2/images/{image['id']}").status_code == 200
+
+    proxy.stall()
+    assert_unavailable(c.get(f"/v2/images/{image['id']}"))  # a pooled connection
+    assert_unavailable(c.get("/v2/images"))
+    assert_unavailable(c.get("/v2/cloudimages"), ims=True)
+    assert_unavailable(c.post("/v2/images", json={"name": "during"}))
+    assert_unavailable(c.put(f"/v2/images/{image['id']}/tags/during"))
+    health = c.get("/healthz")
+    assert health.status_code == 503
+    assert health.json() == {"status": "unavailable", "database": "unreachable"}
+    assert c.get("/v2/schemas/image").status_code == 200
+    assert c.get("/metrics").status_code == 200
+
+    proxy.resume()
+    wait_healthy(server)
+    # A write answered 503 has an unknown outcome (its COMMIT may have been on its way): it
+    # is there whole or not at all, and nothing else changed.
+    after = c.get(f"/v2/images/{image['id']}").json()
+    assert after == image or (
+        {k: v for k, v in after.items() if k not in ("tags", "updated_at")}
+        == {k: v for k, v in image.items() if k not in ("tags", "updated_at")}
+        and after["tags"] == ["during"]
+    )
+    names = sorted(i["name"] for i in c.get("/v2/images").json()["images"])
+    assert names in (["before"], ["before", "during"])
+    assert c.post("/v2/images", json={"name": "after"}).status_code == 201
+    assert consistency.problems(server.database_url) == []
+    c.close()
     assert "Traceback" not in server.log.read_text()
 
 

@@ -1,22 +1,32 @@
-"""Fuzzing over real HTTP.
+"""Fuzzing over real HTTP, with authentication on.
 
 - schemathesis reads the served `/openapi.json` and sends generated requests to every
   operation, schema-valid ones and schema-violating ones, with random ids and with the id of an
-  image the caller owns. Every answer must be a non-5xx, documented status with the documented
-  content type, headers and body schema; every error body must be in the API's format; every
-  schema-violating request must be refused.
+  image the caller owns. The caller holds a test credential and proves it either way a client
+  can: a static token (`X-Auth-Token`) or an AK/SK signature computed by the official SDK's
+  signer over exactly what is sent, the two picked per request. Every answer must be a non-5xx,
+  documented status with the documented content type, headers and body schema; every error
+  body must be in the API's format; every schema-violating request must be refused.
+- The same generated requests without a credential, with an unknown token or signed with a
+  wrong secret: every protected operation answers 401 in the API's format, the public ones
+  (versions, health, metrics) answer as usual.
+- A shorter run against a `--no-auth` (emulator mode) server, whose callers are named by the
+  `X-Project-Id` and `X-Roles` headers.
 - hypothesis feeds random query strings (known and unknown names, hostile values, broken
-  percent-encoding) to both list endpoints: only 200 or a 4xx in the error format.
+  percent-encoding) to both list endpoints, as several tenants, a reader and an admin: only
+  200 or a 4xx in the error format.
 
-The runs are deterministic (derandomized) and bounded: MAX_EXAMPLES per operation and mode.
+The runs are deterministic (derandomized) and bounded: a fixed number of examples per
+operation and mode.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import httpx
 import pytest
@@ -28,28 +38,18 @@ from schemathesis import GenerationMode
 from schemathesis import checks as st_checks
 
 from openims import demo
+from openims.api.authentication import is_public
 from openims.store.engine import create_engine
-from openims.store.images import ImageStore
-from tests.conftest import Server
+from openims.store.images import ImageItem, ImageStore
+from tests.conftest import AuthServer, Server
+from tests.signing import sign
 
 pytestmark = pytest.mark.slow
 
-# The server under fuzz. Switch to the auth-on server fixture once it exists (and let
-# `caller_headers` send its test credential): the rest of this module stays as it is.
-FUZZ_SERVER_FIXTURE = "server"
-MAX_EXAMPLES = 30
+MAX_EXAMPLES = 30  # per operation, mode and target, with authentication on
+ANONYMOUS_EXAMPLES = 8  # per operation and mode, without a valid credential
+NO_AUTH_EXAMPLES = 8  # per operation, mode and target, emulator mode
 QUERY_EXAMPLES = 300
-
-
-@pytest.fixture
-def fuzz_server(backend: str, request: pytest.FixtureRequest) -> Server:
-    srv: Server = request.getfixturevalue(FUZZ_SERVER_FIXTURE)
-    return srv
-
-
-def caller_headers(server: Server) -> dict[str, str]:
-    """How the fuzzing caller identifies itself (no-auth mode: a project header)."""
-    return {"X-Project-Id": "p-fuzz"}
 
 
 def error_format(ctx: Any, response: schemathesis.Response, case: schemathesis.Case) -> None:
@@ -65,6 +65,24 @@ def error_format(ctx: Any, response: schemathesis.Response, case: schemathesis.C
         assert set(error) == expected, body
     else:
         assert set(error) == {"message", "code", "title"}, body
+
+
+def refused_without_credentials(
+    ctx: Any, response: schemathesis.Response, case: schemathesis.Case
+) -> None:
+    """Without a valid credential a protected operation answers 401 `APIGW.0301`, whatever
+    else is wrong with the request; a public one never asks for a credential."""
+    if is_public(case.formatted_path):
+        assert response.status_code != 401, response.text
+        return
+    assert response.status_code == 401, response.text
+    assert json.loads(response.content)["error"]["code"] == "APIGW.0301", response.text
+
+
+def credential_accepted(ctx: Any, response: schemathesis.Response, case: schemathesis.Case) -> None:
+    """A request with a valid credential is never refused as unauthenticated: the token and
+    the SDK's signature of whatever the fuzzer generated are both accepted."""
+    assert response.status_code != 401, response.text
 
 
 # The two JSON-Patch media types of PATCH /v2/images/{id} carry JSON bodies.
@@ -83,56 +101,173 @@ CHECKS = [
     st_checks.negative_data_rejection,
     error_format,
 ]
-FUZZ_SETTINGS = settings(
-    max_examples=MAX_EXAMPLES,
-    deadline=None,
-    database=None,
-    derandomize=True,
-    suppress_health_check=list(HealthCheck),
-    phases=[Phase.explicit, Phase.generate, Phase.shrink],
-)
 
 
-def test_every_operation_conforms_to_the_openapi_description(fuzz_server: Server) -> None:
-    url = fuzz_server.url
-    headers = caller_headers(fuzz_server)
-    schema = schemathesis.openapi.from_url(f"{url}/openapi.json")
-    session = requests.Session()
-    session.headers.update(headers)
-    sent = 0
-    failures: dict[str, str] = {}
-    operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) >= 17
+def _settings(examples: int) -> settings:
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+        phases=[Phase.explicit, Phase.generate, Phase.shrink],
+    )
 
-    for operation in operations:
-        targets: list[dict[str, str] | None] = [None]  # random path parameters
-        if "{image_id}" in operation.path:  # and an image the caller owns, shared with p2
-            own = session.post(f"{url}/v2/images", json={"name": "fuzz"}).json()["id"]
-            session.post(f"{url}/v2/images/{own}/members", json={"member": "p2"})
-            targets.append({"image_id": own})
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            for path_parameters in targets:
-                strategy = operation.as_strategy(
-                    generation_mode=mode, path_parameters=path_parameters
+
+class SdkSignature(requests.auth.AuthBase):
+    """Signs each request the way the official SDK does (`tests.signing`, which calls the SDK's
+    own signer), over the method, path, query, content type and body `requests` is about to
+    send: whatever the fuzzer put in them."""
+
+    def __init__(self, access_key: str, secret_key: str) -> None:
+        self.access_key = access_key
+        self.secret_key = secret_key
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        assert r.url is not None and r.method is not None
+        parts = urlsplit(r.url)
+        body = r.body.encode() if isinstance(r.body, str) else r.body
+        signed = sign(
+            f"{parts.scheme}://{parts.netloc}",
+            self.access_key,
+            self.secret_key,
+            r.method,
+            parts.path,  # as sent; the signer decodes it, as the server does
+            query=list(parse_qsl(parts.query, keep_blank_values=True)),
+            body=body or None,
+            content_type=r.headers.get("Content-Type") or "application/json",
+        )
+        r.headers.update(signed.headers)
+        return r
+
+
+@dataclass(frozen=True)
+class Credential:
+    """How a fuzzed request proves its caller: headers to add, or a request signer."""
+
+    name: str
+    headers: dict[str, str]
+    auth: requests.auth.AuthBase | None = None
+
+
+@dataclass
+class FuzzRun:
+    """Every operation of the served description, fuzzed with the given credentials."""
+
+    url: str
+    credentials: list[Credential]
+    examples: int
+    checks: list[Any]
+    # when set, also fuzz an image `owner` made and shared with `member`
+    owner: Credential | None = None
+    member: str | None = None
+
+    def run(self) -> tuple[dict[str, int], int, dict[str, str]]:
+        """(requests sent per credential, operations, failures by operation and mode)."""
+        schema = schemathesis.openapi.from_url(f"{self.url}/openapi.json")
+        operations = [result.ok() for result in schema.get_all_operations()]
+        assert len(operations) >= 21
+        session = requests.Session()
+        owner = self.owner
+        sent = dict.fromkeys((c.name for c in self.credentials), 0)
+        failures: dict[str, str] = {}
+        for operation in operations:
+            targets: list[dict[str, str] | None] = [None]  # random path parameters
+            if owner is not None and "{image_id}" in operation.path:
+                made = session.post(
+                    f"{self.url}/v2/images",
+                    json={"name": "fuzz"},
+                    headers=owner.headers,
+                    auth=owner.auth,
                 )
+                assert made.status_code == 201, made.text
+                own = made.json()["id"]
+                shared = session.post(
+                    f"{self.url}/v2/images/{own}/members",
+                    json={"member": self.member},
+                    headers=owner.headers,
+                    auth=owner.auth,
+                )
+                assert shared.status_code == 200, shared.text
+                targets.append({"image_id": own})
+            for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+                for path_parameters in targets:
+                    strategy = operation.as_strategy(
+                        generation_mode=mode, path_parameters=path_parameters
+                    )
 
-                @FUZZ_SETTINGS
-                @given(case=strategy)
-                def fuzz(case: schemathesis.Case) -> None:
-                    nonlocal sent
-                    sent += 1
-                    response = case.call(base_url=url, session=session)
-                    case.validate_response(response, checks=CHECKS)
+                    @_settings(self.examples)
+                    @given(case=strategy, credential=st.sampled_from(self.credentials))
+                    def fuzz(case: schemathesis.Case, credential: Credential) -> None:
+                        sent[credential.name] += 1
+                        response = case.call(
+                            base_url=self.url,
+                            session=session,
+                            headers=dict(credential.headers),
+                            auth=credential.auth,
+                        )
+                        case.validate_response(response, checks=self.checks)
 
-                label = f"{operation.label} [{mode.value}, {'own' if path_parameters else 'any'}]"
-                try:
-                    fuzz()
-                except BaseException as exc:  # schemathesis reports failures as a group
-                    if "Unable to satisfy assumptions" in str(exc):
-                        continue  # no schema-violating input exists for this operation
-                    failures[label] = str(exc)[:3000]
-    print(f"schemathesis: {sent} requests over {len(operations)} operations")
+                    target = "own" if path_parameters else "any"
+                    label = f"{operation.label} [{mode.value}, {target}]"
+                    try:
+                        fuzz()
+                    except BaseException as exc:  # schemathesis reports failures as a group
+                        if "Unable to satisfy assumptions" in str(exc):
+                            continue  # no schema-violating input exists for this operation
+                        failures[label] = str(exc)[:3000]
+        return sent, len(operations), failures
+
+
+def _report(what: str, sent: dict[str, int], operations: int, failures: dict[str, str]) -> None:
+    print(
+        f"schemathesis, {what}: {sum(sent.values())} requests {sent} over {operations} operations"
+    )
+    assert all(sent.values()), sent  # every credential was used
     assert not failures, "\n\n".join(f"== {k}\n{v}" for k, v in failures.items())
+
+
+def test_every_operation_conforms_with_authentication_on(auth_server: AuthServer) -> None:
+    key, token = auth_server.keys["t1"], auth_server.tokens["t1"]
+    owner = Credential("token", {"X-Auth-Token": token.token})
+    credentials = [  # the first is picked most often
+        Credential("AK/SK", {}, SdkSignature(key.access_key, key.secret_key)),
+        Credential("admin token", {"X-Auth-Token": auth_server.tokens["admin"].token}),
+        owner,
+    ]
+    fuzz = FuzzRun(
+        auth_server.url,
+        credentials,
+        MAX_EXAMPLES,
+        [*CHECKS, credential_accepted],
+        owner=owner,
+        member=auth_server.project("t2"),
+    )
+    _report("authentication on", *fuzz.run())
+
+
+def test_every_protected_operation_refuses_a_caller_without_a_valid_credential(
+    auth_server: AuthServer,
+) -> None:
+    key = auth_server.keys["t1"]
+    anonymous = [
+        Credential("none", {}),
+        Credential("unknown token", {"X-Auth-Token": "not-a-token"}),
+        Credential("wrong secret", {}, SdkSignature(key.access_key, "0" * 40)),
+    ]
+    fuzz = FuzzRun(
+        auth_server.url, anonymous, ANONYMOUS_EXAMPLES, [*CHECKS, refused_without_credentials]
+    )
+    _report("no credentials", *fuzz.run())
+
+
+def test_every_operation_conforms_in_emulator_mode(server: Server) -> None:
+    callers = [
+        Credential("project", {"X-Project-Id": "p-fuzz"}),
+        Credential("admin", {"X-Project-Id": "p-admin", "X-Roles": "admin"}),
+    ]
+    fuzz = FuzzRun(server.url, callers, NO_AUTH_EXAMPLES, CHECKS, owner=callers[0], member="p2")
+    _report("emulator mode (--no-auth)", *fuzz.run())
 
 
 # --- random query strings on the list endpoints -------------------------------------------------
@@ -200,19 +335,30 @@ HOSTILE = [
 ]
 
 
-def _catalog(server: Server) -> list[str]:
-    """Load a small demo catalog (public, private and shared images) and return its ids."""
+def _catalog(database_url: str, projects: list[str]) -> list[ImageItem]:
+    """Load a small demo catalog (public, private and shared images) whose tenants are
+    `projects`, and return what was loaded."""
+    items = list(demo.catalog(60, 7))
+    tenants = sorted(
+        {i.doc["owner"] for i in items if i.doc["owner"] != demo.PLATFORM_PROJECT}
+        | {member for i in items for member, _ in i.members}
+    )
+    rename = {t: projects[n % len(projects)] for n, t in enumerate(tenants)}
+    renamed = []
+    for item in items:
+        owner = rename.get(item.doc["owner"], item.doc["owner"])
+        members = {rename[m]: status for m, status in item.members if rename[m] != owner}
+        renamed.append(ImageItem({**item.doc, "owner": owner}, tuple(members.items())))
 
-    async def load() -> list[str]:
-        engine = create_engine(server.database_url, pool_size=1)
+    async def load() -> None:
+        engine = create_engine(database_url, pool_size=1)
         try:
-            items = list(demo.catalog(60, 7))
-            await ImageStore(engine).import_items(items)
-            return [item.doc["id"] for item in items]
+            await ImageStore(engine).import_items(renamed)
         finally:
             await engine.dispose()
 
-    return asyncio.run(load())
+    asyncio.run(load())
+    return renamed
 
 
 def _encode(pairs: list[tuple[str, str]], raw: bytes) -> str:
@@ -224,23 +370,23 @@ def _encode(pairs: list[tuple[str, str]], raw: bytes) -> str:
     return encoded
 
 
-@pytest.fixture
-def catalog_ids(fuzz_server: Server) -> list[str]:
-    return _catalog(fuzz_server)
-
-
-def test_random_query_strings_get_200_or_a_clean_4xx(
-    fuzz_server: Server, catalog_ids: list[str]
-) -> None:
+def test_random_query_strings_get_200_or_a_clean_4xx(auth_server: AuthServer) -> None:
+    tenants = [auth_server.project(who) for who in ("t1", "t2", "t3")]
+    catalog = _catalog(auth_server.server.database_url, tenants)
+    catalog_ids = [item.doc["id"] for item in catalog]
+    # who may ever see an image in a list: its owner, its members (in any status), and
+    # everyone when it is public or community
+    viewers: dict[str, set[str] | None] = {
+        item.doc["id"]: None
+        if item.doc["visibility"] in ("public", "community")
+        else {item.doc["owner"], *(m for m, _ in item.members)}
+        for item in catalog
+    }
     names = st.one_of(st.sampled_from(PARAMETERS), st.text(max_size=12))
     values = st.one_of(
         st.sampled_from(HOSTILE + catalog_ids), st.text(max_size=40), st.integers().map(str)
     )
-    clients = {
-        "user": fuzz_server.client("p-fuzz"),
-        "owner": fuzz_server.client(demo_owner(fuzz_server)),
-        "admin": fuzz_server.admin(),
-    }
+    clients = {who: auth_server.client(who) for who in ("t1", "t2", "reader", "admin")}
     seen: dict[int, int] = {}
 
     @settings(
@@ -258,23 +404,23 @@ def test_random_query_strings_get_200_or_a_clean_4xx(
     )
     def query(path: str, who: str, pairs: list[tuple[str, str]], raw: bytes) -> None:
         target = f"{path}?{_encode(pairs, raw)}"
-        r = clients[who].get(httpx.URL(fuzz_server.url + target))
+        r = clients[who].get(httpx.URL(auth_server.url + target))
         seen[r.status_code] = seen.get(r.status_code, 0) + 1
         assert r.status_code == 200 or 400 <= r.status_code < 500, (target, r.text)
         body = r.json()
         if r.status_code == 200:
             assert isinstance(body["images"], list)
+            if who != "admin":  # a tenant never sees another tenant's private image
+                project = auth_server.project(who)
+                for image in body["images"]:
+                    allowed = viewers[image["id"]]
+                    assert allowed is None or project in allowed, (target, who, image["id"])
         else:
             assert set(body["error"]) >= {"message", "code"}, (target, body)
 
     query()
     print(f"random query strings: {sum(seen.values())} requests, statuses {seen}")
     assert seen.get(200, 0) > 0 and seen.get(400, 0) > 0  # both outcomes were reached
-
-
-def demo_owner(server: Server) -> str:
-    images = server.admin().get("/v2/images", params={"visibility": "private"}).json()["images"]
-    return str(images[0]["owner"]) if images else "demo"
 
 
 # --- what fuzzing found, kept fixed ---------------------------------------------------------------

@@ -21,7 +21,7 @@ from tests.reliability.writes import UPDATE_KINDS, Ack, Refused, missing
 pytestmark = pytest.mark.slow
 
 THREADS_PER_REPLICA = 3
-WRITES_PER_THREAD = 10  # of each kind: 2 x 3 x 10 = 60 tags and 60 members on one image
+WRITES_PER_THREAD = 10  # of each kind: 2 x 3 x 10 = 60 tags, members and patches of one image
 
 
 def _start_pair(url: str, log_dir: Path) -> Iterator[tuple[Server, Server]]:
@@ -122,4 +122,7 @@ def test_concurrent_changes_through_both_replicas_lose_nothing(
     doc = first.get(f"/v2/images/{image_id}").json()
     if kind == "add_tag":
         assert sorted(doc["tags"]) == sorted(a.value for a in acks)
+    if kind == "patch":  # exactly the patched properties, and the last v2.1 patch's mark
+        assert sorted(k for k in doc if k.startswith("p-")) == sorted(f"p-{a.value}" for a in acks)
+        assert doc["last_patch"] in {a.value for a in acks}
     assert consistency.problems(replicas[0].database_url) == []

@@ -49,7 +49,13 @@ def is_sqlite(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+CONNECT_TIMEOUT_SECONDS = 5.0
+
+
+def create_engine(url: str, *, pool_size: int = 10, timeout: float = 30.0) -> AsyncEngine:
+    """An engine for `url`. On PostgreSQL `timeout` bounds every statement (and connecting, at
+    most CONNECT_TIMEOUT_SECONDS): a database that accepts connections but never answers costs
+    a request that long, then a 503, never a hang."""
     target = async_url(url)
     if target.get_backend_name() == "sqlite":
         database = target.database or ""
@@ -61,8 +67,9 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         _configure_sqlite(engine)
         return engine
     connect_args: dict[str, Any] = {
-        "timeout": 5,  # seconds to connect: an unreachable database fails fast (503)
-        "command_timeout": 30,
+        # seconds to connect: an unreachable database fails fast (503)
+        "timeout": min(CONNECT_TIMEOUT_SECONDS, timeout),
+        "command_timeout": timeout,
         "server_settings": {
             "application_name": "openims",
             # Every list is a LIMIT over an index: starting parallel workers or JIT-compiling
