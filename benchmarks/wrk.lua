@@ -3,6 +3,7 @@
 --   BENCH_IDS                  a file of image ids, one per line
 --   BENCH_BODY                 a request body; "{n}" takes a counter (PATCH values differ)
 --   BENCH_HEADERS              "Name: value|Name: value"
+--   BENCH_DELAY_MS             pause before each request of a connection (a paced load)
 -- done() prints one JSON line with the counts and latency percentiles (microseconds).
 local method = os.getenv("BENCH_METHOD") or "GET"
 local path = os.getenv("BENCH_PATH") or "/"
@@ -35,6 +36,12 @@ request = function()
     b = body:gsub("{n}", tostring(counter))
   end
   return wrk.format(method, p, nil, b)
+end
+
+local pause = tonumber(os.getenv("BENCH_DELAY_MS") or "")
+if pause then
+  -- uniformly random around the mean, so that connections do not fire in lockstep
+  delay = function() return math.random(0, 2 * pause) end
 end
 
 done = function(summary, latency, requests)

@@ -9,6 +9,7 @@ to one image therefore queue instead of overwriting each other.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -243,6 +244,7 @@ class ImageStore:
         self.engine = engine
         self.sqlite = engines.is_sqlite(engine)
         self.compiler = driver.Compiler(engine.dialect)
+        self._sqlite_writer = asyncio.Lock()
         load = sa.select(
             _C.doc,
             _C.owner,
@@ -257,9 +259,15 @@ class ImageStore:
     # --- transactions ---------------------------------------------------------------------
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.connect() as conn:
-            if self.sqlite:
-                conn = await conn.execution_options(**{engines.IMMEDIATE: True})
+        if not self.sqlite:
+            async with self.engine.connect() as conn, conn.begin():
+                yield conn
+            return
+        # SQLite has one writer at a time. Writers of this process queue here, in order and
+        # without cost, instead of inside SQLite's busy handler, whose sleeps grow to 100 ms
+        # (a PATCH p99 of ~1 s under 8 concurrent writers); other processes still queue there.
+        async with self._sqlite_writer, self.engine.connect() as conn:
+            conn = await conn.execution_options(**{engines.IMMEDIATE: True})
             async with conn.begin():
                 yield conn
 
