@@ -241,6 +241,9 @@ def test_a_project_other_than_the_credentials_is_refused(auth_server: AuthServer
 def test_malformed_or_foreign_authorization_is_refused(auth_server: AuthServer) -> None:
     good = signed_by(auth_server, "t1", "GET", "/v2/images")
     auth = good.headers["Authorization"]
+    # the last hex digit changed, never left as it was (a fixed "0" would be a no-op 1 time in 16)
+    forged = auth[:-1] + ("0" if auth[-1] != "0" else "1")
+    assert forged != auth
     variants = [
         "",
         "SDK-HMAC-SHA256",
@@ -248,7 +251,7 @@ def test_malformed_or_foreign_authorization_is_refused(auth_server: AuthServer) 
         auth.replace("SDK-HMAC-SHA256", "V11-HMAC-SHA256"),
         auth.replace("Access=", "Credential="),
         auth[:-1],
-        auth[:-1] + ("0" if auth[-1] != "0" else "1"),
+        forged,
         auth.replace("SignedHeaders=", "SignedHeaders=accept;"),
         auth + ", Extra=1",
         "Bearer " + auth_server.tokens["t1"].token,
@@ -273,7 +276,7 @@ def test_malformed_or_foreign_authorization_is_refused(auth_server: AuthServer) 
         )
     # a signature wins over a token: a bad one is not rescued by a good token
     token = auth_server.tokens["t1"].token
-    refused(_tamper(good, headers={"Authorization": auth[:-1] + "0", "X-Auth-Token": token}).send())
+    refused(_tamper(good, headers={"Authorization": forged, "X-Auth-Token": token}).send())
 
 
 def test_unsigned_payload_only_where_the_sdk_uses_it(auth_server: AuthServer) -> None:
