@@ -251,7 +251,7 @@ def _model(props: dict[str, str], raw: list[dict[str, Any]]) -> dict[str, str] |
     return out
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, deadline=None, derandomize=True)
 @given(
     start=st.dictionaries(NAMES, VALUES, max_size=3),
     raw=st.lists(OPERATION, max_size=5),
