@@ -17,7 +17,7 @@ from openims.api import cloudimages, health, image_patch, native, schemas, versi
 from openims.api import errors as api_errors
 from openims.api import metrics as api_metrics
 from openims.api import openapi as api_openapi
-from openims.api.authentication import Authenticate
+from openims.api.authentication import Authenticate, is_public
 from openims.api.limits import HeadLimits
 from openims.api.middleware import RequestContext
 from openims.auth.caller import Authenticator, NoAuth
@@ -76,12 +76,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         limits=HeadLimits.from_settings(settings),
         engine=engine,
     )
-    _describe(app)
+    _describe(app, secured=not settings.no_auth)
     return app
 
 
-def _describe(app: FastAPI) -> None:
-    """Serve an OpenAPI document whose `$ref`s resolve to the registry-derived schemas."""
+def _describe(app: FastAPI, *, secured: bool) -> None:
+    """Serve an OpenAPI document whose `$ref`s resolve to the registry-derived schemas and,
+    when authentication is on, that names the credentials each operation needs."""
 
     def build() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -91,6 +92,8 @@ def _describe(app: FastAPI) -> None:
             spec.setdefault("components", {}).setdefault("schemas", {}).update(
                 api_openapi.components()
             )
+            if secured:
+                api_openapi.secure(spec, is_public)
             app.openapi_schema = spec
         return app.openapi_schema
 

@@ -17,7 +17,7 @@ import httpx
 from openims.api.authentication import PUBLIC_PATHS
 from openims.auth import signature
 from tests.app_routes import routes_of_the_app
-from tests.conftest import AuthServer, start_server, write_credentials
+from tests.conftest import AuthServer, Server, start_server, write_credentials
 from tests.signing import Signed, sign
 
 UNAUTHORIZED = {
@@ -86,6 +86,31 @@ def test_public_paths_are_served_without_credentials(auth_server: AuthServer) ->
     assert anonymous.get("/healthz").json()["status"] == "ok"
     assert "paths" in anonymous.get("/openapi.json").json()
     assert anonymous.get("/docs").status_code == 200
+
+
+def test_the_description_names_the_credentials_each_operation_needs(
+    auth_server: AuthServer, server: Server
+) -> None:
+    spec = auth_server.client(None).get("/openapi.json").json()
+    schemes = spec["components"]["securitySchemes"]
+    assert {(s["in"], s["name"]) for s in schemes.values()} == {
+        ("header", "Authorization"),
+        ("header", "X-Auth-Token"),
+    }
+    either = [{name: []} for name in schemes]
+    secured = 0
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            if path in PUBLIC_PATHS:
+                assert "security" not in operation, (method, path)
+            else:
+                assert operation["security"] == either, (method, path)
+                secured += 1
+    assert secured >= 15
+    # in emulator mode nothing is required, and the description says so
+    emulator = server.client().get("/openapi.json").json()
+    assert "securitySchemes" not in emulator["components"]
+    assert not any("security" in op for ops in emulator["paths"].values() for op in ops.values())
 
 
 def test_tokens_act_as_their_project_and_ignore_emulator_headers(

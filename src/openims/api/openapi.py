@@ -5,6 +5,7 @@ here instead."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from openims import attributes
@@ -29,6 +30,38 @@ _DESCRIPTIONS = {
     500: "Internal error",
     503: "Service unavailable",
 }
+
+
+# How a caller proves who it is when authentication is on (docs/auth.md). Either one is
+# enough; an `Authorization` signature, when present, is the one checked.
+SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
+    "signature": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "Authorization",
+        "description": "An AK/SK signature as the Huawei Cloud SDKs compute it: "
+        "`SDK-HMAC-SHA256 Access=<AK>, SignedHeaders=<names>, Signature=<hex>`, over the "
+        "method, path, query, signed headers (`host` and `x-sdk-date` among them) and the "
+        "body's SHA-256. Keys come from `openims credentials add`.",
+    },
+    "token": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-Auth-Token",
+        "description": "A static token from `openims token add`, as Keystone clients send it.",
+    },
+}
+
+
+def secure(spec: dict[str, Any], is_public: Callable[[str], bool]) -> None:
+    """Declare the security schemes and require one of them on every operation outside the
+    public paths, so the document says what the authentication middleware enforces."""
+    spec.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+    either: list[dict[str, list[str]]] = [{name: []} for name in SECURITY_SCHEMES]
+    for path, operations in spec.get("paths", {}).items():
+        if not is_public(path):
+            for operation in operations.values():
+                operation["security"] = either
 
 
 def _ref(name: str) -> dict[str, str]:
