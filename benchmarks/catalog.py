@@ -10,7 +10,6 @@ import asyncio
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import sqlalchemy as sa
 
@@ -171,32 +170,10 @@ async def _plans(url: str, queries: dict[str, str], project: str) -> dict[str, s
     caller = Caller(project)
     try:
         store = ImageStore(engine)
-        compile_statement = store.compiler.compile
-        sent: list[Any] = []
-
-        def record(stmt: Any) -> Any:
-            compiled = compile_statement(stmt)
-            sent.append(compiled)
-            return compiled
-
-        store.compiler.compile = record  # type: ignore[method-assign]
         out: dict[str, str] = {}
         for name, text in queries.items():
-            sent.clear()
-            await store.query(query.parse_ims(parse_qsl(text), caller), caller)
-            if not sent or sent[-1] is None:
-                continue
-            sql, args = sent[-1]
-            async with engine.connect() as conn:
-                if engine.dialect.name == "sqlite":
-                    rows = await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, tuple(args))
-                    out[name] = "\n".join(str(r[-1]) for r in rows)
-                else:
-                    await conn.exec_driver_sql("SET max_parallel_workers_per_gather = 0")
-                    rows = await conn.exec_driver_sql(
-                        "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql, tuple(args)
-                    )
-                    out[name] = "\n".join(str(r[0]) for r in rows)
+            q = query.parse_ims(parse_qsl(text), caller)
+            out[name] = await store.explain(q, caller, analyze=True)
         return out
     finally:
         await engine.dispose()

@@ -2,18 +2,17 @@
 by reading an index in the page's order and stopping at the page's end, so none scans the
 images table and none sorts the matching set, and its cost does not grow with the catalog.
 
-The statements are the ones the store really sends (recorded from its compiler), explained
-with the values they were sent with, on a demo catalog with statistics gathered. A catalog this
-small can rightly be read whole, so on PostgreSQL the planner is asked for its best plan
-without sequential scans, bitmap scans or sorts: a plan it can still make that way proves the
-indexes serve the shape. (The benchmark report shows the plans PostgreSQL chooses by itself at
-1M images.) SQLite's planner is checked as it chooses.
+The statements are the ones the store really sends (`ImageStore.explain` builds them as
+`query` does), explained with the values they are sent with, on a demo catalog with statistics
+gathered. A catalog this small can rightly be read whole, so on PostgreSQL the planner is
+asked for its best plan without sequential scans, bitmap scans or sorts: a plan it can still
+make that way proves the indexes serve the shape. (The benchmark report shows the plans
+PostgreSQL chooses by itself at 1M images.) SQLite's planner is checked as it chooses.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
 
@@ -61,32 +60,14 @@ async def _plans(url: str) -> dict[str, str]:
     engine = create_engine(url, pool_size=1)
     try:
         store = ImageStore(engine)
-        compile_statement = store.compiler.compile
-        sent: list[tuple[str, list[Any]]] = []
-
-        def record(stmt: Any) -> Any:
-            compiled = compile_statement(stmt)
-            assert compiled is not None
-            sent.append(compiled)
-            return compiled
-
-        store.compiler.compile = record  # type: ignore[method-assign]
         plans: dict[str, str] = {}
         for text, _ in SHAPES:
-            sent.clear()
             params = [tuple(p.split("=", 1)) for p in text.split("&")]
             q = query.parse_ims(params, TENANT)  # type: ignore[arg-type]
             assert await store.query(q, TENANT), f"{text}: the catalog should match something"
-            sql, args = sent[-1]
-            async with engine.connect() as conn:
-                if engine.dialect.name == "sqlite":
-                    rows = await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, tuple(args))
-                    plans[text] = "\n".join(str(r[-1]) for r in rows)
-                else:
-                    for setting in ("enable_seqscan", "enable_bitmapscan", "enable_sort"):
-                        await conn.exec_driver_sql(f"SET {setting} = off")
-                    rows = await conn.exec_driver_sql("EXPLAIN " + sql, tuple(args))
-                    plans[text] = "\n".join(str(r[0]) for r in rows)
+            plans[text] = await store.explain(
+                q, TENANT, planner=("enable_seqscan", "enable_bitmapscan", "enable_sort")
+            )
         return plans
     finally:
         await engine.dispose()

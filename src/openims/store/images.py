@@ -321,6 +321,47 @@ class ImageStore:
         """Document bytes of one page of images the caller may see, in the query's order."""
         if q.limit == 0:
             return []
+        async with self._read() as conn:
+            stmt = await self._page(conn, q, caller, extra_clauses)
+            return [r[0] for r in await driver.fetch(conn, self.compiler, stmt)]
+
+    async def explain(
+        self, q: ListQuery, caller: Caller, *, analyze: bool = False, planner: Sequence[str] = ()
+    ) -> str:
+        """The database's plan for the statement `query` sends for this page, with the values
+        it sends. `planner` names PostgreSQL planner settings to turn off for this plan
+        (`enable_seqscan`, ...); `analyze` runs the statement (PostgreSQL) to show real
+        timings. For the plan tests and the benchmark report."""
+        async with self._read() as conn:
+            stmt = await self._page(conn, q, caller)
+            compiled = self.compiler.compile(stmt)
+            if compiled is None:  # expanding IN lists: SQLAlchemy renders them, values inline
+                literal = stmt.compile(
+                    dialect=self.engine.dialect, compile_kwargs={"literal_binds": True}
+                )
+                compiled = (str(literal), [])
+            sql, args = compiled
+            if self.sqlite:
+                rows = await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, tuple(args))
+                return "\n".join(str(r[-1]) for r in rows)
+            for setting in planner:
+                await conn.exec_driver_sql(f"SET {setting} = off")
+            try:
+                how = "(ANALYZE, BUFFERS, COSTS OFF) " if analyze else ""
+                rows = await conn.exec_driver_sql(f"EXPLAIN {how}{sql}", tuple(args))
+                return "\n".join(str(r[0]) for r in rows)
+            finally:
+                for setting in planner:  # the connection goes back to the pool
+                    await conn.exec_driver_sql(f"RESET {setting}")
+
+    async def _page(
+        self,
+        conn: AsyncConnection,
+        q: ListQuery,
+        caller: Caller,
+        extra_clauses: Sequence[Clause] = (),
+    ) -> sa.Select[Any]:
+        """The statement for one page; `conn` reads the marker's sort values when there is one."""
         joined = _by_membership(q)
         conds: list[sa.ColumnElement[bool]] = [visible_to(caller, q, members_joined=joined)]
         conds += [_clause(c) for c in (*q.clauses, *extra_clauses)]
@@ -347,17 +388,15 @@ class ImageStore:
                 ),
             )
             keys = [_M.image_created_at, _M.image_id]  # equal to (created_at, id) row by row
-        async with self._read() as conn:
-            if q.marker is not None:
-                conds.append(_after(q, keys, await self._marker(conn, q, caller)))
-            stmt = (
-                sa.select(_C.doc)
-                .select_from(source)
-                .where(*conds)
-                .order_by(*_order(q, keys))
-                .limit(q.limit)
-            )
-            return [r[0] for r in await driver.fetch(conn, self.compiler, stmt)]
+        if q.marker is not None:
+            conds.append(_after(q, keys, await self._marker(conn, q, caller)))
+        return (
+            sa.select(_C.doc)
+            .select_from(source)
+            .where(*conds)
+            .order_by(*_order(q, keys))
+            .limit(q.limit)
+        )
 
     async def _marker(self, conn: AsyncConnection, q: ListQuery, caller: Caller) -> tuple[Any, ...]:
         """The marker image's sort values, in one read with the facts that decide whether the
