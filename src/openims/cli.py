@@ -280,12 +280,13 @@ def export(target: str, database_url: str | None) -> None:
     "--images",
     type=click.IntRange(0, 50_000_000),
     default=None,
-    help="How many images [default: 500]",
+    help="How many images in all; public gold images take at most half [default: 500]",
 )
 @click.option("--seed", type=int, default=None, help="Random seed [default: 2018]")
 @database_option
 def demo(images: int | None, seed: int | None, database_url: str | None) -> None:
-    """Fill the database with a realistic demo catalog (deterministic by seed)."""
+    """Fill the database with a realistic demo catalog (deterministic by seed): a public gold
+    image of every documented OS version when N allows, private and shared tenant images."""
     from openims import demo as demo_catalog
 
     settings = _settings(database_url=database_url)

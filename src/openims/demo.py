@@ -1,9 +1,10 @@
 """The demo catalog: what an IMS region looks like to a handful of tenants.
 
-- one public `gold` image for every OS version the IMS documentation names (the table in
-  `data/os_versions.json`), owned by the platform project, with the feature flags such
-  images carry (KVM/Xen, Arm, GPU types, large memory, ...), plus bare-metal (Ironic) images
-  flagged for BMS flavors;
+- one public `gold` image for every `__os_version` value the IMS documentation names
+  (`data/os_versions.json`, which records the tables it was built from), owned by the platform
+  project, with the feature flags such images carry (KVM/Xen, large memory, ...), plus GPU
+  variants (one per documented GPU type), Arm variants and bare-metal (Ironic) images flagged
+  for BMS flavors;
 - private images of several tenants (system disk, data disk and ISO images, some still
   queued or killed), with tags in the IMS `key=value` form;
 - shared images, each shared with other tenants in every member status.
@@ -11,6 +12,10 @@
 The tenant `demo` (the default project of `serve --no-auth`) owns some images and is a member
 of others. Everything is drawn from one seeded random generator, so a seed gives the same
 catalog, ids included, on every machine.
+
+`images` is the size of the whole catalog. The public images take at most half of it (see
+`public_count`), so a small catalog still has tenants, sharing and one gold image of every
+platform rather than being all gold; the default size holds every public image.
 """
 
 from __future__ import annotations
@@ -21,8 +26,9 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
 
+from openims import attributes
 from openims.domain import documents, times
 from openims.store.images import ImageItem
 
@@ -50,28 +56,90 @@ _WORKLOADS = (
 _TEAMS = ("blue", "green", "red", "platform", "data", "payments")
 _ENVS = ("prod", "staging", "dev", "test")
 _BMS_BOARDS = ("s4l", "s3l", "io2", "d2l")
+BARE_METAL_IMAGES = 4
+ARM_IMAGES = 2
+# GPU, Arm and bare-metal variants are built on mainstream 64-bit Linux releases: the docs
+# name no GPU or BMS image of the catch-all `Other` platform or of CoreOS.
+_NO_VARIANTS = frozenset({"Other", "CoreOS"})
 
 
 @dataclass(frozen=True, slots=True)
 class OsVersion:
+    """One documented `__os_version` value with the attributes a gold image of it carries."""
+
     os_version: str
     platform: str
     os_type: str
     os_bit: str
 
 
-def os_versions() -> list[OsVersion]:
+_Kind = Literal["gold", "gpu", "arm", "bms"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Public:
+    """One public image of the plan: a plain gold image of `osv`, or a variant of it (a GPU
+    type under KVM or Xen, an Arm build, or a bare-metal image)."""
+
+    osv: OsVersion
+    kind: _Kind = "gold"
+    gpu_type: str = ""
+    kvm: bool = False
+
+
+def _data() -> dict[str, Any]:
     text = resources.files("openims.data").joinpath("os_versions.json").read_text("utf-8")
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
+def os_versions() -> list[OsVersion]:
+    """Every documented `__os_version` value, in the file's order: platforms in the order of
+    the `__platform` enum, each platform's versions newest first, as the docs list them."""
     return [
         OsVersion(**{k: e[k] for k in ("os_version", "platform", "os_type", "os_bit")})
-        for e in json.loads(text)["os_versions"]
+        for e in _data()["os_versions"]
     ]
 
 
 def gpu_types() -> tuple[list[str], list[str]]:
-    text = resources.files("openims.data").joinpath("os_versions.json").read_text("utf-8")
-    data = json.loads(text)
+    """The documented `__support_xen_gpu_type` and `__support_kvm_gpu_type` values."""
+    data = _data()
     return list(data.get("xen_gpu_types") or []), list(data.get("kvm_gpu_types") or [])
+
+
+def public_count(images: int, available: int) -> int:
+    """How many of the `available` public images a catalog of `images` images holds.
+
+    All of them when they fit in half the catalog. Otherwise half the catalog (rounded up),
+    but never fewer than one per `__platform` value as far as `images` allows: a small catalog
+    (a test's, a quick look) keeps the shape of a region (tenants' private and shared images
+    next to the public ones) and still shows every platform, instead of being all gold."""
+    return min(available, images, max(-(-images // 2), len(attributes.PLATFORMS)))
+
+
+def _public_plan(
+    rng: random.Random, versions: list[OsVersion], xen_gpus: list[str], kvm_gpus: list[str]
+) -> list[_Public]:
+    """Every public image, in the order a truncated catalog keeps them: the newest version of
+    each platform first, then the GPU, Arm and bare-metal variants, then the other versions
+    taken one platform at a time, so any prefix spreads over the platforms."""
+    columns: dict[str, list[OsVersion]] = {}
+    for v in versions:
+        columns.setdefault(v.platform, []).append(v)
+    firsts = [column[0] for column in columns.values()]
+    depth = max((len(column) for column in columns.values()), default=0)
+    rest = [column[i] for i in range(1, depth) for column in columns.values() if i < len(column)]
+    bases = [
+        v
+        for v in versions
+        if v.os_type == "Linux" and v.os_bit == "64" and v.platform not in _NO_VARIANTS
+    ] or versions
+    variants = [_Public(rng.choice(bases), "gpu", gpu, kvm=True) for gpu in kvm_gpus]
+    variants += [_Public(rng.choice(bases), "gpu", gpu, kvm=False) for gpu in xen_gpus]
+    variants += [_Public(rng.choice(bases), "arm") for _ in range(ARM_IMAGES)]
+    variants += [_Public(rng.choice(bases), "bms") for _ in range(BARE_METAL_IMAGES)]
+    return [_Public(v) for v in firsts] + variants + [_Public(v) for v in rest]
 
 
 def image_name(text: str) -> str:
@@ -126,9 +194,8 @@ class _Generator:
             "__data_origin": None,
         }
 
-    def gold(self, osv: OsVersion, index: int) -> dict[str, Any]:
+    def gold(self, osv: OsVersion, index: int, *, arm: bool = False) -> dict[str, Any]:
         doc = self._base(image_name(osv.os_version), PLATFORM_PROJECT)
-        arm = "aarch64" in osv.os_version.lower() or "arm" in osv.os_version.lower()
         windows = osv.os_type == "Windows"
         doc.update(
             {
@@ -171,6 +238,26 @@ class _Generator:
         doc.pop("__support_xen", None)
         doc["__support_kvm_gpu_type" if kvm else "__support_xen_gpu_type"] = gpu_type
         return doc
+
+    def arm(self, osv: OsVersion) -> dict[str, Any]:
+        """An Arm (Kunpeng) build of a documented version. The tables name no Arm release, so
+        `__os_version` stays as documented and only the name says `with ARM` (the suffix of
+        Huawei Cloud's Arm public images); without these the demo would have no image for
+        `architecture=arm` or the Arm flavors."""
+        doc = self.gold(osv, 1, arm=True)
+        doc["name"] = image_name(f"{osv.os_version} with ARM")
+        return doc
+
+    def public(self, item: _Public, index: int) -> dict[str, Any]:
+        """The document of one planned public image; `index` counts the plain gold images
+        before it (it spreads the large-memory, disk-intensive and high-performance flags)."""
+        if item.kind == "gpu":
+            return self.gpu(item.osv, item.gpu_type, item.kvm)
+        if item.kind == "arm":
+            return self.arm(item.osv)
+        if item.kind == "bms":
+            return self.bare_metal(item.osv)
+        return self.gold(item.osv, index)
 
     def bare_metal(self, osv: OsVersion) -> dict[str, Any]:
         doc = self.gold(osv, 1)
@@ -254,44 +341,27 @@ class _Generator:
 
 
 def catalog(images: int = DEFAULT_IMAGES, seed: int = DEFAULT_SEED) -> Iterator[ImageItem]:
-    """`images` canonical documents with members: gold images first (every documented OS
-    version, then GPU and bare-metal variants), then private and shared tenant images."""
+    """`images` canonical documents with members: the public images first (a gold image of
+    every documented OS version, GPU, Arm and bare-metal variants; at most half the catalog,
+    see `public_count`), then private and shared tenant images."""
     gen = _Generator(seed)
-    versions = os_versions()
-    xen_gpus, kvm_gpus = gpu_types()
-    produced = 0
+    plan = _public_plan(gen.rng, os_versions(), *gpu_types())
     golds: list[dict[str, Any]] = []
 
     def emit(doc: dict[str, Any], members: tuple[tuple[str, str], ...] = ()) -> ImageItem:
         return ImageItem(documents.canonical(doc), members)
 
-    publics: list[dict[str, Any]] = [gen.gold(v, i) for i, v in enumerate(versions)]
-    linux = [
-        v
-        for v in versions
-        if v.os_type == "Linux"
-        and "arm" not in v.os_version.lower()
-        and "aarch64" not in v.os_version.lower()
-    ] or versions
-    for gpu in kvm_gpus:
-        publics.append(gen.gpu(gen.rng.choice(linux), gpu, kvm=True))
-    for gpu in xen_gpus:
-        publics.append(gen.gpu(gen.rng.choice(linux), gpu, kvm=False))
-    for _ in range(4):
-        publics.append(gen.bare_metal(gen.rng.choice(linux)))
-    for doc in publics:
-        if produced >= images:
-            return
+    plain = 0
+    for item in plan[: public_count(images, len(plan))]:
+        doc = gen.public(item, plain)
+        if item.kind == "gold":
+            plain += 1
         golds.append(doc)
-        produced += 1
         yield emit(doc)
-    n = 0
-    while produced < images:
-        n += 1
+    for n in range(1, images - len(golds) + 1):
         owner = gen.tenants[n % len(gen.tenants)]
         doc = gen.private(owner, gen.rng.choice(golds), n)
         members: tuple[tuple[str, str], ...] = ()
         if gen.rng.random() < 0.25 and doc["status"] == "active":
             members = gen.share(doc)
-        produced += 1
         yield emit(doc, members)
