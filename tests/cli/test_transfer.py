@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -84,6 +85,21 @@ def test_a_bad_line_is_named_and_nothing_is_written(
     done = openims("import", "-", "--database", db_url, stdin=b"\n".join(lines) + b"\n")
     assert done.returncode != 0
     assert f"nothing imported: {where}:".encode() in done.stderr, done.stderr
+    assert export(db_url) == b""
+
+
+def test_a_bad_element_of_an_array_is_named_by_its_line(db_url: str, tmp_path: Path) -> None:
+    """An array is reported where its bad element starts in the file, as a line would be."""
+    docs = [{**QUERY_EXAMPLE}, {"owner": "p", "name": "ok"}, {"owner": "p", "min_ram": "2048"}]
+    text = json.dumps(docs, indent=2)
+    start = text.index('\n  {\n    "owner": "p",\n    "min_ram"') + 1
+    line = text.count("\n", 0, start) + 1
+    assert line > 30  # the first element takes many lines: its item number would not do
+    path = tmp_path / "images.json"
+    path.write_text(text)
+    done = openims("import", str(path), "--database", db_url)
+    assert done.returncode == 1
+    assert f"nothing imported: line {line}, column 3 (item 3): ".encode() in done.stderr
     assert export(db_url) == b""
 
 
