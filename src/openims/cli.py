@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import stat
 import sys
 import tempfile
 from collections.abc import Callable, Coroutine, Iterator
@@ -211,13 +212,54 @@ def upgrade(database_url: str | None) -> None:
 
 
 @contextmanager
-def _progress(length: int, label: str) -> Iterator[Callable[[int], None] | None]:
-    """A progress bar on a terminal; nothing at all when stderr is a file or a pipe."""
+def _progress(
+    length: int | None, label: str, unit: str = "images"
+) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on a terminal; nothing at all when stderr is a file or a pipe.
+
+    `length` is the work to do in `unit`s (images, or bytes of input); None when it cannot be
+    known in advance (input from a pipe): the bar then shows how much is done. Redrawing after
+    every image would cost more than checking it, so the bar redraws every 0.5% (or MB)."""
     if not sys.stderr.isatty():
         yield None
         return
-    with click.progressbar(length=length, label=label, file=sys.stderr) as bar:
-        yield bar.update
+    done = 0
+
+    def shown(_item: object) -> str:
+        if unit == "bytes":
+            return f"{done / 1_000_000:.1f} MB"
+        return f"{done}/{length} {unit}" if length is not None else f"{done} {unit}"
+
+    if length is not None:
+        steps = max(1, length // 200)
+        bar = click.progressbar(length=length, label=label, file=sys.stderr)
+    else:  # an iterator without a length: click animates the bar instead of filling it
+        steps = 1_000_000 if unit == "bytes" else 1000
+        bar = click.progressbar((_ for _ in ()), label=label, file=sys.stderr)
+    bar.item_show_func = shown
+    pending = 0
+
+    def update(amount: int) -> None:
+        nonlocal done, pending
+        done += amount
+        pending += amount
+        if pending >= steps:
+            bar.update(pending)
+            pending = 0
+
+    with bar:
+        yield update
+        if pending:  # the last few steps, so a finished bar shows 100%
+            bar.update(pending)
+
+
+def _input_size(stream: IO[bytes]) -> int | None:
+    """Bytes in the input when it is a regular file (a pipe's length is unknown)."""
+    try:
+        info = os.fstat(stream.fileno())
+    except (OSError, ValueError):
+        return None
+    return info.st_size if stat.S_ISREG(info.st_mode) else None
 
 
 def _open_input(path: str) -> IO[bytes]:
@@ -240,9 +282,12 @@ def import_(source: str, database_url: str | None) -> None:
         raise click.ClickException(f"cannot read {source}: {exc.strerror}") from None
 
     async def work(store: ImageStore) -> int:
-        with _progress(0, "Importing") as progress:
-            result = await transfer.import_stream(store, stream, progress=progress)
-            return result.images
+        # two passes, each with its bar: checking every object (by bytes of input), then
+        # writing them (by images, counted by the first pass)
+        with _progress(_input_size(stream), "Checking", "bytes") as progress:
+            checked = transfer.check_stream(stream, progress)
+        with checked, _progress(checked.count, "Writing") as progress:
+            return await transfer.write(store, checked, progress)
 
     try:
         with stream:

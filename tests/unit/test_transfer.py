@@ -92,3 +92,28 @@ def test_an_array_reads_like_the_same_lines() -> None:
         assert lines.spool.read() == array.spool.read()
     with transfer.check_stream(io.BytesIO(b" [ ] \n")) as empty:
         assert empty.count == 0
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\n \n" + b"\n".join(orjson.dumps(doc(f"n{i}")) for i in range(50)) + b"\n\n",
+        b"\n  " + orjson.dumps([doc("é" * i) for i in range(50)]) + b"  \n",
+        json.dumps([doc("€" * i) for i in range(50)], indent=2, ensure_ascii=False).encode(),
+    ],
+    ids=["lines", "one-line-array", "indented-array"],
+)
+def test_checking_reports_every_byte_read_as_it_goes(data: bytes) -> None:
+    """The bar of `openims import` advances with these calls: one per object, adding up to
+    the size of the input (so a bar sized by the file's length ends at 100%)."""
+    calls: list[int] = []
+    done_when_yielded: list[int] = []
+    objects = transfer._objects(io.BytesIO(data), calls.append)
+    for _where, _value in objects:
+        done_when_yielded.append(sum(calls))
+    assert sum(calls) == len(data)
+    assert len(calls) >= 50
+    # progress grows while reading, not all at the end
+    assert done_when_yielded[0] < len(data) / 10
+    assert done_when_yielded == sorted(done_when_yielded)
+    assert len(set(done_when_yielded)) == 50
