@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 import click
+from pydantic import ValidationError
 
 from openims import __version__, logs
-from openims.config import Settings
+from openims.config import DEFAULT_CREDENTIALS, Settings
 from openims.domain import documents
 from openims.domain.access import Caller
 from openims.domain.query import Clause, ListQuery
@@ -36,9 +37,33 @@ database_option = click.option(
 )
 
 
+class SettingError(click.ClickException):
+    """A setting has a value the command cannot use. Like a bad option value (click's usage
+    error, `OPENIMS_PORT=abc`) it exits with status 2, but says it in one line: most settings
+    have no option, so a usage text would not help."""
+
+    exit_code = 2
+
+
 def _settings(**overrides: Any) -> Settings:
     given = {k: v for k, v in overrides.items() if v is not None}
-    return Settings(**given)
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        raise _setting_error(exc) from None
+
+
+def _setting_error(exc: ValidationError) -> SettingError:
+    """One line naming each bad setting by its environment variable, with its value (but
+    never the database URL's password) and what is wrong with it."""
+    problems = []
+    for error in exc.errors():
+        field = "_".join(str(part) for part in error["loc"])
+        value = error.get("input")
+        shown = redacted(str(value)) if field == "database_url" else repr(value)
+        reason = str(error["msg"]).removeprefix("Value error, ")
+        problems.append(f"OPENIMS_{field.upper()}={shown}: {reason}")
+    return SettingError("; ".join(problems))
 
 
 def _run_with_store(
@@ -110,6 +135,7 @@ def serve(**options: Any) -> None:
     """Start the API server (applies pending migrations first)."""
     settings = _settings(**options)
     logs.configure(settings.log_level)
+    _check_flavors(settings)
     # workers are new processes: they read their settings from the environment
     for name, value in settings.model_dump().items():
         if value is not None:
@@ -153,6 +179,17 @@ def serve(**options: Any) -> None:
             server_header=False,
             timeout_graceful_shutdown=10,
         )
+
+
+def _check_flavors(settings: Settings) -> None:
+    """Each worker loads the flavor catalog as it starts; a bad OPENIMS_FLAVORS file would
+    stop every worker with a trace. Load it once here, where it can be one line."""
+    from openims.domain.flavors import FlavorCatalog
+
+    try:
+        FlavorCatalog.load(settings.flavors)
+    except ValueError as exc:
+        raise SettingError(f"OPENIMS_FLAVORS: {exc}") from None
 
 
 @contextmanager
@@ -305,7 +342,10 @@ def export(target: str, database_url: str | None) -> None:
     from openims import transfer
 
     settings = _settings(database_url=database_url)
-    out = sys.stdout.buffer if target == "-" else open(target, "wb")  # noqa: SIM115
+    try:
+        out = sys.stdout.buffer if target == "-" else open(target, "wb")  # noqa: SIM115
+    except OSError as exc:  # as `import` reports a file it cannot read
+        raise click.ClickException(f"cannot write {target}: {exc.strerror}") from None
 
     async def work(store: ImageStore) -> int:
         return await transfer.export_stream(store, out)
@@ -374,7 +414,8 @@ role_option = click.option(
 
 
 def _credentials_path(path: Path | None) -> Path:
-    return path if path is not None else Settings().credentials
+    # --file reads OPENIMS_CREDENTIALS itself: without either, the default applies
+    return path if path is not None else DEFAULT_CREDENTIALS
 
 
 @main.group()
