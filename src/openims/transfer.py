@@ -143,6 +143,8 @@ def _array_elements(
                 _value, end = decoder.raw_decode(text, at)
             except json.JSONDecodeError as exc:
                 raise refuse(exc.pos, exc.msg) from None
+            except RecursionError:  # orjson refuses such nesting on a line too
+                raise ImportFailed(f"{where(at)} (item {item})", "nested too deeply") from None
             element = text[at:end].encode("utf-8", "surrogateescape")
             here = f"{where(at)} (item {item})"
             try:

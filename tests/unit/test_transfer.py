@@ -80,6 +80,14 @@ def test_malformed_arrays_are_named_by_line_and_column(data: bytes, where: str) 
     assert message.startswith(f"{where}") and "not valid JSON" in message, message
 
 
+def test_deep_nesting_in_an_array_is_refused_at_its_element() -> None:
+    deep = b'{"owner": "p", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    assert failure(b'[{"owner": "p"},\n ' + deep + b"]").startswith(
+        "line 2, column 2 (item 2): nested too deeply"
+    )
+    assert failure(deep + b"\n").startswith("line 1: not valid JSON")  # as a line: orjson's
+
+
 def test_an_array_reads_like_the_same_lines() -> None:
     docs = [doc(), doc(description="ünïcode", tags=["a"]), doc(visibility="shared", members=[])]
     as_lines = b"\n".join(orjson.dumps(d) for d in docs) + b"\n"
