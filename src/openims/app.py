@@ -19,7 +19,7 @@ from openims.api import metrics as api_metrics
 from openims.api import openapi as api_openapi
 from openims.api.authentication import Authenticate, is_public
 from openims.api.limits import HeadLimits
-from openims.api.middleware import RequestContext
+from openims.api.middleware import RequestContext, RouteTemplates
 from openims.auth.caller import Authenticator, NoAuth
 from openims.config import Settings
 from openims.domain.flavors import FlavorCatalog
@@ -64,9 +64,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.store = ImageStore(engine)
     app.state.authenticator = authenticator(settings)
     app.state.flavors = FlavorCatalog.load(settings.flavors)
-    for module in (versions, health, cloudimages, native, image_patch, schemas):
-        app.include_router(module.router)
-    app.include_router(api_metrics.router)
+    routers = [m.router for m in (versions, health, cloudimages, native, image_patch, schemas)]
+    routers.append(api_metrics.router)
+    for router in routers:
+        app.include_router(router)
+    # the routes as the router tries them: the application's own (the API description), then
+    # each included router's, in order
+    routes = RouteTemplates([*app.router.routes, *(r for router in routers for r in router.routes)])
     api_errors.install(app)
     metrics.observe_pool(engine)
     app.add_middleware(Authenticate, authenticator=app.state.authenticator)
@@ -75,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log_requests=settings.access_log,
         limits=HeadLimits.from_settings(settings),
         engine=engine,
+        routes=routes,
     )
     _describe(app, secured=not settings.no_auth)
     return app

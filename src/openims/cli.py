@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import stat
 import sys
 import tempfile
 from collections.abc import Callable, Coroutine, Iterator
@@ -13,9 +14,10 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 import click
+from pydantic import ValidationError
 
 from openims import __version__, logs
-from openims.config import Settings
+from openims.config import DEFAULT_CREDENTIALS, Settings
 from openims.domain import documents
 from openims.domain.access import Caller
 from openims.domain.query import Clause, ListQuery
@@ -35,9 +37,33 @@ database_option = click.option(
 )
 
 
+class SettingError(click.ClickException):
+    """A setting has a value the command cannot use. Like a bad option value (click's usage
+    error, `OPENIMS_PORT=abc`) it exits with status 2, but says it in one line: most settings
+    have no option, so a usage text would not help."""
+
+    exit_code = 2
+
+
 def _settings(**overrides: Any) -> Settings:
     given = {k: v for k, v in overrides.items() if v is not None}
-    return Settings(**given)
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        raise _setting_error(exc) from None
+
+
+def _setting_error(exc: ValidationError) -> SettingError:
+    """One line naming each bad setting by its environment variable, with its value (but
+    never the database URL's password) and what is wrong with it."""
+    problems = []
+    for error in exc.errors():
+        field = "_".join(str(part) for part in error["loc"])
+        value = error.get("input")
+        shown = redacted(str(value)) if field == "database_url" else repr(value)
+        reason = str(error["msg"]).removeprefix("Value error, ")
+        problems.append(f"OPENIMS_{field.upper()}={shown}: {reason}")
+    return SettingError("; ".join(problems))
 
 
 def _run_with_store(
@@ -109,6 +135,7 @@ def serve(**options: Any) -> None:
     """Start the API server (applies pending migrations first)."""
     settings = _settings(**options)
     logs.configure(settings.log_level)
+    _check_flavors(settings)
     # workers are new processes: they read their settings from the environment
     for name, value in settings.model_dump().items():
         if value is not None:
@@ -152,6 +179,17 @@ def serve(**options: Any) -> None:
             server_header=False,
             timeout_graceful_shutdown=10,
         )
+
+
+def _check_flavors(settings: Settings) -> None:
+    """Each worker loads the flavor catalog as it starts; a bad OPENIMS_FLAVORS file would
+    stop every worker with a trace. Load it once here, where it can be one line."""
+    from openims.domain.flavors import FlavorCatalog
+
+    try:
+        FlavorCatalog.load(settings.flavors)
+    except ValueError as exc:
+        raise SettingError(f"OPENIMS_FLAVORS: {exc}") from None
 
 
 @contextmanager
@@ -211,13 +249,54 @@ def upgrade(database_url: str | None) -> None:
 
 
 @contextmanager
-def _progress(length: int, label: str) -> Iterator[Callable[[int], None] | None]:
-    """A progress bar on a terminal; nothing at all when stderr is a file or a pipe."""
+def _progress(
+    length: int | None, label: str, unit: str = "images"
+) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on a terminal; nothing at all when stderr is a file or a pipe.
+
+    `length` is the work to do in `unit`s (images, or bytes of input); None when it cannot be
+    known in advance (input from a pipe): the bar then shows how much is done. Redrawing after
+    every image would cost more than checking it, so the bar redraws every 0.5% (or MB)."""
     if not sys.stderr.isatty():
         yield None
         return
-    with click.progressbar(length=length, label=label, file=sys.stderr) as bar:
-        yield bar.update
+    done = 0
+
+    def shown(_item: object) -> str:
+        if unit == "bytes":
+            return f"{done / 1_000_000:.1f} MB"
+        return f"{done}/{length} {unit}" if length is not None else f"{done} {unit}"
+
+    if length is not None:
+        steps = max(1, length // 200)
+        bar = click.progressbar(length=length, label=label, file=sys.stderr)
+    else:  # an iterator without a length: click animates the bar instead of filling it
+        steps = 1_000_000 if unit == "bytes" else 1000
+        bar = click.progressbar((_ for _ in ()), label=label, file=sys.stderr)
+    bar.item_show_func = shown
+    pending = 0
+
+    def update(amount: int) -> None:
+        nonlocal done, pending
+        done += amount
+        pending += amount
+        if pending >= steps:
+            bar.update(pending)
+            pending = 0
+
+    with bar:
+        yield update
+        if pending:  # the last few steps, so a finished bar shows 100%
+            bar.update(pending)
+
+
+def _input_size(stream: IO[bytes]) -> int | None:
+    """Bytes in the input when it is a regular file (a pipe's length is unknown)."""
+    try:
+        info = os.fstat(stream.fileno())
+    except (OSError, ValueError):
+        return None
+    return info.st_size if stat.S_ISREG(info.st_mode) else None
 
 
 def _open_input(path: str) -> IO[bytes]:
@@ -240,9 +319,12 @@ def import_(source: str, database_url: str | None) -> None:
         raise click.ClickException(f"cannot read {source}: {exc.strerror}") from None
 
     async def work(store: ImageStore) -> int:
-        with _progress(0, "Importing") as progress:
-            result = await transfer.import_stream(store, stream, progress=progress)
-            return result.images
+        # two passes, each with its bar: checking every object (by bytes of input), then
+        # writing them (by images, counted by the first pass)
+        with _progress(_input_size(stream), "Checking", "bytes") as progress:
+            checked = transfer.check_stream(stream, progress)
+        with checked, _progress(checked.count, "Writing") as progress:
+            return await transfer.write(store, checked, progress)
 
     try:
         with stream:
@@ -260,7 +342,10 @@ def export(target: str, database_url: str | None) -> None:
     from openims import transfer
 
     settings = _settings(database_url=database_url)
-    out = sys.stdout.buffer if target == "-" else open(target, "wb")  # noqa: SIM115
+    try:
+        out = sys.stdout.buffer if target == "-" else open(target, "wb")  # noqa: SIM115
+    except OSError as exc:  # as `import` reports a file it cannot read
+        raise click.ClickException(f"cannot write {target}: {exc.strerror}") from None
 
     async def work(store: ImageStore) -> int:
         return await transfer.export_stream(store, out)
@@ -330,7 +415,8 @@ role_option = click.option(
 
 
 def _credentials_path(path: Path | None) -> Path:
-    return path if path is not None else Settings().credentials
+    # --file reads OPENIMS_CREDENTIALS itself: without either, the default applies
+    return path if path is not None else DEFAULT_CREDENTIALS
 
 
 @main.group()

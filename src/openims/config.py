@@ -4,14 +4,16 @@ so this class is the one place that reads them."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from openims.store.engine import DEFAULT_URL
 
 DEFAULT_CREDENTIALS = Path("./data/credentials.toml")
+LOG_LEVELS = ("debug", "info", "warning", "error")  # the documented ones; logging knows more
 
 
 class Settings(BaseSettings):
@@ -39,3 +41,13 @@ class Settings(BaseSettings):
     keep_alive_timeout: int = 5  # seconds an idle keep-alive connection stays open
     log_level: str = "info"
     access_log: bool = True
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_log_level(cls, value: str) -> str:
+        """Checked here, with the other settings, so a typo is a one-line error when the
+        command starts, not a ValueError from logging once the server is half up."""
+        level = value.strip().lower()
+        if level.upper() not in logging.getLevelNamesMapping():
+            raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}")
+        return level

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -86,10 +86,19 @@ def multiprocess_dir() -> str | None:
     return os.environ.get(MULTIPROCESS_DIR_ENV) or None
 
 
-def route_label(scope: MutableMapping[str, Any]) -> str:
-    """The template of the route the request matched, or `<unmatched>`."""
+def route_label(
+    scope: MutableMapping[str, Any],
+    resolve: Callable[[MutableMapping[str, Any]], str] | None = None,
+) -> str:
+    """The template of the route the request matched, or `<unmatched>`.
+
+    The router records the route it picked in the scope. A request answered before the router
+    ran (refused by authentication or by the head limits) has none: `resolve` then finds the
+    route the router would have picked, so such a request counts under its route too."""
     path = getattr(scope.get("route"), "path", None)
-    return path if isinstance(path, str) else UNMATCHED
+    if isinstance(path, str):
+        return path
+    return resolve(scope) if resolve is not None else UNMATCHED
 
 
 def method_label(method: str) -> str:

@@ -1,14 +1,17 @@
 """`openims import` and `openims export`: image documents as JSON lines (or one JSON array).
 
 Each object is a document as `GET /v2/images/{id}` returns it, optionally with
-`"members": [{"member_id": "...", "status": "accepted"}]`. Import checks every line before it
-writes anything (a bad line is reported with its number), then writes all of them in one
-transaction; export writes the stored documents back, so export → import → export gives the
-same bytes.
+`"members": [{"member_id": "...", "status": "accepted"}]`. Import checks every object before it
+writes anything (a bad one is reported by its line number; an array element by the line and
+column where it starts, and its number), then writes all of them in one transaction; export
+writes the stored documents back, so export → import → export gives the same bytes.
 """
 
 from __future__ import annotations
 
+import io
+import json
+import re
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -25,7 +28,8 @@ IMPORTABLE_MEMBER_STATUSES = access.MEMBER_STATUSES
 
 class ImportFailed(Exception):
     """An object that cannot be imported; nothing was written. `where` is "line N" for JSON
-    lines and "item N" for the elements of a JSON array."""
+    lines and "line N, column C (item K)" for the K-th element of a JSON array: where that
+    element starts in the file, since an array is often written on one line."""
 
     def __init__(self, where: str, reason: str) -> None:
         self.where = where
@@ -33,26 +37,31 @@ class ImportFailed(Exception):
         super().__init__(f"{where}: {reason}")
 
 
-def _objects(stream: IO[bytes]) -> Iterator[tuple[str, Any]]:
-    """(where, parsed value) for each object: JSON lines, or one JSON array."""
+Progress = Callable[[int], None]
+"""Told how much was done since its last call: bytes of input read, or images written."""
+
+
+def _objects(stream: IO[bytes], progress: Progress | None = None) -> Iterator[tuple[str, Any]]:
+    """(where, parsed value) for each object: JSON lines, or one JSON array. `progress` is
+    told the bytes of input each object took (blank lines and separators included)."""
     head = stream.read(1)
-    skipped_lines = 0
+    skipped_lines = skipped_bytes = 0
+    column = 1  # of `head` in its line
     while head and head.isspace():
-        skipped_lines += head == b"\n"
+        skipped_bytes += 1
+        if head == b"\n":
+            skipped_lines += 1
+            column = 1
+        else:
+            column += 1
         head = stream.read(1)
     if head == b"[":
-        data = head + stream.read()
-        try:
-            values = orjson.loads(data)
-        except orjson.JSONDecodeError as exc:
-            raise ImportFailed(
-                f"line {_line_of(data, exc.pos) + skipped_lines}", f"not valid JSON: {exc.msg}"
-            ) from None
-        if not isinstance(values, list):
-            raise ImportFailed("line 1", "expected a JSON array of image documents")
-        for index, value in enumerate(values, start=1):
-            yield f"item {index}", value
+        if progress is not None:
+            progress(skipped_bytes + 1)
+        yield from _array_elements(stream, skipped_lines + 1, column + 1, progress)
         return
+    if progress is not None:
+        progress(skipped_bytes)
     number = skipped_lines
     first = True
     for raw in stream:
@@ -60,6 +69,8 @@ def _objects(stream: IO[bytes]) -> Iterator[tuple[str, Any]]:
         if first:
             raw = head + raw
             first = False
+        if progress is not None:
+            progress(len(raw))
         if not raw.strip():
             continue
         try:
@@ -68,11 +79,97 @@ def _objects(stream: IO[bytes]) -> Iterator[tuple[str, Any]]:
             raise ImportFailed(f"line {number}", f"not valid JSON: {exc.msg}") from None
         yield f"line {number}", value
     if first and head:  # a one-byte input
+        if progress is not None:
+            progress(1)
         raise ImportFailed("line 1", "not valid JSON")
 
 
-def _line_of(data: bytes, pos: int) -> int:
-    return data.count(b"\n", 0, max(pos, 0)) + 1
+_JSON_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+class _Positions:
+    """Line and column of an offset in `text`, for offsets asked in increasing order: each
+    character is looked at once, so a huge array on one line costs no more than a short one."""
+
+    def __init__(self, text: str, first_line: int, first_column: int) -> None:
+        self.text = text
+        self.line = first_line
+        self.line_start = 1 - first_column  # offset where the current line starts
+        self.done = 0
+
+    def __call__(self, offset: int) -> str:
+        newlines = self.text.count("\n", self.done, offset)
+        if newlines:
+            self.line += newlines
+            self.line_start = self.text.rindex("\n", self.done, offset) + 1
+        self.done = max(self.done, offset)
+        return f"line {self.line}, column {offset - self.line_start + 1}"
+
+
+def _array_elements(
+    stream: IO[bytes], first_line: int, first_column: int, progress: Progress | None
+) -> Iterator[tuple[str, Any]]:
+    """The elements of a JSON array whose `[` was just read (the next character is at
+    `first_line`, `first_column`), each with where it starts.
+
+    The rest of the input is read once, as text: the json module's `raw_decode` finds where
+    each element ends, and orjson parses the element itself, so an array element is accepted
+    exactly when the same object on a line of its own would be. Bytes that are not UTF-8 are
+    carried through (`surrogateescape`) and refused by orjson, at the element they are in."""
+    reader = io.TextIOWrapper(stream, encoding="utf-8", errors="surrogateescape", newline="")
+    try:
+        text = reader.read()
+    finally:
+        reader.detach()  # the caller closes the stream, not this wrapper
+    where = _Positions(text, first_line, first_column)
+    decoder = json.JSONDecoder()
+    done = 0  # offset up to which progress was reported
+
+    def skip_space(offset: int) -> int:
+        end = _JSON_SPACE.match(text, offset)
+        return end.end() if end else offset
+
+    def refuse(offset: int, reason: str) -> ImportFailed:
+        return ImportFailed(where(offset), f"not valid JSON: {reason}")
+
+    at = skip_space(0)
+    if text.startswith("]", at):
+        closed = at
+    else:
+        item = 0
+        while True:
+            item += 1
+            try:
+                _value, end = decoder.raw_decode(text, at)
+            except json.JSONDecodeError as exc:
+                raise refuse(exc.pos, exc.msg) from None
+            except RecursionError:  # orjson refuses such nesting on a line too
+                raise ImportFailed(f"{where(at)} (item {item})", "nested too deeply") from None
+            element = text[at:end].encode("utf-8", "surrogateescape")
+            here = f"{where(at)} (item {item})"
+            try:
+                value = orjson.loads(element)
+            except orjson.JSONDecodeError as exc:
+                raise ImportFailed(here, f"not valid JSON: {exc.msg}") from None
+            if progress is not None:
+                # separators are ASCII: characters between elements are bytes
+                progress((at - done) + len(element))
+                done = end
+            yield here, value
+            at = skip_space(end)
+            if at == len(text):
+                raise refuse(at, "the array is not closed with ']'")
+            if text[at] == "]":
+                closed = at
+                break
+            if text[at] != ",":
+                raise refuse(at, "expected ',' or ']' after an image document")
+            at = skip_space(at + 1)
+    rest = skip_space(closed + 1)
+    if rest != len(text):
+        raise refuse(rest, "extra data after the array")
+    if progress is not None:
+        progress(len(text) - done)
 
 
 def _members(image: dict[str, Any], value: Any) -> tuple[tuple[str, str], ...]:
@@ -121,42 +218,81 @@ class ImportResult:
     images: int
 
 
-async def import_stream(
-    store: ImageStore,
-    stream: IO[bytes],
-    progress: Callable[[int], None] | None = None,
-) -> ImportResult:
-    """Check every object of `stream`, then write them all in one transaction."""
+class Checked:
+    """Every object of an input, checked and spooled to a temporary file: what `write`
+    stores. Knowing `count` before writing lets the write report progress against it."""
+
+    def __init__(self) -> None:
+        self.spool: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
+        self.count = 0
+        self.where: dict[str, str] = {}  # image id -> where in the input it was given
+
+    def close(self) -> None:
+        self.spool.close()
+
+    def __enter__(self) -> Checked:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+def check_stream(stream: IO[bytes], progress: Progress | None = None) -> Checked:
+    """Read and check every object of `stream`, writing nothing to the database; the first
+    bad one raises ImportFailed. `progress` is told the bytes read as they are checked."""
     now = times.now()
-    seen: dict[str, str] = {}
-    with tempfile.TemporaryFile() as spool:
-        for line, value in _objects(stream):
+    checked = Checked()
+    try:
+        for where, value in _objects(stream, progress):
             try:
                 item = check(value, now)
             except (ValueError, errors.ApiError) as exc:
-                raise ImportFailed(line, str(exc)) from None
+                raise ImportFailed(where, str(exc)) from None
             image_id = item.doc["id"]
-            if image_id in seen:
-                raise ImportFailed(line, f"id {image_id} was already given on {seen[image_id]}")
-            seen[image_id] = line
-            spool.write(orjson.dumps({"doc": item.doc, "members": item.members}) + b"\n")
-        spool.seek(0)
-
-        def items() -> Iterator[ImageItem]:
-            for raw in spool:
-                entry = orjson.loads(raw)
-                yield ImageItem(entry["doc"], tuple(tuple(m) for m in entry["members"]))
-
-        try:
-            count = await store.import_items(items(), progress=progress)
-        except errors.ApiError as exc:
-            if exc.spec is errors.IMAGE_ID_EXISTS:
-                clash = str(exc.params.get("image_id"))
+            if image_id in checked.where:
                 raise ImportFailed(
-                    seen.get(clash, "an earlier line"), f"image {clash} is already in the database"
-                ) from None
-            raise
-    return ImportResult(images=count)
+                    where, f"id {image_id} was already given on {checked.where[image_id]}"
+                )
+            checked.where[image_id] = where
+            checked.spool.write(orjson.dumps({"doc": item.doc, "members": item.members}) + b"\n")
+            checked.count += 1
+    except BaseException:
+        checked.close()
+        raise
+    checked.spool.seek(0)
+    return checked
+
+
+async def write(store: ImageStore, checked: Checked, progress: Progress | None = None) -> int:
+    """Write every checked object in one transaction: all of them or none. `progress` is
+    told the images written, batch by batch."""
+
+    def items() -> Iterator[ImageItem]:
+        for raw in checked.spool:
+            entry = orjson.loads(raw)
+            yield ImageItem(entry["doc"], tuple(tuple(m) for m in entry["members"]))
+
+    try:
+        return await store.import_items(items(), progress=progress)
+    except errors.ApiError as exc:
+        if exc.spec is errors.IMAGE_ID_EXISTS:
+            clash = str(exc.params.get("image_id"))
+            raise ImportFailed(
+                checked.where.get(clash, "an earlier line"),
+                f"image {clash} is already in the database",
+            ) from None
+        raise
+
+
+async def import_stream(
+    store: ImageStore,
+    stream: IO[bytes],
+    progress: Progress | None = None,
+) -> ImportResult:
+    """Check every object of `stream`, then write them all in one transaction (`progress`
+    counts the images written)."""
+    with check_stream(stream) as checked:
+        return ImportResult(images=await write(store, checked, progress))
 
 
 def export_line(doc: bytes, members: list[Member]) -> bytes:

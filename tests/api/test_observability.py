@@ -14,6 +14,9 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from openims.api.middleware import RequestContext, RouteTemplates
+from openims.app import create_app
+from openims.config import Settings
 from tests.conftest import AuthServer, Server, start_server, write_credentials
 from tests.signing import sign
 
@@ -163,6 +166,8 @@ def test_one_log_line_per_request_without_secrets(logging_server: Server) -> Non
     r = c.get(f"/v2/images/{image_id}", headers={"X-Request-Id": "req-log-show"})
     assert r.headers["x-request-id"] == "req-log-show"
     c.get(f"/v2/images/{uuid.uuid4()}", headers={"X-Request-Id": "req-log-missing"})
+    nowhere = c.get("/no/such/0000-abc", headers={"X-Request-Id": "req-log-nowhere"})
+    assert nowhere.status_code == 404
 
     [show] = _log_lines(srv.log, "req-log-show")
     assert show["logger"] == "openims.access"
@@ -175,6 +180,10 @@ def test_one_log_line_per_request_without_secrets(logging_server: Server) -> Non
     assert (create["route"], create["status"], create["method"]) == ("/v2/images", 201, "POST")
     [missing] = _log_lines(srv.log, "req-log-missing")
     assert missing["status"] == 404 and missing["project"] == "p-logs"
+    assert "path" not in show and "path" not in missing  # a matched route needs no path
+    # a path no route matches: `route` stays a template-like value, the path is a field
+    [nowhere_line] = _log_lines(srv.log, "req-log-nowhere")
+    assert (nowhere_line["route"], nowhere_line["path"]) == ("<unmatched>", "/no/such/0000-abc")
 
     text = srv.log.read_text()
     assert SECRET_TOKEN not in text
@@ -259,3 +268,79 @@ def test_the_access_log_names_the_authenticated_project_and_no_secret(
     for secret in secrets:
         assert secret not in text
     assert "authorization" not in text.lower() and "x-auth-token" not in text.lower()
+
+
+def test_requests_refused_before_routing_have_their_route_template(
+    logging_auth_server: AuthServer,
+) -> None:
+    """A 401 is answered before the router runs; it is still logged and counted under the
+    route the request was for, never under its raw path (ids in it) nor under `<unmatched>`
+    when a route does match. Only a path that matches no route is `<unmatched>`."""
+    srv = logging_auth_server
+    anonymous = srv.client(None)
+    before = scrape(srv.url)
+    sent = {
+        "req-anon-list": ("GET", "/v2/images"),
+        "req-anon-members": ("GET", "/v2/images/0000-abc/members"),
+        "req-anon-member": ("PUT", "/v2/images/0000-abc/members/p-zz9"),
+        "req-anon-method": ("PROPFIND", "/v2/images"),  # the router would answer 405
+        "req-anon-nowhere": ("GET", "/no/such/0000-abc"),
+    }
+    for request_id, (method, path) in sent.items():
+        r = anonymous.request(method, path, headers={"X-Request-Id": request_id})
+        assert r.status_code == 401, (path, r.text)
+    after = scrape(srv.url)
+
+    def delta(method: str, route: str, status: str) -> float:
+        return requests_count(after, method, route, status) - requests_count(
+            before, method, route, status
+        )
+
+    assert delta("GET", "/v2/images", "401") == 1
+    assert delta("GET", "/v2/images/{image_id}/members", "401") == 1
+    assert delta("PUT", "/v2/images/{image_id}/members/{member_id}", "401") == 1
+    assert delta("OTHER", "/v2/images", "401") == 1
+    assert delta("GET", "<unmatched>", "401") == 1  # /no/such/0000-abc only
+    labels = {v for _, pairs in after for _, v in pairs}
+    assert not any("0000-abc" in label or "p-zz9" in label for label in labels)
+
+    expected = {
+        "req-anon-list": "/v2/images",
+        "req-anon-members": "/v2/images/{image_id}/members",
+        "req-anon-member": "/v2/images/{image_id}/members/{member_id}",
+        "req-anon-method": "/v2/images",
+        "req-anon-nowhere": "<unmatched>",
+    }
+    for request_id, route in expected.items():
+        [line] = _log_lines(srv.log, request_id)
+        assert (line["route"], line["status"], line["project"]) == (route, 401, None), line
+        if route == "<unmatched>":
+            assert line["path"] == "/no/such/0000-abc"
+        else:
+            assert "path" not in line
+            assert "0000-abc" not in orjson.dumps(line).decode()
+
+
+def test_route_templates_cover_every_documented_operation(tmp_path: Path) -> None:
+    """The resolver used for requests answered before routing knows every route the app
+    serves (a router added to the app but not to the resolver would fail here), and picks
+    the same template the router picks."""
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'x.db'}", no_auth=True))
+    [context] = [m for m in app.user_middleware if m.cls is RequestContext]
+    resolve = context.kwargs["routes"]
+    assert isinstance(resolve, RouteTemplates)
+
+    def scope(method: str, path: str) -> dict[str, Any]:
+        return {"type": "http", "method": method, "path": path, "root_path": "", "headers": []}
+
+    operations = app.openapi()["paths"]
+    assert len(operations) >= 15
+    for template, methods in operations.items():
+        path = template.replace("{image_id}", "0000-abc").replace("{member_id}", "p-1")
+        path = path.replace("{tag}", "t.1")
+        for method in methods:
+            assert resolve(scope(method.upper(), path)) == template, (method, path)
+    for public in ("/openapi.json", "/docs", "/metrics", "/healthz"):
+        assert resolve(scope("GET", public)) == public
+    assert resolve(scope("GET", "/v2/images/a/b/c/d")) == "<unmatched>"
+    assert resolve(scope("GET", "/v2/images/")) == "<unmatched>"  # the router redirects it

@@ -41,6 +41,57 @@ def test_add_writes_an_owner_only_file_that_loads(tmp_path: Path) -> None:
     ]
 
 
+ADD_COMMANDS = [("credentials", "add"), ("token", "add")]
+
+
+@pytest.mark.parametrize("command", ADD_COMMANDS)
+@pytest.mark.parametrize("mode", [0o644, 0o660, 0o602], ids=oct)
+def test_add_to_a_file_others_may_read_or_write_writes_nothing(
+    tmp_path: Path, command: tuple[str, str], mode: int
+) -> None:
+    """Refused before anything is written: a secret appended to an unsafe file but never
+    printed would sit there, readable by others and unknown to the operator."""
+    path = tmp_path / "credentials.toml"
+    assert openims("token", "add", "--project-id", "p1", "--file", str(path)).returncode == 0
+    path.chmod(mode)
+    before = path.read_bytes()
+    done = openims(*command, "--project-id", "p2", "--file", str(path))
+    assert done.returncode == 1
+    assert f"chmod 600 {path}".encode() in done.stderr
+    assert done.stdout == b""  # no key is printed that the file does not hold
+    assert path.read_bytes() == before
+    assert stat.S_IMODE(path.stat().st_mode) == mode
+
+
+@pytest.mark.parametrize("command", ADD_COMMANDS)
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b'[[token]]\ntoken = "unterminated\n', b"not valid TOML"),
+        (b'[[credential]]\naccess_key = "AK"\nproject_id = "p"\n', b"secret_key"),
+        (b"\xff\xfe", b"not UTF-8"),
+    ],
+    ids=["bad-toml", "no-secret-key", "not-utf8"],
+)
+def test_add_to_a_damaged_file_writes_nothing(
+    tmp_path: Path, command: tuple[str, str], content: bytes, message: bytes
+) -> None:
+    path = tmp_path / "credentials.toml"
+    path.write_bytes(content)
+    path.chmod(0o600)
+    done = openims(*command, "--project-id", "p2", "--file", str(path))
+    assert done.returncode == 1
+    assert message in done.stderr and b"Traceback" not in done.stderr
+    assert done.stdout == b""
+    assert path.read_bytes() == content
+
+
+def test_add_where_the_file_cannot_be_written(tmp_path: Path) -> None:
+    done = openims("token", "add", "--project-id", "p2", "--file", str(tmp_path))  # a directory
+    assert done.returncode == 1
+    assert f"cannot write {tmp_path}".encode() in done.stderr and b"Traceback" not in done.stderr
+
+
 def test_refuses_an_empty_project(tmp_path: Path) -> None:
     path = tmp_path / "credentials.toml"
     done = openims("token", "add", "--project-id", "", "--file", str(path))

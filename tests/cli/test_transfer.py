@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import pty
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -41,7 +45,7 @@ def test_export_import_export_round_trips_byte_for_byte(db_url: str, tmp_path: P
     other = f"sqlite:///{tmp_path / 'copy.db'}"
     loaded = openims("import", "-", "--database", other, stdin=first)
     assert loaded.returncode == 0, loaded.stderr
-    assert b"Imported 120 images." in loaded.stderr
+    assert loaded.stderr == b"Imported 120 images.\n"  # no progress bar off a terminal
     assert export(other) == first
 
 
@@ -87,6 +91,21 @@ def test_a_bad_line_is_named_and_nothing_is_written(
     assert export(db_url) == b""
 
 
+def test_a_bad_element_of_an_array_is_named_by_its_line(db_url: str, tmp_path: Path) -> None:
+    """An array is reported where its bad element starts in the file, as a line would be."""
+    docs = [{**QUERY_EXAMPLE}, {"owner": "p", "name": "ok"}, {"owner": "p", "min_ram": "2048"}]
+    text = json.dumps(docs, indent=2)
+    start = text.index('\n  {\n    "owner": "p",\n    "min_ram"') + 1
+    line = text.count("\n", 0, start) + 1
+    assert line > 30  # the first element takes many lines: its item number would not do
+    path = tmp_path / "images.json"
+    path.write_text(text)
+    done = openims("import", str(path), "--database", db_url)
+    assert done.returncode == 1
+    assert f"nothing imported: line {line}, column 3 (item 3): ".encode() in done.stderr
+    assert export(db_url) == b""
+
+
 def test_import_refuses_ids_already_in_the_database(db_url: str) -> None:
     data = orjson.dumps(PATCH_EXAMPLE) + b"\n"
     assert openims("import", "-", "--database", db_url, stdin=data).returncode == 0
@@ -121,3 +140,44 @@ def test_demo_is_deterministic_and_names_every_documented_os_version(tmp_path: P
     assert any(d["visibility"] == "shared" for d in docs)
     assert any(d["tags"] for d in docs)
     assert any(d["virtual_env_type"] == "Ironic" for d in golds)
+
+
+def _under_a_terminal(*args: str) -> tuple[int, str]:
+    """Run `openims` with its stderr on a pseudo-terminal: (exit code, what it drew there)."""
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "openims", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=terminal,
+    )
+    os.close(terminal)
+    drawn = b""
+    while True:
+        try:
+            chunk = os.read(controller, 1 << 16)
+        except OSError:  # EIO: the process closed the terminal
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    os.close(controller)
+    return proc.wait(timeout=300), drawn.decode("utf-8", "replace")
+
+
+def test_the_import_progress_bar_advances_on_a_terminal(tmp_path: Path) -> None:
+    source = f"sqlite:///{tmp_path / 'source.db'}"
+    assert openims("demo", "--images", "1200", "--database", source).returncode == 0
+    path = tmp_path / "images.jsonl"
+    path.write_bytes(export(source))
+
+    code, drawn = _under_a_terminal(
+        "import", str(path), "--database", f"sqlite:///{tmp_path / 'copy.db'}"
+    )
+    assert code == 0, drawn
+    frames = drawn.split("\r")
+    checking = {int(p) for p in re.findall(r"Checking .*?(\d+)%", drawn)}
+    assert {0, 100} < checking and len(checking) > 20, frames  # it moves between the ends
+    writing = re.findall(r"Writing .*?(\d+)/1200 images", drawn)
+    assert {"500", "1000", "1200"} <= set(writing), frames  # batch by batch
+    assert "Imported 1200 images." in drawn

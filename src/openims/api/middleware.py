@@ -10,10 +10,12 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.datastructures import MutableHeaders
+from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from openims import metrics
@@ -23,6 +25,36 @@ from openims.domain.errors import ApiError
 
 access_log = logging.getLogger("openims.access")
 _GOOD_ID = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+# How much of an unmatched path the access log keeps: enough to recognise what a client or a
+# scanner asked for, not enough for one request to write kilobytes into the log.
+LOGGED_PATH_CHARS = 200
+
+
+class RouteTemplates:
+    """Finds the route template of a request the router never saw.
+
+    Authentication and the head limits answer before routing, so the scope of a 401 or a 414
+    names no route. Rather than count those under `<unmatched>` (or log their raw path, ids
+    and all), this matches the path against the application's routes the way Starlette's
+    router does: the first full match, else the first route that matches all but the method
+    (the router answers that one 405). It runs only for requests without a route, so routed
+    requests pay nothing for it.
+
+    `routes` may hold routers' wrappers as well as routes; only plain routes (with a
+    template) are used, so the caller passes the leaf routes of every router it includes."""
+
+    def __init__(self, routes: Iterable[BaseRoute]) -> None:
+        self.routes = [route for route in routes if isinstance(route, Route)]
+
+    def __call__(self, scope: Scope) -> str:
+        partial: str | None = None
+        for route in self.routes:
+            match, _child = route.matches(scope)
+            if match is Match.FULL:
+                return route.path
+            if match is Match.PARTIAL and partial is None:
+                partial = route.path
+        return partial if partial is not None else metrics.UNMATCHED
 
 
 def _request_id(scope: Scope) -> str:
@@ -47,11 +79,13 @@ class RequestContext:
         log_requests: bool = True,
         limits: HeadLimits | None = None,
         engine: AsyncEngine | None = None,
+        routes: RouteTemplates | None = None,
     ) -> None:
         self.app = app
         self.log_requests = log_requests
         self.limits = limits
         self.engine = engine
+        self.routes = routes
 
     def _refusal(self, scope: Scope) -> ApiError | None:
         if self.limits is None:
@@ -109,22 +143,30 @@ class RequestContext:
                 raise
             await send_error(err)
         finally:
-            route = metrics.route_label(scope)
+            route = metrics.route_label(scope, self.routes)
             seconds = time.perf_counter() - started
             metrics.record_request(scope["method"], route, status, seconds)
             if self.engine is not None:
                 metrics.observe_pool(self.engine)
             if self.log_requests:
                 caller = state.get("caller")
-                access_log.info(
-                    "request",
-                    extra={
-                        "request_id": request_id,
-                        "method": scope["method"],
-                        # the template when a route matched; the path as sent otherwise
-                        "route": scope["path"] if route == metrics.UNMATCHED else route,
-                        "status": status,
-                        "duration_ms": round(seconds * 1000, 3),
-                        "project": getattr(caller, "project_id", None),
-                    },
-                )
+                fields: dict[str, Any] = {
+                    "request_id": request_id,
+                    "method": scope["method"],
+                    # always a template (or `<unmatched>`), like the metrics label: no id in it
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(seconds * 1000, 3),
+                    "project": getattr(caller, "project_id", None),
+                }
+                if route == metrics.UNMATCHED:
+                    # what was asked for, so a wrong client or a scanner can be recognised;
+                    # never the query string, and no credential ever travels in a path
+                    fields["path"] = _shortened(scope["path"])
+                access_log.info("request", extra=fields)
+
+
+def _shortened(path: str) -> str:
+    if len(path) <= LOGGED_PATH_CHARS:
+        return path
+    return path[:LOGGED_PATH_CHARS] + "…"

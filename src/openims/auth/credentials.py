@@ -68,7 +68,10 @@ def _text(entry: dict[str, Any], key: str, where: str) -> str:
 
 
 def check_permissions(path: Path) -> None:
-    mode = path.stat().st_mode
+    _check_mode(path.stat().st_mode, path)
+
+
+def _check_mode(mode: int, path: Path) -> None:
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise CredentialsFileError(
             f"{path} is readable or writable by others (mode {stat.S_IMODE(mode):o}); "
@@ -79,12 +82,24 @@ def check_permissions(path: Path) -> None:
 def load(path: Path) -> tuple[list[Credential], list[Token]]:
     try:
         check_permissions(path)
-        data = tomllib.loads(path.read_text("utf-8"))
+        text = path.read_bytes()
     except FileNotFoundError:
         raise CredentialsFileError(
             f"no credentials file at {path}: create one with `openims credentials add "
             f"--project-id <project>`, or run with --no-auth"
         ) from None
+    except OSError as exc:
+        raise CredentialsFileError(f"cannot read {path}: {exc.strerror}") from None
+    return _parse(text, path)
+
+
+def _parse(raw: bytes, path: Path) -> tuple[list[Credential], list[Token]]:
+    """The entries of the file's bytes; CredentialsFileError names what is wrong (never a
+    value: the file holds secrets)."""
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise CredentialsFileError(f"{path} is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise CredentialsFileError(f"{path} is not valid TOML: {exc}") from None
     credentials = []
@@ -131,13 +146,32 @@ def check_project_id(project_id: str) -> str:
 
 
 def _append(path: Path, entry: str) -> None:
-    """Append one TOML table to the file, creating it readable by its owner only. The file
-    is re-read afterwards so a damaged file is reported instead of silently extended."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    with os.fdopen(fd, "a", encoding="utf-8") as out:
-        out.write(entry)
-    load(path)
+    """Append one TOML table to the file, creating it readable by its owner only.
+
+    Everything is checked before a byte is written: the permissions of the file as opened
+    (so the file checked is the file written), and that the file with the new entry still
+    loads. A refused command therefore leaves the file exactly as it was: no secret lands
+    in a file the server would refuse, or that others may read, without the operator ever
+    having seen it printed."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise CredentialsFileError(f"cannot write {path}: {exc.strerror}") from None
+    try:
+        _check_mode(os.fstat(fd).st_mode, path)
+        chunks = []
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+        added = entry.encode("utf-8")
+        _parse(b"".join(chunks) + added, path)
+        while added:  # O_APPEND: every write goes to the end
+            added = added[os.write(fd, added) :]
+        os.fsync(fd)  # the secret is printed next: it must be in the file by then
+    except OSError as exc:
+        raise CredentialsFileError(f"cannot write {path}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
 
 
 def add_credential(path: Path, project_id: str, roles: frozenset[str]) -> Credential:

@@ -1,0 +1,127 @@
+"""Reading an import: where a bad object is (line, and for a JSON array the column and the
+element's number), and the progress the command line's bar is fed."""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+from typing import Any
+
+import orjson
+import pytest
+
+from openims import transfer
+
+
+def doc(name: str = "ok", **more: Any) -> dict[str, Any]:
+    return {"id": str(uuid.uuid4()), "owner": "p", "name": name, **more}
+
+
+def failure(data: bytes) -> str:
+    with pytest.raises(transfer.ImportFailed) as caught:
+        transfer.check_stream(io.BytesIO(data)).close()
+    return str(caught.value)
+
+
+def position(text: str, needle: str, start: int = 0) -> tuple[int, int]:
+    """1-based line and column of `needle` in `text`, computed the slow, obvious way."""
+    offset = text.index(needle, start)
+    before = text[:offset]
+    return before.count("\n") + 1, offset - (before.rfind("\n") + 1) + 1
+
+
+def test_a_bad_element_of_an_indented_array_is_named_by_its_line() -> None:
+    docs = [doc(), doc(description="two", tags=["a", "b"]), doc("bad<name>"), doc()]
+    text = json.dumps(docs, indent=2)
+    line, _column = position(text, '"bad<name>"')
+    # the element starts at the `{` that opens it, three lines above its "name" member
+    start_line, start_column = position(text, "{", text.rindex("\n  {", 0, text.index("bad<")))
+    assert (start_line, start_column) == (line - 3, 3)
+    message = failure(text.encode())
+    assert message.startswith(f"line {start_line}, column 3 (item 3): Invalid image name"), message
+
+
+def test_a_bad_element_of_a_one_line_array_is_named_by_its_column() -> None:
+    docs = [doc(description="é" * 30), doc(), doc(min_ram="2048")]
+    text = "\n\n  " + orjson.dumps(docs).decode()  # blank lines and spaces before the `[`
+    third = orjson.dumps(docs[2]).decode()
+    line, column = position(text, third)
+    assert line == 3
+    message = failure(text.encode())
+    assert message.startswith(f"line 3, column {column} (item 3): "), message
+
+
+def test_a_duplicate_id_in_an_array_names_both_places() -> None:
+    first = doc()
+    text = "[\n" + ",\n".join(orjson.dumps(d).decode() for d in [first, doc(), first]) + "\n]"
+    assert failure(text.encode()) == (
+        f"line 4, column 1 (item 3): id {first['id']} was already given on "
+        "line 2, column 1 (item 1)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "where"),
+    [
+        (b'[\n{"owner": "p"},\n{"owner": "p",}\n]', "line 3, column 15"),  # json's own position
+        (b'[{"owner": "p"}\n {"owner": "p"}]', "line 2, column 2"),  # a missing comma
+        (b'[{"owner": "p"},\n]', "line 2, column 1"),  # a trailing comma
+        (b'[{"owner": "p"}\n\n', "line 3, column 1"),  # never closed
+        (b'[{"owner": "p"}] {"owner": "q"}', "line 1, column 18"),
+        # what orjson refuses on a line of its own is refused in an array too, at its element
+        (b'[{"owner": "p"},\n  {"owner": "p", "x": NaN}]', "line 2, column 3 (item 2)"),
+        (b'[{"owner": "p"},\n  {"owner": "p", "x": "\\ud800"}]', "line 2, column 3 (item 2)"),
+        (b'[{"owner": "p"},\n  {"owner": "p", "x": "\xff"}]', "line 2, column 3 (item 2)"),
+    ],
+)
+def test_malformed_arrays_are_named_by_line_and_column(data: bytes, where: str) -> None:
+    message = failure(data)
+    assert message.startswith(f"{where}") and "not valid JSON" in message, message
+
+
+def test_deep_nesting_in_an_array_is_refused_at_its_element() -> None:
+    deep = b'{"owner": "p", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    assert failure(b'[{"owner": "p"},\n ' + deep + b"]").startswith(
+        "line 2, column 2 (item 2): nested too deeply"
+    )
+    assert failure(deep + b"\n").startswith("line 1: not valid JSON")  # as a line: orjson's
+
+
+def test_an_array_reads_like_the_same_lines() -> None:
+    docs = [doc(), doc(description="ünïcode", tags=["a"]), doc(visibility="shared", members=[])]
+    as_lines = b"\n".join(orjson.dumps(d) for d in docs) + b"\n"
+    as_array = json.dumps(docs, indent=1, ensure_ascii=False).encode()
+    with (
+        transfer.check_stream(io.BytesIO(as_lines)) as lines,
+        transfer.check_stream(io.BytesIO(as_array)) as array,
+    ):
+        assert (lines.count, array.count) == (3, 3)
+        assert lines.spool.read() == array.spool.read()
+    with transfer.check_stream(io.BytesIO(b" [ ] \n")) as empty:
+        assert empty.count == 0
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\n \n" + b"\n".join(orjson.dumps(doc(f"n{i}")) for i in range(50)) + b"\n\n",
+        b"\n  " + orjson.dumps([doc("é" * i) for i in range(50)]) + b"  \n",
+        json.dumps([doc("€" * i) for i in range(50)], indent=2, ensure_ascii=False).encode(),
+    ],
+    ids=["lines", "one-line-array", "indented-array"],
+)
+def test_checking_reports_every_byte_read_as_it_goes(data: bytes) -> None:
+    """The bar of `openims import` advances with these calls: one per object, adding up to
+    the size of the input (so a bar sized by the file's length ends at 100%)."""
+    calls: list[int] = []
+    done_when_yielded: list[int] = []
+    objects = transfer._objects(io.BytesIO(data), calls.append)
+    for _where, _value in objects:
+        done_when_yielded.append(sum(calls))
+    assert sum(calls) == len(data)
+    assert len(calls) >= 50
+    # progress grows while reading, not all at the end
+    assert done_when_yielded[0] < len(data) / 10
+    assert done_when_yielded == sorted(done_when_yielded)
+    assert len(set(done_when_yielded)) == 50
