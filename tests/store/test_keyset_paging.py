@@ -125,7 +125,7 @@ def test_paging_while_others_insert_never_repeats_or_skips(db_url: str) -> None:
     async def go() -> list[tuple[str, str, str]]:
         engine = create_engine(db_url, pool_size=4)
         store = ImageStore(engine)
-        stop = asyncio.Event()
+        stop, wrote = asyncio.Event(), asyncio.Event()
         rng = random.Random(11)
 
         async def writer() -> None:
@@ -134,6 +134,7 @@ def test_paging_while_others_insert_never_repeats_or_skips(db_url: str) -> None:
                 n += 1
                 doc = documents.canonical(image(name=f"n{rng.randrange(40):02d} new {n}"))
                 await store.create(doc)
+                wrote.set()
                 await asyncio.sleep(0)
 
         task = asyncio.create_task(writer())
@@ -150,7 +151,10 @@ def test_paging_while_others_insert_never_repeats_or_skips(db_url: str) -> None:
                 if len(page) < 4:
                     break
                 marker = page[-1]["id"]
-                await asyncio.sleep(0)
+                # at least one insert lands between two pages (on SQLite a fast reader could
+                # otherwise finish before the writer's first commit)
+                wrote.clear()
+                await wrote.wait()
         finally:
             stop.set()
             await task
