@@ -95,7 +95,8 @@ def parse_bool(name: str, value: str) -> bool:
 
 
 def parse_time_filter(name: str, value: str) -> Clause:
-    """`op:time` with op in gt gte lt lte eq neq; a bare time means eq."""
+    """IMS: `op:time` with op in gt gte lt lte eq neq; a bare time means eq. The time is one
+    of the two formats the IMS documentation gives (`times.QUERY_FORMATS`)."""
     op, _, rest = value.partition(":")
     if op in TIME_OPS:
         text = rest
@@ -111,6 +112,49 @@ def parse_time_filter(name: str, value: str) -> Clause:
             f"yyyy-MM-dd hh:mm:ss, e.g. {name}=lt:2018-10-28T10:00:00Z"
         ) from None
     return Clause(name, op, epoch)
+
+
+def glance_time_clauses(name: str, value: str) -> list[Clause]:
+    """Glance: `[op:]time`, read as its `split_filter_op` and `timeutils.parse_isotime` read it.
+
+    The first colon separates the operator unless the whole value is already a time (so
+    `2018-09-17T00:13:43+08:00` is `eq`). A time that is not ISO 8601 is refused before the
+    operator is looked at, as Glance does; then an unknown operator."""
+    op, text = "eq", value
+    left, sep, right = value.partition(":")
+    if sep:
+        try:
+            times.parse_iso8601(value)
+        except ValueError:
+            op, text = left, right
+    try:
+        at = times.parse_iso8601(text)
+    except ValueError:
+        raise _bad(f'Bad "{name}" query filter format. Use ISO 8601 DateTime notation.') from None
+    if op not in TIME_OPS:
+        raise _bad("Unable to filter on a unknown operator.")
+    return _on_whole_seconds(name, op, at)
+
+
+def _on_whole_seconds(name: str, op: str, at: times.Instant) -> list[Clause]:
+    """`attr op at` on stored times, which are whole seconds, with `at` possibly between two.
+
+    Rounding `at` either way would get some operator wrong, so each comparison is rewritten
+    into the whole seconds that satisfy it. With s whole, f = floor(at) and at not whole:
+    s > at ⟺ s > f; s ≥ at ⟺ s ≥ f + 1; s < at ⟺ s < f + 1; s ≤ at ⟺ s ≤ f; s = at never
+    (no whole second lies in [f + 1, f]); s ≠ at always, so `neq` needs no clause (the store's
+    `neq` keeps images without the time as well)."""
+    floor = at.seconds
+    if at.whole:
+        return [Clause(name, op, floor)]
+    return {
+        "gt": [Clause(name, "gt", floor)],
+        "gte": [Clause(name, "gte", floor + 1)],
+        "lt": [Clause(name, "lt", floor + 1)],
+        "lte": [Clause(name, "lte", floor)],
+        "eq": [Clause(name, "gte", floor + 1), Clause(name, "lte", floor)],
+        "neq": [],
+    }[op]
 
 
 def parse_limit(value: str | None, default: int, *, strict: bool) -> int:
@@ -358,6 +402,9 @@ def parse_glance(params: Params, caller: Caller) -> ListQuery:
         if name in _GLANCE_IN_FIELDS and value.startswith("in:"):
             items = tuple(_unquote_list(value[3:]))
             clauses.append(Clause(name, "in", items))
+            continue
+        if name in ("created_at", "updated_at"):
+            clauses += glance_time_clauses(name, value)
             continue
         clauses.append(attribute_clause(name, value, strict_enums=False))
     for name, op in (("size_min", "gte"), ("size_max", "lte")):

@@ -1,0 +1,167 @@
+"""The query rules of the Glance list `GET /v2/images` over real HTTP, on SQLite and PostgreSQL,
+where Glance's own code decides them: ISO 8601 time filters (docs/images.md)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from openims.domain import query
+from tests.catalogs import load, private
+from tests.conftest import Server
+
+GLANCE_TIME_ERROR = 'Bad "{}" query filter format. Use ISO 8601 DateTime notation.'
+
+
+def names(r: httpx.Response) -> list[str]:
+    assert r.status_code == 200, r.text
+    return [i["name"] for i in r.json()["images"]]
+
+
+def error(r: httpx.Response) -> str:
+    assert r.status_code == 400, r.text
+    err = r.json()["error"]
+    assert set(err) == {"message", "code", "title"} and err["code"] == "IMG.0001"
+    return str(err["message"])
+
+
+# --- created_at / updated_at ----------------------------------------------------------------
+# For each time field, a project of that name owns three images a second apart around
+# 2018-09-17T00:13:43Z and one at 2018-01-01T00:00:00Z in that field; their other time field is
+# the same, so only the filtered one can tell them apart.
+TIMES = {
+    "new-year": "2018-01-01T00:00:00Z",
+    "early": "2018-09-17T00:13:42Z",
+    "mid": "2018-09-17T00:13:43Z",
+    "late": "2018-09-17T00:13:44Z",
+}
+
+
+@pytest.fixture
+def timed(server: Server) -> Server:
+    docs = []
+    for label, stamp in TIMES.items():
+        for field, other in (("created_at", "updated_at"), ("updated_at", "created_at")):
+            fields = {field: stamp, other: "2018-05-01T00:00:00Z"}
+            docs.append(private(field, name=label, **fields))
+    load(server.database_url, docs)
+    return server
+
+
+def _filtered(server: Server, field: str, value: str) -> list[str]:
+    return sorted(names(server.client(field).get("/v2/images", params={field: value})))
+
+
+@pytest.mark.parametrize("field", ["created_at", "updated_at"])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2018-09-17T00:13:43Z", ["mid"]),
+        ("eq:2018-09-17T00:13:43Z", ["mid"]),
+        ("2018-09-17T00:13:43", ["mid"]),  # no zone: UTC
+        ("2018-09-17 00:13:43", ["mid"]),
+        ("2018-09-17T00:13:43+00:00", ["mid"]),
+        # an offset with colons and no operator is still one time (Glance's split_filter_op)
+        ("2018-09-17T08:13:43+08:00", ["mid"]),
+        ("2018-09-17T08:13:43+0800", ["mid"]),
+        ("2018-09-16T19:13:43-05:00", ["mid"]),
+        ("gte:2018-09-17T08:13:43+08:00", ["late", "mid"]),
+        ("lt:2018-09-16T19:13:43-05:00", ["early", "new-year"]),
+        ("2018-01-01", ["new-year"]),  # a date alone is its midnight
+        ("gt:2018-01-01", ["early", "late", "mid"]),
+        ("lte:2018-09-17T00:13Z", ["new-year"]),  # minutes only: :00 seconds
+        ("gte:2018-09-17T00:13Z", ["early", "late", "mid"]),
+        ("gt:2018-09-17T00:13:42Z", ["late", "mid"]),
+        ("neq:2018-09-17T00:13:43Z", ["early", "late", "new-year"]),
+    ],
+)
+def test_time_filters_take_iso_8601(
+    timed: Server, field: str, value: str, expected: list[str]
+) -> None:
+    assert _filtered(timed, field, value) == expected
+
+
+@pytest.mark.parametrize(
+    ("op", "expected"),
+    [
+        # 00:13:43.5 lies between two stored seconds: no stored time equals it
+        ("gt", ["late"]),
+        ("gte", ["late"]),
+        ("lt", ["early", "mid", "new-year"]),
+        ("lte", ["early", "mid", "new-year"]),
+        ("eq", []),
+        ("neq", ["early", "late", "mid", "new-year"]),
+    ],
+)
+@pytest.mark.parametrize(
+    "when", ["2018-09-17T00:13:43.5Z", "2018-09-17T08:13:43,5+08:00", "2018-09-17T00:13:43.000001"]
+)
+def test_a_fraction_of_a_second_compares_exactly(
+    timed: Server, op: str, expected: list[str], when: str
+) -> None:
+    assert _filtered(timed, "created_at", f"{op}:{when}") == expected
+
+
+@pytest.mark.parametrize("op", query.TIME_OPS)
+def test_a_zero_fraction_is_the_whole_second(timed: Server, op: str) -> None:
+    whole = _filtered(timed, "created_at", f"{op}:2018-09-17T00:13:43Z")
+    assert _filtered(timed, "created_at", f"{op}:2018-09-17T00:13:43.000Z") == whole
+    # pyiso8601 keeps six digits: a seventh is dropped, as in Glance
+    assert _filtered(timed, "created_at", f"{op}:2018-09-17T00:13:43.0000009Z") == whole
+
+
+def test_a_range_of_two_time_filters(timed: Server) -> None:
+    r = timed.client("created_at").get(
+        "/v2/images",
+        params=[
+            ("created_at", "gt:2018-09-17T08:13:41.9+08:00"),
+            ("created_at", "lt:2018-09-17T00:13:43.1Z"),
+            ("sort", "name:asc"),
+        ],
+    )
+    assert names(r) == ["early", "mid"]
+
+
+@pytest.mark.parametrize("field", ["created_at", "updated_at"])
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("gt:not-a-date", GLANCE_TIME_ERROR),
+        ("not-a-date", GLANCE_TIME_ERROR),
+        ("", GLANCE_TIME_ERROR),
+        ("2018-13-01", GLANCE_TIME_ERROR),
+        ("2018-09-17T24:00:00Z", GLANCE_TIME_ERROR),
+        ("2018-09-17T00:13:43+24:00", GLANCE_TIME_ERROR),
+        ("bogus:not-a-date", GLANCE_TIME_ERROR),  # the time is read before the operator
+        ("bogus:2018-09-17T00:13:43Z", "Unable to filter on a unknown operator."),
+        ("GT:2018-09-17T00:13:43Z", "Unable to filter on a unknown operator."),
+    ],
+)
+def test_bad_time_filters_are_refused_with_glances_messages(
+    server: Server, field: str, value: str, message: str
+) -> None:
+    r = server.client().get("/v2/images", params={field: value})
+    assert error(r) == message.format(field)
+
+
+def test_an_unencoded_plus_is_a_space(timed: Server) -> None:
+    """In a query string `+` means a space (as in Glance, which reads the query with webob):
+    an offset must be sent as `%2B`."""
+    client = timed.client("created_at")
+    encoded = client.get("/v2/images?created_at=2018-09-17T08:13:43%2B08:00")
+    assert names(encoded) == ["mid"]
+    plain = client.get("/v2/images?created_at=2018-09-17T08:13:43+08:00")
+    assert error(plain) == GLANCE_TIME_ERROR.format("created_at")
+
+
+def test_cloudimages_keeps_its_documented_time_formats(timed: Server) -> None:
+    """The IMS face is unchanged: its two documented formats and its own messages."""
+    client = timed.client("created_at")
+    for value in ("2018-09-17T00:13:43Z", "2018-09-17 00:13:43", "eq:2018-09-17T00:13:43Z"):
+        r = client.get("/v2/cloudimages", params={"created_at": value})
+        assert [i["name"] for i in r.json()["images"]] == ["mid"], value
+    for value in ("2018-09-17T08:13:43+08:00", "2018-09-17T00:13:43.5Z", "2018-01-01"):
+        r = client.get("/v2/cloudimages", params={"created_at": value})
+        assert r.status_code == 400
+        assert r.json()["error"]["message"].startswith('Bad "created_at" query filter format.')
+        assert "yyyy-MM-ddThh:mm:ssZ" in r.json()["error"]["message"]
