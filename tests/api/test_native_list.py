@@ -1,13 +1,16 @@
 """The query rules of the Glance list `GET /v2/images` over real HTTP, on SQLite and PostgreSQL,
-where Glance's own code decides them: ISO 8601 time filters (docs/images.md)."""
+where Glance's own code decides them: ISO 8601 time filters, and `limit` and the size ranges
+read with Python's int() (docs/images.md)."""
 
 from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
 from openims.domain import query
-from tests.catalogs import load, private
+from tests.catalogs import ABSENT, load, private
 from tests.conftest import Server
 
 GLANCE_TIME_ERROR = 'Bad "{}" query filter format. Use ISO 8601 DateTime notation.'
@@ -165,3 +168,114 @@ def test_cloudimages_keeps_its_documented_time_formats(timed: Server) -> None:
         assert r.status_code == 400
         assert r.json()["error"]["message"].startswith('Bad "created_at" query filter format.')
         assert "yyyy-MM-ddThh:mm:ssZ" in r.json()["error"]["message"]
+
+
+# --- limit ------------------------------------------------------------------------------------
+@pytest.fixture
+def twelve(server: Server) -> httpx.Client:
+    load(server.database_url, [private("p1", name=f"img-{i:02d}") for i in range(12)])
+    return server.client("p1")
+
+
+@pytest.mark.parametrize(
+    ("limit", "count"),
+    [
+        ("3", 3),
+        ("+3", 3),
+        (" 3", 3),
+        ("3 ", 3),
+        ("\t3\n", 3),
+        ("03", 3),
+        ("-0", 0),
+        ("1_0", 10),  # int() takes underscores between digits (Python 3.6+), so Glance does
+        ("٣", 3),  # ARABIC-INDIC DIGIT THREE: int() takes any Unicode decimal digit
+        ("99999999999", 12),  # capped at 1000, silently
+        ("9" * 4000, 12),
+    ],
+)
+def test_limit_is_read_as_python_int_reads_it(twelve: httpx.Client, limit: str, count: int) -> None:
+    r = twelve.get("/v2/images", params={"limit": limit})
+    assert len(names(r)) == count
+    body = r.json()
+    assert _query(body["first"]) == {"limit": [limit]}  # the links keep the limit as sent
+    if count and count < 12:  # a full page links to the next one
+        assert _query(body["next"])["limit"] == [limit]
+        assert len(names(twelve.get(body["next"]))) == min(count, 12 - count)
+    else:
+        assert "next" not in body
+
+
+def _query(link: str) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(link).query, keep_blank_values=True)
+
+
+@pytest.mark.parametrize(
+    ("limit", "message"),
+    [
+        ("-1", "limit param must be positive"),
+        ("-99999999999", "limit param must be positive"),
+        (" -3 ", "limit param must be positive"),
+        ("abc", "limit param must be an integer"),
+        ("", "limit param must be an integer"),
+        ("1.0", "limit param must be an integer"),
+        ("1e3", "limit param must be an integer"),
+        ("0x10", "limit param must be an integer"),
+        ("1__0", "limit param must be an integer"),
+        ("_10", "limit param must be an integer"),
+        ("+-3", "limit param must be an integer"),
+        ("9" * 4301, "limit param must be an integer"),  # Python refuses > 4300 digits
+    ],
+)
+def test_bad_limits_get_glances_messages(server: Server, limit: str, message: str) -> None:
+    assert error(server.client().get("/v2/images", params={"limit": limit})) == message
+
+
+def test_cloudimages_limit_stays_strict(server: Server) -> None:
+    for limit in ("+3", " 3", "1_0", "99999999999"):
+        r = server.client().get("/v2/cloudimages", params={"limit": limit})
+        assert r.status_code == 400, limit
+
+
+# --- size_min / size_max ----------------------------------------------------------------------
+@pytest.fixture
+def sized(server: Server) -> httpx.Client:
+    load(
+        server.database_url,
+        [private("p1", name=f"size-{s}", size=s) for s in (0, 5, 100)]
+        + [private("p1", name="no-size", size=ABSENT)],
+    )
+    return server.client("p1")
+
+
+BIG = "99999999999999999999"  # beyond a 64-bit integer
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"size_min": "-1"}, ["no-size", "size-0", "size-100", "size-5"]),
+        ({"size_max": "-1"}, []),
+        ({"size_min": "5"}, ["size-100", "size-5"]),
+        ({"size_min": "+5"}, ["size-100", "size-5"]),
+        ({"size_min": " 5 "}, ["size-100", "size-5"]),
+        ({"size_min": "1_0"}, ["size-100"]),
+        ({"size_max": "5", "size_min": "-5"}, ["no-size", "size-0", "size-5"]),
+        ({"size_min": "-9223372036854775808"}, ["no-size", "size-0", "size-100", "size-5"]),
+        ({"size_max": "9223372036854775807"}, ["no-size", "size-0", "size-100", "size-5"]),
+        ({"size_min": BIG}, []),
+        ({"size_max": BIG}, ["no-size", "size-0", "size-100", "size-5"]),
+        ({"size_min": f"-{BIG}"}, ["no-size", "size-0", "size-100", "size-5"]),
+        ({"size_max": f"-{BIG}"}, []),
+    ],
+)
+def test_size_ranges_take_any_integer(
+    sized: httpx.Client, params: dict[str, str], expected: list[str]
+) -> None:
+    assert sorted(names(sized.get("/v2/images", params=params))) == expected
+
+
+@pytest.mark.parametrize("value", ["abc", "", "1.5", "1e3", "0x10", "--1"])
+@pytest.mark.parametrize("name", ["size_min", "size_max"])
+def test_non_numeric_size_ranges_are_refused(server: Server, name: str, value: str) -> None:
+    r = server.client().get("/v2/images", params={name: value})
+    assert error(r) == "Unable to filter on a range with a non-numeric value."

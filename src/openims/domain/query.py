@@ -157,13 +157,27 @@ def _on_whole_seconds(name: str, op: str, at: times.Instant) -> list[Clause]:
     }[op]
 
 
+def python_int(text: str) -> int | None:
+    """`int(text)` as Glance applies it to `limit` and the `_min`/`_max` ranges: surrounding
+    whitespace, a sign, `_` between digits and any Unicode decimal digits are accepted (Python 3
+    rules); None where int() raises. Python itself refuses texts of more than 4300 digits."""
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
 def parse_limit(value: str | None, default: int, *, strict: bool) -> int:
-    """IMS (strict) refuses a limit above the maximum; Glance silently caps it."""
+    """IMS (strict) takes plain digits and refuses a limit above the maximum; Glance reads the
+    limit with int() and silently caps it."""
     if value is None:
         return default
-    if not re.fullmatch(r"-?[0-9]{1,9}", value):
+    if strict:
+        limit = int(value) if re.fullmatch(r"-?[0-9]{1,9}", value) else None
+    else:
+        limit = python_int(value)
+    if limit is None:
         raise _bad("limit param must be an integer")
-    limit = int(value)
     if limit < 0:
         raise _bad("limit param must be positive")
     if limit > MAX_LIMIT:
@@ -377,6 +391,24 @@ def _sort_glance(params: Params) -> tuple[tuple[str, bool], ...]:
     return complete_sort(out)
 
 
+_INT64 = (-(2**63), 2**63 - 1)  # the range of the store's integer columns
+
+
+def _size_bound(name: str, op: str, text: str) -> list[Clause]:
+    """`size_min` (op gte) or `size_max` (op lte): any integer int() reads, negative ones
+    included, as Glance does. A bound beyond what a 64-bit column holds is decided here
+    (all images, or none) rather than sent to a database that cannot represent it."""
+    bound = python_int(text)
+    if bound is None:
+        raise _bad("Unable to filter on a range with a non-numeric value.")
+    low, high = _INT64
+    if low <= bound <= high:
+        return [Clause(name, op, bound)]
+    if (op == "gte") == (bound < low):
+        return []  # size >= -huge, size <= +huge: every image
+    return [Clause(name, "lt", low)]  # no 64-bit value is below the lowest one
+
+
 def parse_glance(params: Params, caller: Caller) -> ListQuery:
     """`GET /v2/images`: Glance's filters; unknown parameters are exact property filters."""
     clauses: list[Clause] = []
@@ -410,9 +442,7 @@ def parse_glance(params: Params, caller: Caller) -> ListQuery:
     for name, op in (("size_min", "gte"), ("size_max", "lte")):
         bound = _one(params, name)
         if bound is not None:
-            if not re.fullmatch(r"[0-9]{1,18}", bound):
-                raise _bad("Unable to filter on a range with a non-numeric value.")
-            clauses.append(Clause("size", op, int(bound)))
+            clauses += _size_bound("size", op, bound)
     tags = tuple((v,) for k, v in params if k == "tag")
     for (tag,) in tags:
         _check_value("tag", tag)
