@@ -1,9 +1,11 @@
 """The query rules of the Glance list `GET /v2/images` over real HTTP, on SQLite and PostgreSQL,
-where Glance's own code decides them: ISO 8601 time filters, and `limit` and the size ranges
-read with Python's int() (docs/images.md)."""
+where Glance's own code decides them: ISO 8601 time filters, `limit` and the size ranges read
+with Python's int(), and the sort keys, directions and tie-breakers of `_get_sorting_params`
+and `image_get_all` (docs/images.md)."""
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -279,3 +281,139 @@ def test_size_ranges_take_any_integer(
 def test_non_numeric_size_ranges_are_refused(server: Server, name: str, value: str) -> None:
     r = server.client().get("/v2/images", params={name: value})
     assert error(r) == "Unable to filter on a range with a non-numeric value."
+
+
+# --- sorting ----------------------------------------------------------------------------------
+# Images whose name and size tie in pairs, so that the direction of every key and of the
+# tie-breakers (created_at, then id) shows in the order.
+SORTED = [  # (label, name, size, created second)
+    ("a1", "a", 1, 1),
+    ("a2", "a", 1, 2),
+    ("b1", "b", 1, 3),
+    ("b2", "b", 2, 4),
+    ("c1", "c", 2, 5),
+    ("c2", "c", 2, 6),
+]
+
+
+@pytest.fixture
+def sortable(server: Server) -> httpx.Client:
+    load(
+        server.database_url,
+        [
+            private(
+                "p1",
+                name=name,
+                size=size,
+                description=label,
+                created_at=f"2018-09-17T00:00:0{second}Z",
+                updated_at="2018-09-17T00:00:00Z",
+            )
+            for label, name, size, second in SORTED
+        ],
+    )
+    return server.client("p1")
+
+
+def labels(r: httpx.Response) -> list[str]:
+    assert r.status_code == 200, r.text
+    return [i["description"] for i in r.json()["images"]]
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ([], ["c2", "c1", "b2", "b1", "a2", "a1"]),  # created_at desc
+        ([("sort_dir", "asc")], ["a1", "a2", "b1", "b2", "c1", "c2"]),
+        ([("sort_key", "name")], ["c2", "c1", "b2", "b1", "a2", "a1"]),
+        # one sort_dir: every key and the tie-breakers take it
+        ([("sort_key", "name"), ("sort_dir", "asc")], ["a1", "a2", "b1", "b2", "c1", "c2"]),
+        (
+            [("sort_key", "size"), ("sort_key", "name"), ("sort_dir", "asc")],
+            ["a1", "a2", "b1", "b2", "c1", "c2"],
+        ),
+        # as many sort_dirs as keys: the tie-breakers are desc, whatever the keys' directions
+        (
+            [("sort_key", "name"), ("sort_dir", "asc"), ("sort_key", "size"), ("sort_dir", "asc")],
+            ["a2", "a1", "b1", "b2", "c2", "c1"],
+        ),
+        (
+            [("sort_key", "size"), ("sort_key", "name"), ("sort_dir", "desc"), ("sort_dir", "asc")],
+            ["b2", "c2", "c1", "a2", "a1", "b1"],
+        ),
+        ([("sort_key", " name "), ("sort_dir", " asc ")], ["a1", "a2", "b1", "b2", "c1", "c2"]),
+        # new syntax: a key without a direction is desc
+        ([("sort", "name")], ["c2", "c1", "b2", "b1", "a2", "a1"]),
+        ([("sort", "name:asc")], ["a1", "a2", "b1", "b2", "c1", "c2"]),  # one dir: ties asc
+        ([("sort", "name:asc,size:asc")], ["a2", "a1", "b1", "b2", "c2", "c1"]),  # ties desc
+        ([("sort", "size:asc,name")], ["b1", "a2", "a1", "c2", "c1", "b2"]),
+        ([("sort", " size : asc , name : asc ")], ["a2", "a1", "b1", "b2", "c2", "c1"]),
+        ([("sort", "name:")], ["c2", "c1", "b2", "b1", "a2", "a1"]),
+        ([("sort", "created_at:asc,id:desc")], ["a1", "a2", "b1", "b2", "c1", "c2"]),
+        # a key given twice counts where it first appears
+        (
+            [("sort_key", "name"), ("sort_key", "name"), ("sort_dir", "asc"), ("sort_dir", "desc")],
+            ["a2", "a1", "b2", "b1", "c2", "c1"],
+        ),
+    ],
+)
+def test_sort_keys_directions_and_tie_breakers(
+    sortable: httpx.Client, params: list[tuple[str, str]], expected: list[str]
+) -> None:
+    assert labels(sortable.get("/v2/images", params=params)) == expected
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ([("sort_dir", "asc"), ("sort_dir", "desc")], "Number of sort dirs does not match"),
+        (
+            [("sort_key", "name"), ("sort_dir", "asc"), ("sort_dir", "desc")],
+            "Number of sort dirs does not match",
+        ),
+        (
+            [
+                ("sort_key", "name"),
+                ("sort_key", "size"),
+                ("sort_key", "id"),
+                ("sort_dir", "asc"),
+                ("sort_dir", "desc"),
+            ],
+            "Number of sort dirs does not match",
+        ),
+        # keys are checked before directions, directions before their number
+        ([("sort_key", "bogus"), ("sort_dir", "x"), ("sort_dir", "y")], "Invalid sort key: bogus"),
+        ([("sort_key", "name"), ("sort_dir", "x"), ("sort_dir", "y")], "Invalid sort direction: x"),
+        ([("sort", "name: ,size")], "Invalid sort direction: "),
+        ([("sort", "")], "Invalid sort key: ."),
+        ([("sort", "name"), ("sort_dir", "asc")], "Old and new sorting syntax cannot be combined"),
+    ],
+)
+def test_bad_sorts_are_refused(server: Server, params: list[tuple[str, str]], message: str) -> None:
+    got = error(server.client().get("/v2/images", params=params))
+    assert got.startswith(message)
+    if message.startswith("Number"):
+        assert got == "Number of sort dirs does not match the number of sort keys"
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        [("sort_key", "name"), ("sort_dir", "asc"), ("sort_key", "size"), ("sort_dir", "asc")],
+        [("sort_key", "size"), ("sort_key", "name"), ("sort_dir", "desc"), ("sort_dir", "asc")],
+        [("sort", "size:asc,name")],
+        [("sort", "name:asc,size:asc")],
+        [("sort", "updated_at:asc,name:desc")],
+    ],
+)
+@pytest.mark.parametrize("limit", [1, 2, 4])
+def test_next_links_walk_every_image_once_in_mixed_directions(
+    sortable: httpx.Client, params: list[tuple[str, str]], limit: int
+) -> None:
+    whole = labels(sortable.get("/v2/images", params=params))
+    body: dict[str, Any] = sortable.get("/v2/images", params=[*params, ("limit", limit)]).json()
+    walked = [i["description"] for i in body["images"]]
+    while "next" in body:
+        body = sortable.get(body["next"]).json()
+        walked += [i["description"] for i in body["images"]]
+    assert walked == whole and len(set(walked)) == len(SORTED)

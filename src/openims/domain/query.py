@@ -258,20 +258,23 @@ def _sort_ims(params: Params) -> tuple[tuple[str, bool], ...]:
         )
     if direction not in ("asc", "desc"):
         raise _bad(f"Invalid sort direction: {direction}")
-    return complete_sort([(key, direction == "desc")])
+    return complete_sort([(key, direction == "desc")], ties_desc=direction == "desc")
 
 
-def complete_sort(keys: Sequence[tuple[str, bool]]) -> tuple[tuple[str, bool], ...]:
-    """Ties are broken by created_at, then id, in the direction of the last given key, so
-    that every order is total and keyset paging is exact."""
-    out = list(dict.fromkeys(keys))
-    seen = {k for k, _ in out}
-    last_desc = out[-1][1] if out else True
+def complete_sort(
+    keys: Sequence[tuple[str, bool]], *, ties_desc: bool
+) -> tuple[tuple[str, bool], ...]:
+    """The keys, then `created_at` and `id` where absent, in the direction `ties_desc` says,
+    so that every order is total and keyset paging is exact. A key given twice counts where
+    it first appears (the second cannot change the order), and nothing after `id` can matter:
+    ids are unique."""
+    out: list[tuple[str, bool]] = []
+    for key, desc in keys:
+        if key not in (k for k, _ in out):
+            out.append((key, desc))
     for tie in ("created_at", "id"):
-        if tie not in seen:
-            out.append((tie, last_desc))
-            seen.add(tie)
-    # nothing after id can matter: ids are unique
+        if tie not in (k for k, _ in out):
+            out.append((tie, ties_desc))
     return tuple(out[: [k for k, _ in out].index("id") + 1])
 
 
@@ -362,33 +365,54 @@ def _marker(params: Params) -> str | None:
 
 
 def _sort_glance(params: Params) -> tuple[tuple[str, bool], ...]:
+    """Glance's `_get_sorting_params` and the tie-breakers of its `image_get_all`.
+
+    Classic syntax (`sort_key=a&sort_dir=asc`, repeatable): no `sort_dir` means `desc`; one
+    applies to every key; several must be exactly as many as the keys. New syntax
+    (`sort=a:asc,b`): a key without a direction is `desc`. Either way the tie-breakers
+    `created_at` and `id` take the one direction given when exactly one was, else `desc`.
+    Keys and directions are stripped of surrounding spaces. A repeated `sort` continues the
+    list (Glance would read only the first)."""
     sort = [v for k, v in params if k == "sort"]
-    keys = [v for k, v in params if k == "sort_key"]
-    dirs = [v for k, v in params if k == "sort_dir"]
-    pairs: list[tuple[str, str]] = []
+    raw_keys = [v for k, v in params if k == "sort_key"]
+    raw_dirs = [v for k, v in params if k == "sort_dir"]
+    keys: list[str] = []
+    dirs: list[str] = []
     if sort:
-        if keys or dirs:
+        if raw_keys or raw_dirs:
             raise _bad("Old and new sorting syntax cannot be combined")
-        for item in ",".join(sort).split(","):
-            key, _, direction = item.strip().partition(":")
-            pairs.append((key, direction or "desc"))
+        for item in ",".join(sort).strip().split(","):
+            key, _, direction = item.partition(":")
+            keys.append(_glance_sort_key(key.strip()))
+            dirs.append(_glance_sort_dir((direction or "desc").strip()))
     else:
+        keys = [_glance_sort_key(k.strip()) for k in raw_keys]
+        dirs = [_glance_sort_dir(d.strip()) for d in raw_dirs]
+        if len(dirs) > 1 and len(dirs) != len(keys):
+            raise _bad("Number of sort dirs does not match the number of sort keys")
         keys = keys or ["created_at"]
-        if len(dirs) > len(keys):
-            raise _bad("The number of sort_dir is greater than the number of sort_key")
-        for i, key in enumerate(keys):
-            pairs.append((key, dirs[i] if i < len(dirs) else (dirs[0] if dirs else "desc")))
-    out: list[tuple[str, bool]] = []
-    for key, direction in pairs:
-        if key not in GLANCE_SORT_KEYS:
-            raise _bad(
-                f"Invalid sort key: {key}. It must be one of the following: "
-                f"{', '.join(GLANCE_SORT_KEYS)}."
-            )
-        if direction not in ("asc", "desc"):
-            raise _bad(f"Invalid sort direction: {direction}")
-        out.append((key, direction == "desc"))
-    return complete_sort(out)
+        dirs = dirs or ["desc"]
+    ties_desc = dirs[0] == "desc" if len(dirs) == 1 else True
+    if len(dirs) == 1:
+        dirs *= len(keys)
+    return complete_sort(
+        [(key, d == "desc") for key, d in zip(keys, dirs, strict=True)], ties_desc=ties_desc
+    )
+
+
+def _glance_sort_key(key: str) -> str:
+    if key not in GLANCE_SORT_KEYS:
+        raise _bad(
+            f"Invalid sort key: {key}. It must be one of the following: "
+            f"{', '.join(GLANCE_SORT_KEYS)}."
+        )
+    return key
+
+
+def _glance_sort_dir(direction: str) -> str:
+    if direction not in ("asc", "desc"):
+        raise _bad(f"Invalid sort direction: {direction}")
+    return direction
 
 
 _INT64 = (-(2**63), 2**63 - 1)  # the range of the store's integer columns
