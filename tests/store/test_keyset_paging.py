@@ -118,14 +118,46 @@ def test_a_deep_page_is_the_same_indexed_statement_as_a_shallow_one(
         assert re.search(rf"Index Cond: .*ROW\(\(?{keyset[0]}\b", plan), plan
 
 
-def test_paging_while_others_insert_never_repeats_or_skips(db_url: str) -> None:
+def _sorted(rows: list[tuple[str, str, str]], desc: tuple[bool, ...]) -> list[tuple[str, ...]]:
+    """`rows` in the order of their fields, each ascending or descending as `desc` says
+    (stable sorts from the last field to the first)."""
+    out = list(rows)
+    for i in reversed(range(len(desc))):
+        out.sort(key=lambda row: row[i], reverse=desc[i])
+    return out
+
+
+# (face, sort parameters, direction of name, created_at and id): the IMS order, and a Glance
+# order whose directions are mixed (with two directions given, the tie-breaker id is desc).
+PAGING_ORDERS = [
+    ("ims", [("sort_key", "name"), ("sort_dir", "asc")], (False, False, False)),
+    ("glance", [("sort", "name:asc,created_at:desc")], (False, True, True)),
+    ("glance", [("sort_key", "name"), ("sort_dir", "desc")], (True, True, True)),
+    (
+        "glance",
+        [
+            ("sort_key", "name"),
+            ("sort_key", "created_at"),
+            ("sort_dir", "desc"),
+            ("sort_dir", "asc"),
+        ],
+        (True, False, True),
+    ),
+]
+
+
+@pytest.mark.parametrize(("face", "sort", "desc"), PAGING_ORDERS)
+def test_paging_while_others_insert_never_repeats_or_skips(
+    db_url: str, face: str, sort: list[tuple[str, str]], desc: tuple[bool, ...]
+) -> None:
     originals = _catalog(60)
     load(db_url, originals)
+    parse = query.parse_ims if face == "ims" else query.parse_glance
 
     async def go() -> list[tuple[str, str, str]]:
         engine = create_engine(db_url, pool_size=4)
         store = ImageStore(engine)
-        stop = asyncio.Event()
+        stop, wrote = asyncio.Event(), asyncio.Event()
         rng = random.Random(11)
 
         async def writer() -> None:
@@ -134,6 +166,7 @@ def test_paging_while_others_insert_never_repeats_or_skips(db_url: str) -> None:
                 n += 1
                 doc = documents.canonical(image(name=f"n{rng.randrange(40):02d} new {n}"))
                 await store.create(doc)
+                wrote.set()
                 await asyncio.sleep(0)
 
         task = asyncio.create_task(writer())
@@ -141,16 +174,19 @@ def test_paging_while_others_insert_never_repeats_or_skips(db_url: str) -> None:
             seen: list[tuple[str, str, str]] = []
             marker: str | None = None
             while True:
-                params = [("sort_key", "name"), ("sort_dir", "asc"), ("limit", "4")]
+                params = [*sort, ("limit", "4")]
                 if marker:
                     params.append(("marker", marker))
-                q = query.parse_ims(params, MEMBER)
+                q = parse(params, MEMBER)
                 page = [orjson.loads(d) for d in await store.query(q, MEMBER)]
                 seen += [(d["name"], d["created_at"], d["id"]) for d in page]
                 if len(page) < 4:
                     break
                 marker = page[-1]["id"]
-                await asyncio.sleep(0)
+                # at least one insert lands between two pages (on SQLite a fast reader could
+                # otherwise finish before the writer's first commit)
+                wrote.clear()
+                await wrote.wait()
         finally:
             stop.set()
             await task
@@ -159,7 +195,7 @@ def test_paging_while_others_insert_never_repeats_or_skips(db_url: str) -> None:
 
     seen = asyncio.run(go())
     assert len(seen) == len(set(seen)), "an image was served twice"
-    assert seen == sorted(seen), "out of order"
+    assert seen == _sorted(seen, desc), "out of order"
     original_ids = {d["id"] for d in originals}
     assert sorted(i for _, _, i in seen if i in original_ids) == sorted(original_ids), (
         "an image that existed before paging began was skipped"

@@ -189,7 +189,8 @@ def glance_list_parameters() -> dict[str, Any]:
         _param(
             "limit",
             {"type": "integer", "minimum": 0},
-            f"Page size, default {query.GLANCE_DEFAULT_LIMIT}, at most {query.MAX_LIMIT}.",
+            f"Page size, default {query.GLANCE_DEFAULT_LIMIT}; a larger one than "
+            f"{query.MAX_LIMIT} is read as {query.MAX_LIMIT}.",
         ),
         _param(
             "sort_key",
@@ -198,8 +199,8 @@ def glance_list_parameters() -> dict[str, Any]:
         ),
         _param("sort_dir", {"type": "string", "enum": ["asc", "desc"]}, "Sort direction."),
         _param("sort", {"type": "string"}, "`key:dir,key:dir` sort syntax."),
-        _param("size_min", {"type": "integer", "minimum": 0}, "Smallest size in bytes."),
-        _param("size_max", {"type": "integer", "minimum": 0}, "Largest size in bytes."),
+        _param("size_min", {"type": "integer"}, "Smallest size in bytes (any integer)."),
+        _param("size_max", {"type": "integer"}, "Largest size in bytes (any integer)."),
     ]
     return {"parameters": _dedupe(params)}
 

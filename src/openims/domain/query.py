@@ -95,7 +95,8 @@ def parse_bool(name: str, value: str) -> bool:
 
 
 def parse_time_filter(name: str, value: str) -> Clause:
-    """`op:time` with op in gt gte lt lte eq neq; a bare time means eq."""
+    """IMS: `op:time` with op in gt gte lt lte eq neq; a bare time means eq. The time is one
+    of the two formats the IMS documentation gives (`times.QUERY_FORMATS`)."""
     op, _, rest = value.partition(":")
     if op in TIME_OPS:
         text = rest
@@ -113,13 +114,70 @@ def parse_time_filter(name: str, value: str) -> Clause:
     return Clause(name, op, epoch)
 
 
+def glance_time_clauses(name: str, value: str) -> list[Clause]:
+    """Glance: `[op:]time`, read as its `split_filter_op` and `timeutils.parse_isotime` read it.
+
+    The first colon separates the operator unless the whole value is already a time (so
+    `2018-09-17T00:13:43+08:00` is `eq`). A time that is not ISO 8601 is refused before the
+    operator is looked at, as Glance does; then an unknown operator."""
+    op, text = "eq", value
+    left, sep, right = value.partition(":")
+    if sep:
+        try:
+            times.parse_iso8601(value)
+        except ValueError:
+            op, text = left, right
+    try:
+        at = times.parse_iso8601(text)
+    except ValueError:
+        raise _bad(f'Bad "{name}" query filter format. Use ISO 8601 DateTime notation.') from None
+    if op not in TIME_OPS:
+        raise _bad("Unable to filter on a unknown operator.")
+    return _on_whole_seconds(name, op, at)
+
+
+def _on_whole_seconds(name: str, op: str, at: times.Instant) -> list[Clause]:
+    """`attr op at` on stored times, which are whole seconds, with `at` possibly between two.
+
+    Rounding `at` either way would get some operator wrong, so each comparison is rewritten
+    into the whole seconds that satisfy it. With s whole, f = floor(at) and at not whole:
+    s > at ⟺ s > f; s ≥ at ⟺ s ≥ f + 1; s < at ⟺ s < f + 1; s ≤ at ⟺ s ≤ f; s = at never
+    (no whole second lies in [f + 1, f]); s ≠ at always, so `neq` needs no clause (the store's
+    `neq` keeps images without the time as well)."""
+    floor = at.seconds
+    if at.whole:
+        return [Clause(name, op, floor)]
+    return {
+        "gt": [Clause(name, "gt", floor)],
+        "gte": [Clause(name, "gte", floor + 1)],
+        "lt": [Clause(name, "lt", floor + 1)],
+        "lte": [Clause(name, "lte", floor)],
+        "eq": [Clause(name, "gte", floor + 1), Clause(name, "lte", floor)],
+        "neq": [],
+    }[op]
+
+
+def python_int(text: str) -> int | None:
+    """`int(text)` as Glance applies it to `limit` and the `_min`/`_max` ranges: surrounding
+    whitespace, a sign, `_` between digits and any Unicode decimal digits are accepted (Python 3
+    rules); None where int() raises. Python itself refuses texts of more than 4300 digits."""
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
 def parse_limit(value: str | None, default: int, *, strict: bool) -> int:
-    """IMS (strict) refuses a limit above the maximum; Glance silently caps it."""
+    """IMS (strict) takes plain digits and refuses a limit above the maximum; Glance reads the
+    limit with int() and silently caps it."""
     if value is None:
         return default
-    if not re.fullmatch(r"-?[0-9]{1,9}", value):
+    if strict:
+        limit = int(value) if re.fullmatch(r"-?[0-9]{1,9}", value) else None
+    else:
+        limit = python_int(value)
+    if limit is None:
         raise _bad("limit param must be an integer")
-    limit = int(value)
     if limit < 0:
         raise _bad("limit param must be positive")
     if limit > MAX_LIMIT:
@@ -200,20 +258,23 @@ def _sort_ims(params: Params) -> tuple[tuple[str, bool], ...]:
         )
     if direction not in ("asc", "desc"):
         raise _bad(f"Invalid sort direction: {direction}")
-    return complete_sort([(key, direction == "desc")])
+    return complete_sort([(key, direction == "desc")], ties_desc=direction == "desc")
 
 
-def complete_sort(keys: Sequence[tuple[str, bool]]) -> tuple[tuple[str, bool], ...]:
-    """Ties are broken by created_at, then id, in the direction of the last given key, so
-    that every order is total and keyset paging is exact."""
-    out = list(dict.fromkeys(keys))
-    seen = {k for k, _ in out}
-    last_desc = out[-1][1] if out else True
+def complete_sort(
+    keys: Sequence[tuple[str, bool]], *, ties_desc: bool
+) -> tuple[tuple[str, bool], ...]:
+    """The keys, then `created_at` and `id` where absent, in the direction `ties_desc` says,
+    so that every order is total and keyset paging is exact. A key given twice counts where
+    it first appears (the second cannot change the order), and nothing after `id` can matter:
+    ids are unique."""
+    out: list[tuple[str, bool]] = []
+    for key, desc in keys:
+        if key not in (k for k, _ in out):
+            out.append((key, desc))
     for tie in ("created_at", "id"):
-        if tie not in seen:
-            out.append((tie, last_desc))
-            seen.add(tie)
-    # nothing after id can matter: ids are unique
+        if tie not in (k for k, _ in out):
+            out.append((tie, ties_desc))
     return tuple(out[: [k for k, _ in out].index("id") + 1])
 
 
@@ -304,33 +365,72 @@ def _marker(params: Params) -> str | None:
 
 
 def _sort_glance(params: Params) -> tuple[tuple[str, bool], ...]:
+    """Glance's `_get_sorting_params` and the tie-breakers of its `image_get_all`.
+
+    Classic syntax (`sort_key=a&sort_dir=asc`, repeatable): no `sort_dir` means `desc`; one
+    applies to every key; several must be exactly as many as the keys. New syntax
+    (`sort=a:asc,b`): a key without a direction is `desc`. Either way the tie-breakers
+    `created_at` and `id` take the one direction given when exactly one was, else `desc`.
+    Keys and directions are stripped of surrounding spaces. A repeated `sort` continues the
+    list (Glance would read only the first)."""
     sort = [v for k, v in params if k == "sort"]
-    keys = [v for k, v in params if k == "sort_key"]
-    dirs = [v for k, v in params if k == "sort_dir"]
-    pairs: list[tuple[str, str]] = []
+    raw_keys = [v for k, v in params if k == "sort_key"]
+    raw_dirs = [v for k, v in params if k == "sort_dir"]
+    keys: list[str] = []
+    dirs: list[str] = []
     if sort:
-        if keys or dirs:
+        if raw_keys or raw_dirs:
             raise _bad("Old and new sorting syntax cannot be combined")
-        for item in ",".join(sort).split(","):
-            key, _, direction = item.strip().partition(":")
-            pairs.append((key, direction or "desc"))
+        for item in ",".join(sort).strip().split(","):
+            key, _, direction = item.partition(":")
+            keys.append(_glance_sort_key(key.strip()))
+            dirs.append(_glance_sort_dir((direction or "desc").strip()))
     else:
+        keys = [_glance_sort_key(k.strip()) for k in raw_keys]
+        dirs = [_glance_sort_dir(d.strip()) for d in raw_dirs]
+        if len(dirs) > 1 and len(dirs) != len(keys):
+            raise _bad("Number of sort dirs does not match the number of sort keys")
         keys = keys or ["created_at"]
-        if len(dirs) > len(keys):
-            raise _bad("The number of sort_dir is greater than the number of sort_key")
-        for i, key in enumerate(keys):
-            pairs.append((key, dirs[i] if i < len(dirs) else (dirs[0] if dirs else "desc")))
-    out: list[tuple[str, bool]] = []
-    for key, direction in pairs:
-        if key not in GLANCE_SORT_KEYS:
-            raise _bad(
-                f"Invalid sort key: {key}. It must be one of the following: "
-                f"{', '.join(GLANCE_SORT_KEYS)}."
-            )
-        if direction not in ("asc", "desc"):
-            raise _bad(f"Invalid sort direction: {direction}")
-        out.append((key, direction == "desc"))
-    return complete_sort(out)
+        dirs = dirs or ["desc"]
+    ties_desc = dirs[0] == "desc" if len(dirs) == 1 else True
+    if len(dirs) == 1:
+        dirs *= len(keys)
+    return complete_sort(
+        [(key, d == "desc") for key, d in zip(keys, dirs, strict=True)], ties_desc=ties_desc
+    )
+
+
+def _glance_sort_key(key: str) -> str:
+    if key not in GLANCE_SORT_KEYS:
+        raise _bad(
+            f"Invalid sort key: {key}. It must be one of the following: "
+            f"{', '.join(GLANCE_SORT_KEYS)}."
+        )
+    return key
+
+
+def _glance_sort_dir(direction: str) -> str:
+    if direction not in ("asc", "desc"):
+        raise _bad(f"Invalid sort direction: {direction}")
+    return direction
+
+
+_INT64 = (-(2**63), 2**63 - 1)  # the range of the store's integer columns
+
+
+def _size_bound(name: str, op: str, text: str) -> list[Clause]:
+    """`size_min` (op gte) or `size_max` (op lte): any integer int() reads, negative ones
+    included, as Glance does. A bound beyond what a 64-bit column holds is decided here
+    (all images, or none) rather than sent to a database that cannot represent it."""
+    bound = python_int(text)
+    if bound is None:
+        raise _bad("Unable to filter on a range with a non-numeric value.")
+    low, high = _INT64
+    if low <= bound <= high:
+        return [Clause(name, op, bound)]
+    if (op == "gte") == (bound < low):
+        return []  # size >= -huge, size <= +huge: every image
+    return [Clause(name, "lt", low)]  # no 64-bit value is below the lowest one
 
 
 def parse_glance(params: Params, caller: Caller) -> ListQuery:
@@ -359,13 +459,14 @@ def parse_glance(params: Params, caller: Caller) -> ListQuery:
             items = tuple(_unquote_list(value[3:]))
             clauses.append(Clause(name, "in", items))
             continue
+        if name in ("created_at", "updated_at"):
+            clauses += glance_time_clauses(name, value)
+            continue
         clauses.append(attribute_clause(name, value, strict_enums=False))
     for name, op in (("size_min", "gte"), ("size_max", "lte")):
         bound = _one(params, name)
         if bound is not None:
-            if not re.fullmatch(r"[0-9]{1,18}", bound):
-                raise _bad("Unable to filter on a range with a non-numeric value.")
-            clauses.append(Clause("size", op, int(bound)))
+            clauses += _size_bound("size", op, bound)
     tags = tuple((v,) for k, v in params if k == "tag")
     for (tag,) in tags:
         _check_value("tag", tag)
