@@ -77,6 +77,8 @@ class Attribute:
     indexed: bool = False
     enum: tuple[str, ...] | None = None
     max_length: int | None = None
+    # the range of an integer, or of the number a digits-only string spells (its `pattern`
+    # says digits): IMS keeps some numbers as strings, e.g. `os_shutdown_timeout` "60"-"300"
     minimum: int | None = None
     maximum: int | None = None
     pattern: str | None = None  # a regular expression the whole value must match
@@ -633,9 +635,11 @@ REGISTRY: tuple[Attribute, ...] = (
     _attr(
         "os_shutdown_timeout",
         S,
-        "Seconds to wait for a graceful shutdown (60-300).",
+        "Seconds to wait for a graceful shutdown (60-300), as a string.",
         change=Change.MODIFIABLE,
         pattern=r"[0-9]{1,4}",
+        minimum=60,
+        maximum=300,
     ),
     # Glance base attributes that OpenIMS never stores: writing them is refused by name.
     _attr(

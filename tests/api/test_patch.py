@@ -129,6 +129,17 @@ def test_name_description_and_the_registry_attributes(server: Server) -> None:
     assert "__description" not in doc
 
 
+def test_os_shutdown_timeout_takes_60_to_300_seconds_as_a_string(server: Server) -> None:
+    c = server.client("p1")
+    image = create(c)
+    doc = ok(c, image["id"], [{"op": "add", "path": "/os_shutdown_timeout", "value": "60"}])
+    assert doc["os_shutdown_timeout"] == "60"
+    doc = ok(c, image["id"], [{"op": "replace", "path": "/os_shutdown_timeout", "value": 300}])
+    assert doc["os_shutdown_timeout"] == "300"  # a JSON number is kept as the string IMS has
+    r = patch(c, image["id"], [{"op": "replace", "path": "/os_shutdown_timeout", "value": "30"}])
+    assert r.status_code == 400 and r.json()["error"]["code"] == "IMG.0001"
+
+
 def test_tags_in_a_patch_replace_the_whole_list(server: Server) -> None:
     c = server.client("p1")
     image = create(c, tags=["old"])

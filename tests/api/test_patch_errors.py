@@ -531,6 +531,20 @@ CASES: list[Case] = [
         "Invalid value for 'enterprise_project_id': 'abc' does not match "
         "'0|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}'",
     ),
+    *(
+        Case(
+            f"add `/os_shutdown_timeout` → {value!r}",
+            [{"op": "add", "path": "/os_shutdown_timeout", "value": value}],
+            400,
+            "IMG.0001",
+            f"Invalid value for 'os_shutdown_timeout': {reason}",
+        )
+        for value, reason in (
+            ("59", "'59' is less than the minimum of 60"),
+            (301, "'301' is greater than the maximum of 300"),
+            ("1e2", "'1e2' does not match '[0-9]{1,4}'"),
+        )
+    ),
     Case(
         "name of 129 characters",
         _replace("/name", "n" * 129),

@@ -129,6 +129,10 @@ def check_value(attr: Attribute, value: Any, *, coerce: bool = False) -> Any:
         pattern = _PATTERNS.get(attr.name)
         if pattern is not None and not pattern.fullmatch(value):
             raise _invalid(attr, f"{value!r} does not match '{attr.pattern}'")
+        if attr.minimum is not None and int(value) < attr.minimum:  # a number kept as digits
+            raise _invalid(attr, f"{value!r} is less than the minimum of {attr.minimum}")
+        if attr.maximum is not None and int(value) > attr.maximum:
+            raise _invalid(attr, f"{value!r} is greater than the maximum of {attr.maximum}")
         return value
     raise _invalid(attr, "this attribute cannot be set")
 
