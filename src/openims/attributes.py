@@ -83,6 +83,8 @@ class Attribute:
     maximum: int | None = None
     pattern: str | None = None  # a regular expression the whole value must match
     error: str | None = None  # the error-catalogue key for an invalid value, if not generic
+    # attributes an image may not have together with this one (IMS: "cannot co-exist with")
+    excludes: tuple[str, ...] = ()
     column: str | None = field(default=None)
 
     @property
@@ -521,16 +523,20 @@ REGISTRY: tuple[Attribute, ...] = (
     _attr(
         "__support_xen_gpu_type",
         S,
-        "GPU type supported on Xen; absent when none.",
+        "GPU type supported on Xen; absent when none. Cannot co-exist with `__support_xen` "
+        "and `__support_kvm`.",
         change=Change.MODIFIABLE,
         filter=Filter.EXACT,
+        excludes=("__support_xen", "__support_kvm"),
     ),
     _attr(
         "__support_kvm_gpu_type",
         S,
-        "GPU type supported on KVM; absent when none.",
+        "GPU type supported on KVM; absent when none. Cannot co-exist with `__support_xen` "
+        "and `__support_kvm`.",
         change=Change.MODIFIABLE,
         filter=Filter.EXACT,
+        excludes=("__support_xen", "__support_kvm"),
     ),
     _attr(
         "__support_xen_hana",
@@ -652,6 +658,8 @@ REGISTRY: tuple[Attribute, ...] = (
 )
 
 BY_NAME: dict[str, Attribute] = {a.name: a for a in REGISTRY}
+# (attribute, attribute it cannot co-exist with), from `Attribute.excludes`
+EXCLUSIONS: tuple[tuple[str, str], ...] = tuple((a.name, o) for a in REGISTRY for o in a.excludes)
 ORDER: dict[str, int] = {a.name: i for i, a in enumerate(REGISTRY)}
 
 # Custom property names that Glance reserves for itself.

@@ -545,6 +545,23 @@ CASES: list[Case] = [
             ("1e2", "'1e2' does not match '[0-9]{1,4}'"),
         )
     ),
+    *(
+        Case(
+            f"add `/{gpu}` next to `/{flag}`",
+            [
+                {"op": "add", "path": f"/{flag}", "value": "true"},
+                {"op": "add", "path": f"/{gpu}", "value": "V100"},
+            ],
+            409,
+            "IMG.0035",
+            f"Attribute '{gpu}' cannot co-exist with '{flag}'.",
+        )
+        for gpu, flag in (
+            ("__support_kvm_gpu_type", "__support_kvm"),
+            ("__support_xen_gpu_type", "__support_kvm"),
+            ("__support_kvm_gpu_type", "__support_xen"),
+        )
+    ),
     Case(
         "name of 129 characters",
         _replace("/name", "n" * 129),

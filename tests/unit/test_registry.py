@@ -48,3 +48,9 @@ def test_a_string_with_a_range_spells_a_number() -> None:
     for attr in attributes.REGISTRY:
         if attr.kind is Kind.STRING and (attr.minimum is not None or attr.maximum is not None):
             assert attr.pattern is not None and attr.pattern.startswith("[0-9]"), attr.name
+
+
+def test_attributes_that_cannot_co_exist_are_registered() -> None:
+    assert ("__support_kvm_gpu_type", "__support_kvm") in attributes.EXCLUSIONS
+    for name, other in attributes.EXCLUSIONS:
+        assert other in attributes.BY_NAME and other != name, (name, other)

@@ -27,6 +27,7 @@ _TAG_CHARS = re.compile(r"[^\x00-\x1f\x7f/]+")
 MAX_TAGS = 128
 MAX_TAG_LENGTH = 255
 _PATTERNS = {a.name: re.compile(a.pattern) for a in attributes.REGISTRY if a.pattern}
+_ABSENT = object()
 
 
 def _invalid(attr: Attribute, reason: str) -> errors.ApiError:
@@ -137,6 +138,19 @@ def check_value(attr: Attribute, value: Any, *, coerce: bool = False) -> Any:
     raise _invalid(attr, "this attribute cannot be set")
 
 
+def check_coexistence(doc: Mapping[str, Any], before: Mapping[str, Any] | None = None) -> None:
+    """Refuse a document holding two attributes the registry says cannot co-exist (IMS: a GPU
+    type with `__support_xen` or `__support_kvm`), 409/400 IMG.0035.
+
+    With `before`, only a pair of which the write set or changed one side is refused: an image
+    imported with both keeps them, and a patch that renames it is not blamed for them."""
+    for name, other in attributes.EXCLUSIONS:
+        if name not in doc or other not in doc:
+            continue
+        if before is None or any(before.get(n, _ABSENT) != doc[n] for n in (name, other)):
+            raise errors.ATTRIBUTE_CONFLICT(name=name, other=other)
+
+
 def check_custom(name: str, value: Any) -> str:
     """Custom properties are strings, as in Glance's `additionalProperties`."""
     if any(name.startswith(p) for p in attributes.RESERVED_PREFIXES):
@@ -245,6 +259,7 @@ def new_image(
     doc["created_at"] = stamp
     doc["updated_at"] = stamp
     doc.setdefault("__os_version", "Other Linux(64 bit)")
+    check_coexistence(doc)
     return canonical(doc)
 
 

@@ -240,6 +240,13 @@ PROPERTY_MISSING = _e(
 PROPERTY_PRESENT = _e(
     "property_present", 409, "IMG.0035", "Property {name} already present.", ims_status=400
 )
+ATTRIBUTE_CONFLICT = _e(
+    "attribute_conflict",
+    409,
+    "IMG.0035",
+    "Attribute '{name}' cannot co-exist with '{other}'.",
+    ims_status=400,
+)
 PROPERTY_NOT_REMOVABLE = _e(
     "property_not_removable", 403, "IMG.0105", "Property {name} may not be removed.", ims_status=400
 )

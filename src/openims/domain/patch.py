@@ -167,6 +167,7 @@ def apply(doc: Document, patch: Patch, caller: Caller, *, now: int) -> Document 
             )
     if work == doc:
         return None
+    documents.check_coexistence(work, doc)
     if work.get("visibility") != doc.get("visibility") and work.get("__imagetype") in (
         "gold",
         "private",
