@@ -1,7 +1,8 @@
-"""JSON Patch for images (`PATCH /v2/images/{id}`): the two Glance dialects, parsed and applied
-by the IMS rules.
+"""JSON Patch for images: parsed and applied by one set of rules for every face that updates an
+image, each face a `Policy`.
 
-The `Content-Type` picks the dialect; the two differ only in the shape of an operation:
+The native face (`PATCH /v2/images/{id}`, `NATIVE`) speaks the two Glance dialects; the
+`Content-Type` picks one, and they differ only in the shape of an operation:
 - `application/openstack-images-v2.1-json-patch`: `{"op": "replace", "path": "/name", "value": "x"}`
   (RFC 6902). python-glanceclient computes its patches with `jsonpatch`, which turns "remove
   one property, add another with the same value" into `{"op": "move", "from": …, "path": …}`,
@@ -10,11 +11,12 @@ The `Content-Type` picks the dialect; the two differ only in the shape of an ope
   operation is the key.
 
 `parse` checks everything that does not depend on the image (the body's shape, the operations,
-the JSON pointers) and `apply` checks each operation against the current document and the
-attribute registry's `Change` rule. IMS lets a patch change only the name, the description and
-custom attributes, plus the attributes the registry marks as changeable. `apply` works on a copy
-and raises at the first refusal, so a patch is applied whole or not at all; the store writes
-the result in the transaction that holds the image's lock.
+the JSON pointers), `admit` whether the caller may patch this image at all, and `apply` checks
+each operation against the current document and the attribute registry's `Change` rule. IMS
+lets a patch change only the name, the description and custom attributes, plus the attributes
+the registry marks as changeable. `apply` works on a copy and raises at the first refusal, so a
+patch is applied whole or not at all; the store writes the result in the transaction that
+holds the image's lock.
 
 Rules where the two dialects differ (measured on Glance): `add` of a property that is already
 there replaces it in v2.1 and is a 409 in v2.0, except for the attributes every image has
@@ -31,16 +33,59 @@ import orjson
 
 from openims import attributes
 from openims.attributes import Attribute, Change, Presence
-from openims.domain import documents, errors, times
-from openims.domain.access import Caller
+from openims.domain import access, documents, errors, times
+from openims.domain.access import Caller, ImageAccess
 from openims.domain.documents import Document
 
 V20 = "application/openstack-images-v2.0-json-patch"
 V21 = "application/openstack-images-v2.1-json-patch"
-MEDIA_TYPES = (V20, V21)
 V21_OPERATIONS = ("add", "remove", "replace", "move")
 V20_OPERATIONS = ("add", "remove", "replace")
 _BAD_ESCAPE = re.compile(r"~([^01]|$)")
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """How one media type spells an operation, and what its `add` does to a present attribute."""
+
+    media_type: str
+    operations: tuple[str, ...]
+    op_is_key: bool = False  # v2.0: `{"replace": "/name", …}`; else `{"op": …, "path": …}`
+    add_replaces: bool = True  # False: `add` of a present attribute is 409 (v2.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """What one face's PATCH accepts, beyond the rules every face shares (the registry's
+    `Change` rules and value checks, all-or-nothing, `updated_at`)."""
+
+    api: str  # how the 415 message names the API
+    dialects: tuple[Dialect, ...]  # in the order the 415 message lists their media types
+
+    @property
+    def media_types(self) -> tuple[str, ...]:
+        return tuple(d.media_type for d in self.dialects)
+
+    def dialect(self, content_type: str | None) -> Dialect:
+        """The dialect a `Content-Type` header names (parameters and case ignored); 415 for
+        any other media type."""
+        media = (content_type or "").split(";", 1)[0].strip().lower()
+        for dialect in self.dialects:
+            if dialect.media_type == media:
+                return dialect
+        raise errors.UNSUPPORTED_MEDIA_TYPE(
+            media_type=media or "(none)",
+            expected=f"{self.api} expects Content-Type one of: {', '.join(self.media_types)}",
+        )
+
+
+NATIVE = Policy(
+    api="Image PATCH",
+    dialects=(
+        Dialect(V20, V20_OPERATIONS, op_is_key=True, add_replaces=False),
+        Dialect(V21, V21_OPERATIONS),
+    ),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,28 +101,18 @@ class Operation:
 
 @dataclass(frozen=True, slots=True)
 class Patch:
-    media_type: str
+    policy: Policy
+    dialect: Dialect
     operations: tuple[Operation, ...]
 
 
-def media_type(content_type: str | None) -> str:
-    """The dialect named by a `Content-Type` header (parameters ignored); 415 for any other."""
-    media = (content_type or "").split(";", 1)[0].strip().lower()
-    if media not in MEDIA_TYPES:
-        raise errors.UNSUPPORTED_MEDIA_TYPE(
-            media_type=media or "(none)",
-            expected=f"Image PATCH expects Content-Type one of: {', '.join(MEDIA_TYPES)}",
-        )
-    return media
-
-
-def parse(media: str, body: Any, *, max_operations: int) -> Patch:
+def parse(policy: Policy, dialect: Dialect, body: Any, *, max_operations: int) -> Patch:
     """The operations of a decoded JSON body, or a 400 naming the first thing wrong."""
     if not isinstance(body, list):
         raise errors.PATCH_NOT_A_LIST()
     if len(body) > max_operations:
         raise errors.PATCH_TOO_MANY_OPERATIONS(limit=max_operations, count=len(body))
-    return Patch(media, tuple(_operation(media, raw) for raw in body))
+    return Patch(policy, dialect, tuple(_operation(dialect, raw) for raw in body))
 
 
 def _show(value: Any) -> str:
@@ -85,27 +120,27 @@ def _show(value: Any) -> str:
     return value if isinstance(value, str) else orjson.dumps(value).decode()
 
 
-def _operation(media: str, raw: Any) -> Operation:
+def _operation(dialect: Dialect, raw: Any) -> Operation:
     if not isinstance(raw, dict):
         raise errors.PATCH_OPERATION_NOT_OBJECT()
-    if media == V21:
-        available = ", ".join(V21_OPERATIONS)
-        if "op" not in raw:
-            raise errors.PATCH_OP_MISSING(available=available)
-        op = raw["op"]
-        if not isinstance(op, str) or op not in V21_OPERATIONS:
-            raise errors.PATCH_OP_INVALID(op=_show(op), available=available)
-        if "path" not in raw:
-            raise errors.PATCH_PATH_MISSING(member="path")
-        pointer = raw["path"]
-    else:
-        named = [key for key in V20_OPERATIONS if key in raw]
+    if dialect.op_is_key:
+        named = [key for key in dialect.operations if key in raw]
         if not named:
             raise errors.PATCH_V20_OP_NONE()
         if len(named) > 1:
             raise errors.PATCH_V20_OP_MANY()
         op = named[0]
         pointer = raw[op]
+    else:
+        available = ", ".join(dialect.operations)
+        if "op" not in raw:
+            raise errors.PATCH_OP_MISSING(available=available)
+        op = raw["op"]
+        if not isinstance(op, str) or op not in dialect.operations:
+            raise errors.PATCH_OP_INVALID(op=_show(op), available=available)
+        if "path" not in raw:
+            raise errors.PATCH_PATH_MISSING(member="path")
+        pointer = raw["path"]
     name = decode_pointer(pointer)
     source = None
     if op == "move":
@@ -141,6 +176,16 @@ def decode_pointer(pointer: Any) -> str:
 
 
 # --- applying ------------------------------------------------------------------------------
+def admit(policy: Policy, caller: Caller, image: ImageAccess, image_id: str) -> None:
+    """Whether `caller` may patch the image at all: a tenant that cannot see it gets the 404
+    of a missing image (it never learns that the image exists), one that sees but does not
+    own it (or a reader) 403."""
+    if not access.can_see(caller, image):
+        raise errors.IMAGE_NOT_FOUND(image_id=image_id)
+    if not access.can_modify(caller, image):
+        raise errors.FORBIDDEN_ACTION(action="modify_image")
+
+
 def apply(doc: Document, patch: Patch, caller: Caller, *, now: int) -> Document | None:
     """The document after every operation of `patch`, canonical and with `updated_at` moved
     on; None when the patch changes nothing (`[]`, or values equal to the current ones), so
@@ -163,7 +208,7 @@ def apply(doc: Document, patch: Patch, caller: Caller, *, now: int) -> Document 
                 operation.value,
                 caller,
                 must_exist=operation.op == "replace",
-                may_exist=operation.op == "replace" or patch.media_type == V21,
+                may_exist=operation.op == "replace" or patch.dialect.add_replaces,
             )
     if work == doc:
         return None
