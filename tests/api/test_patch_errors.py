@@ -582,8 +582,14 @@ CASES: list[Case] = [
             ("empty", ""),
             ("with a leading space", " web"),
             ("with `<`", "a<b"),
-            ("that is a number", 5),
         )
+    ),
+    Case(
+        "name that is a number",
+        _replace("/name", 5),
+        400,
+        "IMG.0062",
+        "The image name is incorrect: a name is a string.",
     ),
     Case(
         "name null",

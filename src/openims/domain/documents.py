@@ -38,8 +38,8 @@ def _invalid(attr: Attribute, reason: str) -> errors.ApiError:
 def check_name(value: Any) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str):
-        raise errors.INVALID_NAME()
+    if not isinstance(value, str):  # not a name at all (IMG.0062), rather than a bad one
+        raise errors.NAME_INCORRECT()
     if len(value) > 128:
         raise errors.NAME_TOO_LONG()
     if not value or value != value.strip(" ") or not _NAME_CHARS.fullmatch(value):

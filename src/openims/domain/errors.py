@@ -132,6 +132,9 @@ INVALID_NAME = _e(
     "Invalid image name: use 1-128 letters, digits, Chinese characters, spaces, "
     "'-', '.' or '_', not starting or ending with a space.",
 )
+NAME_INCORRECT = _e(
+    "name_incorrect", 400, "IMG.0062", "The image name is incorrect: a name is a string."
+)
 NAME_TOO_LONG = _e(
     "name_too_long", 400, "IMG.0002", "The image name is longer than 128 characters."
 )
