@@ -85,6 +85,9 @@ class Attribute:
     error: str | None = None  # the error-catalogue key for an invalid value, if not generic
     # attributes an image may not have together with this one (IMS: "cannot co-exist with")
     excludes: tuple[str, ...] = ()
+    # the IMS update API (PATCH /v2/cloudimages/{id}) may change it: the attributes its
+    # documentation lists (the newest edition's list, plus `__support_kvm` of the older one)
+    ims_update: bool = False
     column: str | None = field(default=None)
 
     @property
@@ -249,6 +252,7 @@ REGISTRY: tuple[Attribute, ...] = (
         "spaces, '-', '.', '_'), not starting or ending with a space.",
         presence=A,
         change=Change.KEEP,
+        ims_update=True,
         filter=Filter.EXACT,
         sortable=True,
         indexed=True,
@@ -299,6 +303,7 @@ REGISTRY: tuple[Attribute, ...] = (
         "Minimum memory (MB) needed to run the image.",
         presence=A,
         change=Change.KEEP,
+        ims_update=True,
         default=0,
         filter=Filter.INTEGER,
         minimum=0,
@@ -311,6 +316,7 @@ REGISTRY: tuple[Attribute, ...] = (
         S,
         "Maximum memory (MB) the image supports, as a string.",
         change=Change.MODIFIABLE,
+        ims_update=True,
         filter=Filter.EXACT,
         pattern=r"[0-9]{1,10}",
         error="invalid_size",
@@ -338,6 +344,7 @@ REGISTRY: tuple[Attribute, ...] = (
         S,
         "Image description: at most 1024 characters, no carriage return and no '<' or '>'.",
         change=Change.MODIFIABLE,
+        ims_update=True,
         max_length=1024,
         error="invalid_description",
     ),
@@ -471,6 +478,7 @@ REGISTRY: tuple[Attribute, ...] = (
         S,
         "Boot mode of the ECS: bios or uefi.",
         change=Change.MODIFIABLE,
+        ims_update=True,
         filter=Filter.EXACT,
         enum=("bios", "uefi"),
         error="invalid_firmware",
@@ -480,6 +488,7 @@ REGISTRY: tuple[Attribute, ...] = (
         S,
         "Whether the image supports NIC multi-queue.",
         change=Change.MODIFIABLE,
+        ims_update=True,
         filter=Filter.EXACT,
         enum=TRUE_FALSE,
     ),
@@ -488,6 +497,7 @@ REGISTRY: tuple[Attribute, ...] = (
         S,
         f"KVM support. {_TRUE_FLAG}",
         change=Change.MODIFIABLE,
+        ims_update=True,
         filter=Filter.EXACT,
         indexed=True,
         max_length=255,  # indexed: keeps the entry within PostgreSQL's limit
@@ -497,6 +507,7 @@ REGISTRY: tuple[Attribute, ...] = (
         S,
         f"Xen support. {_TRUE_FLAG}",
         change=Change.MODIFIABLE,
+        ims_update=True,
         filter=Filter.EXACT,
     ),
     _attr(
@@ -504,6 +515,7 @@ REGISTRY: tuple[Attribute, ...] = (
         S,
         f"Large-memory ECS support. {_TRUE_FLAG}",
         change=Change.MODIFIABLE,
+        ims_update=True,
         filter=Filter.EXACT,
     ),
     _attr(
@@ -511,6 +523,7 @@ REGISTRY: tuple[Attribute, ...] = (
         S,
         f"Disk-intensive ECS support. {_TRUE_FLAG}",
         change=Change.MODIFIABLE,
+        ims_update=True,
         filter=Filter.EXACT,
     ),
     _attr(
@@ -518,6 +531,7 @@ REGISTRY: tuple[Attribute, ...] = (
         S,
         f"High-performance ECS support. {_TRUE_FLAG}",
         change=Change.MODIFIABLE,
+        ims_update=True,
         filter=Filter.EXACT,
     ),
     _attr(
@@ -526,6 +540,7 @@ REGISTRY: tuple[Attribute, ...] = (
         "GPU type supported on Xen; absent when none. Cannot co-exist with `__support_xen` "
         "and `__support_kvm`.",
         change=Change.MODIFIABLE,
+        ims_update=True,
         filter=Filter.EXACT,
         excludes=("__support_xen", "__support_kvm"),
     ),
@@ -535,6 +550,7 @@ REGISTRY: tuple[Attribute, ...] = (
         "GPU type supported on KVM; absent when none. Cannot co-exist with `__support_xen` "
         "and `__support_kvm`.",
         change=Change.MODIFIABLE,
+        ims_update=True,
         filter=Filter.EXACT,
         excludes=("__support_xen", "__support_kvm"),
     ),
@@ -543,6 +559,7 @@ REGISTRY: tuple[Attribute, ...] = (
         S,
         f"HANA ECS support on Xen. {_TRUE_FLAG}",
         change=Change.MODIFIABLE,
+        ims_update=True,
         filter=Filter.EXACT,
     ),
     _attr(
@@ -550,6 +567,7 @@ REGISTRY: tuple[Attribute, ...] = (
         S,
         f"InfiniBand NIC support on KVM. {_TRUE_FLAG}",
         change=Change.MODIFIABLE,
+        ims_update=True,
         filter=Filter.EXACT,
     ),
     _attr(
@@ -563,6 +581,7 @@ REGISTRY: tuple[Attribute, ...] = (
         S,
         "When true, Cloud-Init password/key injection is not supported.",
         change=Change.MODIFIABLE,
+        ims_update=True,
         filter=Filter.EXACT,
     ),
     _attr(
@@ -578,6 +597,7 @@ REGISTRY: tuple[Attribute, ...] = (
         S,
         "Whether the image uses AMD's x86 architecture.",
         change=Change.MODIFIABLE,
+        ims_update=True,
         filter=Filter.EXACT,
         enum=TRUE_FALSE,
     ),
@@ -592,6 +612,7 @@ REGISTRY: tuple[Attribute, ...] = (
         S,
         f"Hi1822 SR-IOV NIC support. {_TRUE_FLAG}",
         change=Change.MODIFIABLE,
+        ims_update=True,
         filter=Filter.EXACT,
     ),
     _attr(
@@ -599,6 +620,7 @@ REGISTRY: tuple[Attribute, ...] = (
         S,
         f"Hi1822 virtio NIC support. {_TRUE_FLAG}",
         change=Change.MODIFIABLE,
+        ims_update=True,
         filter=Filter.EXACT,
     ),
     _attr("__system_support_market", B, "Whether the image can be published in the Marketplace."),
@@ -626,6 +648,7 @@ REGISTRY: tuple[Attribute, ...] = (
         S,
         "Whether initial configuration is done.",
         change=Change.MODIFIABLE,
+        ims_update=True,
         enum=TRUE_FALSE,
     ),
     _attr("__image_displayname", S, "Display name of the image."),
@@ -634,6 +657,7 @@ REGISTRY: tuple[Attribute, ...] = (
         S,
         "Enterprise project: `0` (default) or a UUID.",
         change=Change.MODIFIABLE,
+        ims_update=True,
         filter=Filter.EXACT,
         indexed=True,
         pattern=rf"0|{UUID_PATTERN}",

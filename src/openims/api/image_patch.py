@@ -92,7 +92,7 @@ async def update(
     changes = patch.parse(policy, dialect, await body.json(request), max_operations=limit)
 
     async def change(loaded: Loaded, _members: MemberOps) -> Document | None:
-        patch.admit(policy, caller, loaded.access, image_id)
+        patch.admit(policy, caller, loaded.access, loaded.doc)
         return patch.apply(loaded.doc, changes, caller, now=times.now())
 
     doc = await store.modify(image_id, caller, change)

@@ -166,6 +166,12 @@ FORBIDDEN_ACTION = _e(
     "forbidden_action", 403, "IMG.0026", "You are not authorized to complete {action} action."
 )
 OWNER_ONLY = _e("owner_only", 403, "IMG.0047", "Only the owner of image {image_id} may do this.")
+IMAGE_NOT_ACTIVE = _e(
+    "image_not_active",
+    400,
+    "IMG.0046",
+    "Image {image_id} is {status}: only active images can be updated.",
+)
 ATTRIBUTE_READ_ONLY = _e(
     "attribute_read_only", 403, "IMG.0105", "Attribute '{name}' is read-only.", ims_status=400
 )
@@ -242,6 +248,12 @@ PROPERTY_MISSING = _e(
 )
 PROPERTY_PRESENT = _e(
     "property_present", 409, "IMG.0035", "Property {name} already present.", ims_status=400
+)
+ATTRIBUTE_NOT_UPDATABLE = _e(
+    "attribute_not_updatable",
+    400,
+    "IMG.0105",
+    "Attribute '{name}' cannot be updated by the IMS update API.",
 )
 ATTRIBUTE_CONFLICT = _e(
     "attribute_conflict",

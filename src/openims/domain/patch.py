@@ -57,10 +57,19 @@ class Dialect:
 @dataclass(frozen=True, slots=True)
 class Policy:
     """What one face's PATCH accepts, beyond the rules every face shares (the registry's
-    `Change` rules and value checks, all-or-nothing, `updated_at`)."""
+    `Change` rules and value checks, all-or-nothing, `updated_at`, the lock)."""
 
     api: str  # how the 415 message names the API
     dialects: tuple[Dialect, ...]  # in the order the 415 message lists their media types
+    # only registered attributes marked `ims_update` may change (others: 400 IMG.0105)
+    ims_updatable_only: bool = False
+    # a new custom (extension) attribute's name may not contain upper-case letters
+    lower_case_names: bool = False
+    # only `active` images may change (others: 400 IMG.0046)
+    active_only: bool = False
+    # the refusal for a caller that sees the image but neither owns it nor is an admin;
+    # None: Glance's `modify_image` 403, which a read-only caller always gets
+    not_owner: errors.ErrorSpec | None = None
 
     @property
     def media_types(self) -> tuple[str, ...]:
@@ -85,6 +94,19 @@ NATIVE = Policy(
         Dialect(V20, V20_OPERATIONS, op_is_key=True, add_replaces=False),
         Dialect(V21, V21_OPERATIONS),
     ),
+)
+
+# The IMS update API (`PATCH /v2/cloudimages/{id}`, "Updating Image Information"): a JSON array
+# of `{"op", "path", "value"}` sent as `application/json` (what the SDK's `update_image`
+# sends), ops add, replace and remove; only active images; only the attributes its
+# documentation lists, and the user's own extension attributes, lower-case; IMS error codes.
+IMS = Policy(
+    api="The IMS image update",
+    dialects=(Dialect("application/json", ("add", "remove", "replace")),),
+    ims_updatable_only=True,
+    lower_case_names=True,
+    active_only=True,
+    not_owner=errors.OWNER_ONLY,
 )
 
 
@@ -176,14 +198,20 @@ def decode_pointer(pointer: Any) -> str:
 
 
 # --- applying ------------------------------------------------------------------------------
-def admit(policy: Policy, caller: Caller, image: ImageAccess, image_id: str) -> None:
-    """Whether `caller` may patch the image at all: a tenant that cannot see it gets the 404
-    of a missing image (it never learns that the image exists), one that sees but does not
-    own it (or a reader) 403."""
+def admit(policy: Policy, caller: Caller, image: ImageAccess, doc: Document) -> None:
+    """Whether `caller` may patch this image at all, before any operation is judged: a tenant
+    that cannot see it gets the 404 of a missing image (it never learns that the image
+    exists), one that sees but does not own it (or a reader) 403, and then the image must be
+    in a status the face updates."""
+    image_id = doc["id"]
     if not access.can_see(caller, image):
         raise errors.IMAGE_NOT_FOUND(image_id=image_id)
     if not access.can_modify(caller, image):
+        if policy.not_owner is not None and not caller.read_only:
+            raise policy.not_owner(image_id=image_id)
         raise errors.FORBIDDEN_ACTION(action="modify_image")
+    if policy.active_only and doc.get("status") != "active":
+        raise errors.IMAGE_NOT_ACTIVE(image_id=image_id, status=doc.get("status"))
 
 
 def apply(doc: Document, patch: Patch, caller: Caller, *, now: int) -> Document | None:
@@ -194,19 +222,21 @@ def apply(doc: Document, patch: Patch, caller: Caller, *, now: int) -> Document 
     The caller has already been allowed to modify the image (owner or admin); this checks
     what each operation does. Raises ApiError at the first refusal; `doc` is never changed."""
     work = dict(doc)
+    policy = patch.policy
     for operation in patch.operations:
         if operation.op == "remove":
-            _remove(work, operation.name, caller)
+            _remove(work, operation.name, caller, policy)
         elif operation.op == "move":
             assert operation.source is not None
-            value = _remove(work, operation.source, caller)
-            _put(work, operation.name, value, caller, must_exist=False, may_exist=True)
+            value = _remove(work, operation.source, caller, policy)
+            _put(work, operation.name, value, caller, policy, must_exist=False, may_exist=True)
         else:
             _put(
                 work,
                 operation.name,
                 operation.value,
                 caller,
+                policy,
                 must_exist=operation.op == "replace",
                 may_exist=operation.op == "replace" or patch.dialect.add_replaces,
             )
@@ -223,7 +253,7 @@ def apply(doc: Document, patch: Patch, caller: Caller, *, now: int) -> Document 
     return documents.canonical(work)
 
 
-def _writable(name: str, caller: Caller) -> Attribute | None:
+def _writable(name: str, caller: Caller, policy: Policy) -> Attribute | None:
     """The registered attribute `name` if the caller may write it; None for a custom
     property (anyone who may modify the image may write those). 403 otherwise."""
     attr = attributes.get(name)
@@ -235,14 +265,16 @@ def _writable(name: str, caller: Caller) -> Attribute | None:
         raise errors.ATTRIBUTE_READ_ONLY(name=name)
     if attr.change is Change.RESERVED:
         raise errors.ATTRIBUTE_RESERVED(name=name)
+    if policy.ims_updatable_only and not attr.ims_update:
+        raise errors.ATTRIBUTE_NOT_UPDATABLE(name=name)
     if attr.change is Change.ADMIN and not caller.is_admin:
         raise errors.ADMIN_ONLY_ATTRIBUTE(label=name.capitalize())
     return attr
 
 
-def _remove(work: Document, name: str, caller: Caller) -> Any:
+def _remove(work: Document, name: str, caller: Caller, policy: Policy) -> Any:
     """Take `name` out of the document and return its value."""
-    attr = _writable(name, caller)
+    attr = _writable(name, caller, policy)
     if attr is not None and (
         attr.presence is Presence.ALWAYS or attr.change is not Change.MODIFIABLE
     ):
@@ -253,15 +285,26 @@ def _remove(work: Document, name: str, caller: Caller) -> Any:
 
 
 def _put(
-    work: Document, name: str, value: Any, caller: Caller, *, must_exist: bool, may_exist: bool
+    work: Document,
+    name: str,
+    value: Any,
+    caller: Caller,
+    policy: Policy,
+    *,
+    must_exist: bool,
+    may_exist: bool,
 ) -> None:
-    attr = _writable(name, caller)
+    attr = _writable(name, caller, policy)
     present = name in work
     if must_exist and not present:
         raise errors.PROPERTY_MISSING(name=name)
     # attributes every image has are always "present": adding them replaces them
     if present and not may_exist and (attr is None or attr.presence is not Presence.ALWAYS):
         raise errors.PROPERTY_PRESENT(name=name)
+    if attr is None and not present and policy.lower_case_names and name != name.lower():
+        raise errors.INVALID_FIELD(
+            name=name[:64], reason="an extension attribute name may not contain upper-case letters"
+        )
     work[name] = _checked(attr, name, value, caller)
 
 
