@@ -421,6 +421,17 @@ CASES: list[Case] = [
         "Property team already present.",
         content_type=V20,
     ),
+    *(
+        Case(
+            f"v2.0 add `/{name}` (every image has it)",
+            [{"add": f"/{name}", "value": value}],
+            409,
+            "IMG.0035",
+            f"Property {name} already present.",
+            content_type=V20,
+        )
+        for name, value in (("name", "x"), ("tags", ["b"]), ("visibility", "shared"))
+    ),
     Case(
         "v2.1 move from a missing property",
         [{"op": "move", "from": "/__nope", "path": "/squad"}],

@@ -116,8 +116,14 @@ def test_add_of_an_existing_property_replaces_in_v21_and_conflicts_in_v20() -> N
     with pytest.raises(errors.ApiError) as caught:
         applied(doc, {"add": "/team", "value": "red"}, media=patch.V20)
     assert (caught.value.status, caught.value.message) == (409, "Property team already present.")
-    # attributes every image has are replaced by `add` in both dialects
-    assert applied(doc, {"add": "/name", "value": "n2"}, media=patch.V20)["name"] == "n2"
+    # v2.0: the attributes every image has are always present, so `add` of them is 409 too
+    # (Glance's `_do_add` checks `hasattr(image, name)`); v2.1 replaces them
+    for name, value in (("name", "n2"), ("tags", ["x"]), ("min_ram", 1), ("protected", True)):
+        with pytest.raises(errors.ApiError) as caught:
+            applied(doc, {"add": f"/{name}", "value": value}, media=patch.V20)
+        assert caught.value.message == f"Property {name} already present."
+        assert applied(doc, {"op": "add", "path": f"/{name}", "value": value})[name] == value
+    assert applied(doc, {"replace": "/name", "value": "n2"}, media=patch.V20)["name"] == "n2"
 
 
 def test_move_is_a_remove_and_an_add() -> None:

@@ -18,9 +18,10 @@ the registry marks as changeable. `apply` works on a copy and raises at the firs
 patch is applied whole or not at all; the store writes the result in the transaction that
 holds the image's lock.
 
-Rules where the two dialects differ (measured on Glance): `add` of a property that is already
-there replaces it in v2.1 and is a 409 in v2.0, except for the attributes every image has
-(`name`, `tags`, …), which `add` replaces in both.
+Rules where the two dialects differ (measured on Glance, and read in its `_do_add`): `add` of
+an attribute the image already has replaces it in v2.1 and is a 409 in v2.0. In v2.0 that
+includes the attributes every image has (`name`, `tags`, …): Glance asks
+`hasattr(image, name)`, true for every base attribute, so those are changed with `replace`.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ class Dialect:
     media_type: str
     operations: tuple[str, ...]
     op_is_key: bool = False  # v2.0: `{"replace": "/name", …}`; else `{"op": …, "path": …}`
-    add_replaces: bool = True  # False: `add` of a present attribute is 409 (v2.0)
+    add_replaces: bool = True  # False: `add` of a present attribute, base ones too, is 409
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,11 +296,10 @@ def _put(
     may_exist: bool,
 ) -> None:
     attr = _writable(name, caller, policy)
-    present = name in work
+    present = name in work  # attributes every image has are always present
     if must_exist and not present:
         raise errors.PROPERTY_MISSING(name=name)
-    # attributes every image has are always "present": adding them replaces them
-    if present and not may_exist and (attr is None or attr.presence is not Presence.ALWAYS):
+    if present and not may_exist:
         raise errors.PROPERTY_PRESENT(name=name)
     if attr is None and not present and policy.lower_case_names and name != name.lower():
         raise errors.INVALID_FIELD(
