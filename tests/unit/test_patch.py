@@ -289,3 +289,78 @@ def test_custom_property_patches_follow_the_dictionary_model(
     out = patch.apply(doc, parsed, OWNER, now=LATER)
     result = doc if out is None else out
     assert documents.custom_properties(result) == expected
+
+
+# --- the IMS policy (PATCH /v2/cloudimages/{id}) ---------------------------------------------
+def ims_ops(*raw: dict[str, Any]) -> patch.Patch:
+    dialect = patch.IMS.dialect("application/json;charset=UTF-8")  # as the SDK sends it
+    return patch.parse(patch.IMS, dialect, list(raw), max_operations=100)
+
+
+def ims_applied(doc: Document, *raw: dict[str, Any], caller: Caller = OWNER) -> Document | None:
+    return patch.apply(doc, ims_ops(*raw), caller, now=LATER)
+
+
+def test_ims_takes_json_only_and_no_move() -> None:
+    for content_type in (patch.V21, patch.V20, None, "text/plain"):
+        with pytest.raises(errors.ApiError) as caught:
+            patch.IMS.dialect(content_type)
+        assert caught.value.status == 415
+    with pytest.raises(errors.ApiError) as caught:
+        ims_ops({"op": "move", "from": "/a", "path": "/b"})
+    assert caught.value.message.endswith("It must be one of the following: add, remove, replace.")
+    with pytest.raises(errors.ApiError):
+        patch.NATIVE.dialect("application/json")
+
+
+def test_ims_changes_only_listed_attributes_and_lower_case_extensions() -> None:
+    doc = image(Team="kept", team="blue")
+    out = ims_applied(
+        doc,
+        {"op": "replace", "path": "/name", "value": "n"},
+        {"op": "add", "path": "/team", "value": "red"},  # add of a present one replaces
+        {"op": "add", "path": "/__support_kvm", "value": "true"},
+        {"op": "remove", "path": "/Team"},  # an existing name: no name rule
+    )
+    assert out is not None and out["team"] == "red" and "Team" not in out
+    for op, code in (
+        ({"op": "replace", "path": "/protected", "value": True}, "IMG.0105"),
+        ({"op": "add", "path": "/os_shutdown_timeout", "value": "60"}, "IMG.0105"),
+        ({"op": "add", "path": "/New", "value": "x"}, "IMG.0001"),
+        ({"op": "replace", "path": "/__support_xen", "value": "true"}, "IMG.0035"),
+    ):
+        with pytest.raises(errors.ApiError) as caught:
+            ims_applied(doc, op)
+        assert caught.value.code == code and caught.value.spec.status_on(ims=True) == 400
+
+
+def test_ims_admits_the_owner_of_an_active_image_only() -> None:
+    from openims.domain.access import ImageAccess
+
+    active = dict(image(), status="active")
+    mine = ImageAccess("p1", "private", registered=True, member_status=None)
+    shared = ImageAccess("p2", "shared", registered=True, member_status="accepted")
+    hidden = ImageAccess("p2", "private", registered=True, member_status=None)
+    patch.admit(patch.IMS, OWNER, mine, active)
+    patch.admit(patch.IMS, ADMIN, hidden, active)
+    for caller, seen, doc, code in (
+        (OWNER, hidden, active, "IMG.0027"),  # invisible: as if missing
+        (OWNER, shared, active, "IMG.0047"),  # visible, not the owner's
+        (Caller("p1", frozenset({"reader"})), mine, active, "IMG.0026"),
+        (OWNER, mine, image(), "IMG.0046"),  # queued
+        (OWNER, hidden, image(), "IMG.0027"),  # visibility is judged before the status
+    ):
+        with pytest.raises(errors.ApiError) as caught:
+            patch.admit(patch.IMS, caller, seen, doc)
+        assert caught.value.code == code
+    with pytest.raises(errors.ApiError) as caught:  # the native face: Glance's 403
+        patch.admit(patch.NATIVE, OWNER, shared, active)
+    assert caught.value.code == "IMG.0026"
+    patch.admit(patch.NATIVE, OWNER, mine, image())  # any status
+
+
+def test_conflicts_answer_400_on_the_ims_face_and_409_on_the_native_one() -> None:
+    spec = errors.PROPERTY_MISSING
+    assert (spec.status_on(ims=False), spec.status_on(ims=True)) == (409, 400)
+    assert errors.OWNER_ONLY.status_on(ims=True) == 403
+    assert errors.IMAGE_NOT_FOUND.status_on(ims=True) == 404
