@@ -10,6 +10,10 @@ The native face (`PATCH /v2/images/{id}`, `NATIVE`) speaks the two Glance dialec
 - `application/openstack-images-v2.0-json-patch`: `{"replace": "/name", "value": "x"}`, the
   operation is the key.
 
+The IMS face (`PATCH /v2/cloudimages/{id}`, `IMS`) takes the v2.1 shape without `move`, as
+`application/json`, and narrows what may change (active images, the attributes IMS lists,
+lower-case extension names); its refusals render as IMS answers them (`api.errors`).
+
 `parse` checks everything that does not depend on the image (the body's shape, the operations,
 the JSON pointers), `admit` whether the caller may patch this image at all, and `apply` checks
 each operation against the current document and the attribute registry's `Change` rule. IMS
@@ -220,8 +224,9 @@ def apply(doc: Document, patch: Patch, caller: Caller, *, now: int) -> Document 
     on; None when the patch changes nothing (`[]`, or values equal to the current ones), so
     an idle patch writes nothing and keeps `updated_at`.
 
-    The caller has already been allowed to modify the image (owner or admin); this checks
-    what each operation does. Raises ApiError at the first refusal; `doc` is never changed."""
+    The caller has already been allowed to modify the image (`admit`); this checks what each
+    operation does, by the rules of `patch.policy`. Raises ApiError at the first refusal;
+    `doc` is never changed."""
     work = dict(doc)
     policy = patch.policy
     for operation in patch.operations:
@@ -256,7 +261,8 @@ def apply(doc: Document, patch: Patch, caller: Caller, *, now: int) -> Document 
 
 def _writable(name: str, caller: Caller, policy: Policy) -> Attribute | None:
     """The registered attribute `name` if the caller may write it; None for a custom
-    property (anyone who may modify the image may write those). 403 otherwise."""
+    property (anyone who may modify the image may write those). Refused otherwise: 403 (400
+    on the IMS face, which also refuses the attributes IMS does not list as updatable)."""
     attr = attributes.get(name)
     if attr is None:
         if name.startswith(attributes.RESERVED_PREFIXES):
