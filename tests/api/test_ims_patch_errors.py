@@ -45,7 +45,9 @@ class Case:
     target: str = "own"  # own, shared, public, queued, or an id as it is
 
     def request(self) -> str:
-        kind = "" if self.content_type == JSON else f"`{self.content_type or 'no Content-Type'}` "
+        kind = {JSON: "", None: "no Content-Type: "}.get(
+            self.content_type, f"`{self.content_type}`: "
+        )
         body = (
             self.body.decode() if isinstance(self.body, bytes) else json.dumps(self.body)
         ).replace("|", "\\|")
