@@ -85,6 +85,31 @@ def load(database_url: str, docs: Iterable[dict[str, Any]]) -> None:
     asyncio.run(go())
 
 
+def activate(database_url: str, *image_ids: str) -> None:
+    """Mark images `active`, as an upload that finished would (OpenIMS stores no image data,
+    so no request does it): the IMS update API changes only active images. Goes through the
+    store's locked write, so the document and its columns stay in step."""
+    from openims.domain import documents
+    from openims.domain.access import Caller
+    from openims.store.images import Loaded, MemberOps
+
+    operator = Caller("operator", frozenset({"admin"}))
+
+    async def change(loaded: Loaded, _members: MemberOps) -> dict[str, Any]:
+        return documents.canonical({**loaded.doc, "status": "active"})
+
+    async def go() -> None:
+        engine = create_engine(database_url, pool_size=1)
+        try:
+            store = ImageStore(engine)
+            for image_id in image_ids:
+                assert await store.modify(image_id, operator, change) is not None, image_id
+        finally:
+            await engine.dispose()
+
+    asyncio.run(go())
+
+
 def ids(response: httpx.Response) -> list[str]:
     assert response.status_code == 200, response.text
     return [i["id"] for i in response.json()["images"]]

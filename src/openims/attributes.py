@@ -77,10 +77,17 @@ class Attribute:
     indexed: bool = False
     enum: tuple[str, ...] | None = None
     max_length: int | None = None
+    # the range of an integer, or of the number a digits-only string spells (its `pattern`
+    # says digits): IMS keeps some numbers as strings, e.g. `os_shutdown_timeout` "60"-"300"
     minimum: int | None = None
     maximum: int | None = None
     pattern: str | None = None  # a regular expression the whole value must match
     error: str | None = None  # the error-catalogue key for an invalid value, if not generic
+    # attributes an image may not have together with this one (IMS: "cannot co-exist with")
+    excludes: tuple[str, ...] = ()
+    # the IMS update API (PATCH /v2/cloudimages/{id}) may change it: the attributes its
+    # documentation lists (the newest edition's list, plus `__support_kvm` of the older one)
+    ims_update: bool = False
     column: str | None = field(default=None)
 
     @property
@@ -245,6 +252,7 @@ REGISTRY: tuple[Attribute, ...] = (
         "spaces, '-', '.', '_'), not starting or ending with a space.",
         presence=A,
         change=Change.KEEP,
+        ims_update=True,
         filter=Filter.EXACT,
         sortable=True,
         indexed=True,
@@ -295,6 +303,7 @@ REGISTRY: tuple[Attribute, ...] = (
         "Minimum memory (MB) needed to run the image.",
         presence=A,
         change=Change.KEEP,
+        ims_update=True,
         default=0,
         filter=Filter.INTEGER,
         minimum=0,
@@ -307,6 +316,7 @@ REGISTRY: tuple[Attribute, ...] = (
         S,
         "Maximum memory (MB) the image supports, as a string.",
         change=Change.MODIFIABLE,
+        ims_update=True,
         filter=Filter.EXACT,
         pattern=r"[0-9]{1,10}",
         error="invalid_size",
@@ -334,6 +344,7 @@ REGISTRY: tuple[Attribute, ...] = (
         S,
         "Image description: at most 1024 characters, no carriage return and no '<' or '>'.",
         change=Change.MODIFIABLE,
+        ims_update=True,
         max_length=1024,
         error="invalid_description",
     ),
@@ -467,6 +478,7 @@ REGISTRY: tuple[Attribute, ...] = (
         S,
         "Boot mode of the ECS: bios or uefi.",
         change=Change.MODIFIABLE,
+        ims_update=True,
         filter=Filter.EXACT,
         enum=("bios", "uefi"),
         error="invalid_firmware",
@@ -476,6 +488,7 @@ REGISTRY: tuple[Attribute, ...] = (
         S,
         "Whether the image supports NIC multi-queue.",
         change=Change.MODIFIABLE,
+        ims_update=True,
         filter=Filter.EXACT,
         enum=TRUE_FALSE,
     ),
@@ -484,6 +497,7 @@ REGISTRY: tuple[Attribute, ...] = (
         S,
         f"KVM support. {_TRUE_FLAG}",
         change=Change.MODIFIABLE,
+        ims_update=True,
         filter=Filter.EXACT,
         indexed=True,
         max_length=255,  # indexed: keeps the entry within PostgreSQL's limit
@@ -493,6 +507,7 @@ REGISTRY: tuple[Attribute, ...] = (
         S,
         f"Xen support. {_TRUE_FLAG}",
         change=Change.MODIFIABLE,
+        ims_update=True,
         filter=Filter.EXACT,
     ),
     _attr(
@@ -500,6 +515,7 @@ REGISTRY: tuple[Attribute, ...] = (
         S,
         f"Large-memory ECS support. {_TRUE_FLAG}",
         change=Change.MODIFIABLE,
+        ims_update=True,
         filter=Filter.EXACT,
     ),
     _attr(
@@ -507,6 +523,7 @@ REGISTRY: tuple[Attribute, ...] = (
         S,
         f"Disk-intensive ECS support. {_TRUE_FLAG}",
         change=Change.MODIFIABLE,
+        ims_update=True,
         filter=Filter.EXACT,
     ),
     _attr(
@@ -514,27 +531,35 @@ REGISTRY: tuple[Attribute, ...] = (
         S,
         f"High-performance ECS support. {_TRUE_FLAG}",
         change=Change.MODIFIABLE,
+        ims_update=True,
         filter=Filter.EXACT,
     ),
     _attr(
         "__support_xen_gpu_type",
         S,
-        "GPU type supported on Xen; absent when none.",
+        "GPU type supported on Xen; absent when none. Cannot co-exist with `__support_xen` "
+        "and `__support_kvm`.",
         change=Change.MODIFIABLE,
+        ims_update=True,
         filter=Filter.EXACT,
+        excludes=("__support_xen", "__support_kvm"),
     ),
     _attr(
         "__support_kvm_gpu_type",
         S,
-        "GPU type supported on KVM; absent when none.",
+        "GPU type supported on KVM; absent when none. Cannot co-exist with `__support_xen` "
+        "and `__support_kvm`.",
         change=Change.MODIFIABLE,
+        ims_update=True,
         filter=Filter.EXACT,
+        excludes=("__support_xen", "__support_kvm"),
     ),
     _attr(
         "__support_xen_hana",
         S,
         f"HANA ECS support on Xen. {_TRUE_FLAG}",
         change=Change.MODIFIABLE,
+        ims_update=True,
         filter=Filter.EXACT,
     ),
     _attr(
@@ -542,6 +567,7 @@ REGISTRY: tuple[Attribute, ...] = (
         S,
         f"InfiniBand NIC support on KVM. {_TRUE_FLAG}",
         change=Change.MODIFIABLE,
+        ims_update=True,
         filter=Filter.EXACT,
     ),
     _attr(
@@ -555,6 +581,7 @@ REGISTRY: tuple[Attribute, ...] = (
         S,
         "When true, Cloud-Init password/key injection is not supported.",
         change=Change.MODIFIABLE,
+        ims_update=True,
         filter=Filter.EXACT,
     ),
     _attr(
@@ -570,6 +597,7 @@ REGISTRY: tuple[Attribute, ...] = (
         S,
         "Whether the image uses AMD's x86 architecture.",
         change=Change.MODIFIABLE,
+        ims_update=True,
         filter=Filter.EXACT,
         enum=TRUE_FALSE,
     ),
@@ -584,6 +612,7 @@ REGISTRY: tuple[Attribute, ...] = (
         S,
         f"Hi1822 SR-IOV NIC support. {_TRUE_FLAG}",
         change=Change.MODIFIABLE,
+        ims_update=True,
         filter=Filter.EXACT,
     ),
     _attr(
@@ -591,6 +620,7 @@ REGISTRY: tuple[Attribute, ...] = (
         S,
         f"Hi1822 virtio NIC support. {_TRUE_FLAG}",
         change=Change.MODIFIABLE,
+        ims_update=True,
         filter=Filter.EXACT,
     ),
     _attr("__system_support_market", B, "Whether the image can be published in the Marketplace."),
@@ -618,6 +648,7 @@ REGISTRY: tuple[Attribute, ...] = (
         S,
         "Whether initial configuration is done.",
         change=Change.MODIFIABLE,
+        ims_update=True,
         enum=TRUE_FALSE,
     ),
     _attr("__image_displayname", S, "Display name of the image."),
@@ -626,6 +657,7 @@ REGISTRY: tuple[Attribute, ...] = (
         S,
         "Enterprise project: `0` (default) or a UUID.",
         change=Change.MODIFIABLE,
+        ims_update=True,
         filter=Filter.EXACT,
         indexed=True,
         pattern=rf"0|{UUID_PATTERN}",
@@ -633,9 +665,11 @@ REGISTRY: tuple[Attribute, ...] = (
     _attr(
         "os_shutdown_timeout",
         S,
-        "Seconds to wait for a graceful shutdown (60-300).",
+        "Seconds to wait for a graceful shutdown (60-300), as a string.",
         change=Change.MODIFIABLE,
         pattern=r"[0-9]{1,4}",
+        minimum=60,
+        maximum=300,
     ),
     # Glance base attributes that OpenIMS never stores: writing them is refused by name.
     _attr(
@@ -648,6 +682,8 @@ REGISTRY: tuple[Attribute, ...] = (
 )
 
 BY_NAME: dict[str, Attribute] = {a.name: a for a in REGISTRY}
+# (attribute, attribute it cannot co-exist with), from `Attribute.excludes`
+EXCLUSIONS: tuple[tuple[str, str], ...] = tuple((a.name, o) for a in REGISTRY for o in a.excludes)
 ORDER: dict[str, int] = {a.name: i for i, a in enumerate(REGISTRY)}
 
 # Custom property names that Glance reserves for itself.

@@ -330,6 +330,32 @@ def test_unsigned_payload_only_where_the_sdk_uses_it(auth_server: AuthServer) ->
     refused(_tamper(patch, body=b"").send())
 
 
+def test_the_ims_update_body_is_covered_by_the_signature(auth_server: AuthServer) -> None:
+    """`PATCH /v2/cloudimages/{id}` carries JSON, which the SDK signs over the body's hash:
+    unlike the JSON-patch PATCH, its body cannot be swapped, nor sent UNSIGNED-PAYLOAD."""
+    from tests.catalogs import load, private
+
+    target = private("tenant-a", name="before")
+    load(auth_server.server.database_url, [target])
+    path = f"/v2/cloudimages/{target['id']}"
+    body = b'[{"op": "replace", "path": "/name", "value": "signed"}]'
+    sdk_type = "application/json;charset=UTF-8"
+    update = signed_by(auth_server, "t1", "PATCH", path, body=body, content_type=sdk_type)
+    assert "X-Sdk-Content-Sha256" not in update.headers
+    refused(_tamper(update, body=body.replace(b"signed", b"forged")).send())
+    unsigned = {"X-Sdk-Content-Sha256": signature.UNSIGNED_PAYLOAD}
+    refused(
+        signed_by(
+            auth_server, "t1", "PATCH", path, body=body, content_type=sdk_type, headers=unsigned
+        ).send()
+    )
+    admin = auth_server.client("admin")
+    assert admin.get(f"/v2/images/{target['id']}").json()["name"] == "before"
+    answer = update.send()
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["name"] == "signed"
+
+
 def test_bodies_beyond_the_limit_are_refused_before_hashing(auth_server: AuthServer) -> None:
     huge = b'{"name": "' + b"x" * (1024 * 1024) + b'"}'
     r = signed_by(auth_server, "t1", "POST", "/v2/images", body=huge).send()

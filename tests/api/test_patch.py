@@ -129,6 +129,61 @@ def test_name_description_and_the_registry_attributes(server: Server) -> None:
     assert "__description" not in doc
 
 
+def test_os_shutdown_timeout_takes_60_to_300_seconds_as_a_string(server: Server) -> None:
+    c = server.client("p1")
+    image = create(c)
+    doc = ok(c, image["id"], [{"op": "add", "path": "/os_shutdown_timeout", "value": "60"}])
+    assert doc["os_shutdown_timeout"] == "60"
+    doc = ok(c, image["id"], [{"op": "replace", "path": "/os_shutdown_timeout", "value": 300}])
+    assert doc["os_shutdown_timeout"] == "300"  # a JSON number is kept as the string IMS has
+    r = patch(c, image["id"], [{"op": "replace", "path": "/os_shutdown_timeout", "value": "30"}])
+    assert r.status_code == 400 and r.json()["error"]["code"] == "IMG.0001"
+
+
+def test_a_gpu_type_replaces_the_kvm_flag_in_one_patch(server: Server) -> None:
+    """IMS: a GPU type cannot co-exist with `__support_xen`/`__support_kvm`. The rule judges
+    the result of the whole patch, so one patch may swap the flag for a GPU type."""
+    c = server.client("p1")
+    image = create(c, __support_kvm="true")
+    doc = ok(
+        c,
+        image["id"],
+        [
+            {"op": "add", "path": "/__support_kvm_gpu_type", "value": "V100_vGPU"},
+            {"op": "remove", "path": "/__support_kvm"},
+        ],
+    )
+    assert doc["__support_kvm_gpu_type"] == "V100_vGPU" and "__support_kvm" not in doc
+    r = patch(c, image["id"], [{"op": "add", "path": "/__support_xen", "value": "true"}])
+    assert r.status_code == 409, r.text
+    assert r.json()["error"] == {
+        "message": "Attribute '__support_kvm_gpu_type' cannot co-exist with '__support_xen'.",
+        "code": "IMG.0035",
+        "title": "Conflict",
+    }
+    created = c.post(
+        "/v2/images", json={"name": "x", "__support_xen_gpu_type": "M60", "__support_xen": "true"}
+    )
+    assert created.status_code == 409 and created.json()["error"]["code"] == "IMG.0035"
+
+
+def test_an_imported_conflict_does_not_block_other_changes(server: Server) -> None:
+    """Images imported with both attributes keep them; a patch that touches neither passes,
+    one that writes either side is refused."""
+    from tests.api.test_native import import_docs
+    from tests.seeds import PATCH_EXAMPLE
+
+    both = dict(PATCH_EXAMPLE, __support_kvm="true", __support_kvm_gpu_type="P100")
+    import_docs(server, both)
+    admin = server.admin()
+    doc = ok(admin, both["id"], [{"op": "replace", "path": "/name", "value": "renamed"}])
+    assert doc["__support_kvm"] == "true" and doc["__support_kvm_gpu_type"] == "P100"
+    r = patch(
+        admin, both["id"], [{"op": "replace", "path": "/__support_kvm_gpu_type", "value": "V"}]
+    )
+    assert r.status_code == 409, r.text
+
+
 def test_tags_in_a_patch_replace_the_whole_list(server: Server) -> None:
     c = server.client("p1")
     image = create(c, tags=["old"])

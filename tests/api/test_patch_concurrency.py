@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.catalogs import load, private
 from tests.conftest import BACKENDS, Server, empty, start_server
 
 V20 = "application/openstack-images-v2.0-json-patch"
@@ -107,3 +108,33 @@ def test_concurrent_patches_of_one_attribute_end_with_one_written_value(
     doc = owner.get(f"/v2/images/{image_id}").json()
     assert doc["name"] in written
     assert doc["__description"] == doc["name"]  # the two halves of one patch, never a mix
+
+
+def test_the_ims_update_and_native_patches_share_the_lock(two_workers: Server) -> None:
+    """Both faces write through `ImageStore.modify`: concurrent IMS updates and native patches
+    of one image lose nothing, and `updated_at` never moves back."""
+    target = private("p1", name="hot")
+    load(two_workers.database_url, [target])
+    image_id = target["id"]
+
+    def work(c: httpx.Client, n: int) -> list[int]:
+        statuses = []
+        for r in range(ROUNDS):
+            op = [{"op": "add", "path": f"/prop_{n}", "value": f"round-{r}"}]
+            if n % 2:
+                ims = c.patch(
+                    f"/v2/cloudimages/{image_id}",
+                    content=json.dumps(op),
+                    headers={"Content-Type": "application/json"},
+                )
+                statuses.append(ims.status_code)
+            else:
+                statuses.append(send(c, image_id, op))
+        return statuses
+
+    assert run_together(two_workers, work) == [200] * (CLIENTS * ROUNDS)
+    doc = two_workers.client("p1").get(f"/v2/images/{image_id}").json()
+    assert {n: doc.get(f"prop_{n}") for n in range(CLIENTS)} == {
+        n: f"round-{ROUNDS - 1}" for n in range(CLIENTS)
+    }
+    assert doc["updated_at"] > target["updated_at"]

@@ -421,6 +421,17 @@ CASES: list[Case] = [
         "Property team already present.",
         content_type=V20,
     ),
+    *(
+        Case(
+            f"v2.0 add `/{name}` (every image has it)",
+            [{"add": f"/{name}", "value": value}],
+            409,
+            "IMG.0035",
+            f"Property {name} already present.",
+            content_type=V20,
+        )
+        for name, value in (("name", "x"), ("tags", ["b"]), ("visibility", "shared"))
+    ),
     Case(
         "v2.1 move from a missing property",
         [{"op": "move", "from": "/__nope", "path": "/squad"}],
@@ -531,6 +542,37 @@ CASES: list[Case] = [
         "Invalid value for 'enterprise_project_id': 'abc' does not match "
         "'0|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}'",
     ),
+    *(
+        Case(
+            f"add `/os_shutdown_timeout` → {value!r}",
+            [{"op": "add", "path": "/os_shutdown_timeout", "value": value}],
+            400,
+            "IMG.0001",
+            f"Invalid value for 'os_shutdown_timeout': {reason}",
+        )
+        for value, reason in (
+            ("59", "'59' is less than the minimum of 60"),
+            (301, "'301' is greater than the maximum of 300"),
+            ("1e2", "'1e2' does not match '[0-9]{1,4}'"),
+        )
+    ),
+    *(
+        Case(
+            f"add `/{gpu}` next to `/{flag}`",
+            [
+                {"op": "add", "path": f"/{flag}", "value": "true"},
+                {"op": "add", "path": f"/{gpu}", "value": "V100"},
+            ],
+            409,
+            "IMG.0035",
+            f"Attribute '{gpu}' cannot co-exist with '{flag}'.",
+        )
+        for gpu, flag in (
+            ("__support_kvm_gpu_type", "__support_kvm"),
+            ("__support_xen_gpu_type", "__support_kvm"),
+            ("__support_kvm_gpu_type", "__support_xen"),
+        )
+    ),
     Case(
         "name of 129 characters",
         _replace("/name", "n" * 129),
@@ -551,8 +593,14 @@ CASES: list[Case] = [
             ("empty", ""),
             ("with a leading space", " web"),
             ("with `<`", "a<b"),
-            ("that is a number", 5),
         )
+    ),
+    Case(
+        "name that is a number",
+        _replace("/name", 5),
+        400,
+        "IMG.0062",
+        "The image name is incorrect: a name is a string.",
     ),
     Case(
         "name null",

@@ -34,8 +34,13 @@ def image(**fields: Any) -> Document:
     )
 
 
+def parse(media: str, body: Any, *, max_operations: int = 100) -> patch.Patch:
+    dialect = patch.NATIVE.dialect(media)
+    return patch.parse(patch.NATIVE, dialect, body, max_operations=max_operations)
+
+
 def ops(*raw: dict[str, Any], media: str = patch.V21) -> patch.Patch:
-    return patch.parse(media, list(raw), max_operations=100)
+    return parse(media, list(raw))
 
 
 def applied(doc: Document, *raw: dict[str, Any], media: str = patch.V21, **kw: Any) -> Document:
@@ -79,14 +84,14 @@ def test_both_dialects_parse_to_the_same_operations() -> None:
     ],
 )
 def test_media_types_ignore_case_and_parameters(content_type: str, media: str) -> None:
-    assert patch.media_type(content_type) == media
+    assert patch.NATIVE.dialect(content_type).media_type == media
 
 
 def test_the_operation_limit_counts_operations() -> None:
     body = [{"op": "add", "path": f"/p{i}", "value": "v"} for i in range(3)]
-    assert len(patch.parse(patch.V21, body, max_operations=3).operations) == 3
+    assert len(parse(patch.V21, body, max_operations=3).operations) == 3
     with pytest.raises(errors.ApiError) as caught:
-        patch.parse(patch.V21, body, max_operations=2)
+        parse(patch.V21, body, max_operations=2)
     assert caught.value.status == 413
     assert caught.value.message == "A patch may hold at most 2 operations; this one holds 3."
 
@@ -111,8 +116,14 @@ def test_add_of_an_existing_property_replaces_in_v21_and_conflicts_in_v20() -> N
     with pytest.raises(errors.ApiError) as caught:
         applied(doc, {"add": "/team", "value": "red"}, media=patch.V20)
     assert (caught.value.status, caught.value.message) == (409, "Property team already present.")
-    # attributes every image has are replaced by `add` in both dialects
-    assert applied(doc, {"add": "/name", "value": "n2"}, media=patch.V20)["name"] == "n2"
+    # v2.0: the attributes every image has are always present, so `add` of them is 409 too
+    # (Glance's `_do_add` checks `hasattr(image, name)`); v2.1 replaces them
+    for name, value in (("name", "n2"), ("tags", ["x"]), ("min_ram", 1), ("protected", True)):
+        with pytest.raises(errors.ApiError) as caught:
+            applied(doc, {"add": f"/{name}", "value": value}, media=patch.V20)
+        assert caught.value.message == f"Property {name} already present."
+        assert applied(doc, {"op": "add", "path": f"/{name}", "value": value})[name] == value
+    assert applied(doc, {"replace": "/name", "value": "n2"}, media=patch.V20)["name"] == "n2"
 
 
 def test_move_is_a_remove_and_an_add() -> None:
@@ -269,7 +280,7 @@ def test_custom_property_patches_follow_the_dictionary_model(
         for op in raw
     ]
     expected = _model(start, raw)
-    parsed = patch.parse(patch.V21, wire, max_operations=10)
+    parsed = parse(patch.V21, wire, max_operations=10)
     if expected is None:
         with pytest.raises(errors.ApiError) as caught:
             patch.apply(doc, parsed, OWNER, now=LATER)
@@ -278,3 +289,78 @@ def test_custom_property_patches_follow_the_dictionary_model(
     out = patch.apply(doc, parsed, OWNER, now=LATER)
     result = doc if out is None else out
     assert documents.custom_properties(result) == expected
+
+
+# --- the IMS policy (PATCH /v2/cloudimages/{id}) ---------------------------------------------
+def ims_ops(*raw: dict[str, Any]) -> patch.Patch:
+    dialect = patch.IMS.dialect("application/json;charset=UTF-8")  # as the SDK sends it
+    return patch.parse(patch.IMS, dialect, list(raw), max_operations=100)
+
+
+def ims_applied(doc: Document, *raw: dict[str, Any], caller: Caller = OWNER) -> Document | None:
+    return patch.apply(doc, ims_ops(*raw), caller, now=LATER)
+
+
+def test_ims_takes_json_only_and_no_move() -> None:
+    for content_type in (patch.V21, patch.V20, None, "text/plain"):
+        with pytest.raises(errors.ApiError) as caught:
+            patch.IMS.dialect(content_type)
+        assert caught.value.status == 415
+    with pytest.raises(errors.ApiError) as caught:
+        ims_ops({"op": "move", "from": "/a", "path": "/b"})
+    assert caught.value.message.endswith("It must be one of the following: add, remove, replace.")
+    with pytest.raises(errors.ApiError):
+        patch.NATIVE.dialect("application/json")
+
+
+def test_ims_changes_only_listed_attributes_and_lower_case_extensions() -> None:
+    doc = image(Team="kept", team="blue")
+    out = ims_applied(
+        doc,
+        {"op": "replace", "path": "/name", "value": "n"},
+        {"op": "add", "path": "/team", "value": "red"},  # add of a present one replaces
+        {"op": "add", "path": "/__support_kvm", "value": "true"},
+        {"op": "remove", "path": "/Team"},  # an existing name: no name rule
+    )
+    assert out is not None and out["team"] == "red" and "Team" not in out
+    for op, code in (
+        ({"op": "replace", "path": "/protected", "value": True}, "IMG.0105"),
+        ({"op": "add", "path": "/os_shutdown_timeout", "value": "60"}, "IMG.0105"),
+        ({"op": "add", "path": "/New", "value": "x"}, "IMG.0001"),
+        ({"op": "replace", "path": "/__support_xen", "value": "true"}, "IMG.0035"),
+    ):
+        with pytest.raises(errors.ApiError) as caught:
+            ims_applied(doc, op)
+        assert caught.value.code == code and caught.value.spec.status_on(ims=True) == 400
+
+
+def test_ims_admits_the_owner_of_an_active_image_only() -> None:
+    from openims.domain.access import ImageAccess
+
+    active = dict(image(), status="active")
+    mine = ImageAccess("p1", "private", registered=True, member_status=None)
+    shared = ImageAccess("p2", "shared", registered=True, member_status="accepted")
+    hidden = ImageAccess("p2", "private", registered=True, member_status=None)
+    patch.admit(patch.IMS, OWNER, mine, active)
+    patch.admit(patch.IMS, ADMIN, hidden, active)
+    for caller, seen, doc, code in (
+        (OWNER, hidden, active, "IMG.0027"),  # invisible: as if missing
+        (OWNER, shared, active, "IMG.0047"),  # visible, not the owner's
+        (Caller("p1", frozenset({"reader"})), mine, active, "IMG.0026"),
+        (OWNER, mine, image(), "IMG.0046"),  # queued
+        (OWNER, hidden, image(), "IMG.0027"),  # visibility is judged before the status
+    ):
+        with pytest.raises(errors.ApiError) as caught:
+            patch.admit(patch.IMS, caller, seen, doc)
+        assert caught.value.code == code
+    with pytest.raises(errors.ApiError) as caught:  # the native face: Glance's 403
+        patch.admit(patch.NATIVE, OWNER, shared, active)
+    assert caught.value.code == "IMG.0026"
+    patch.admit(patch.NATIVE, OWNER, mine, image())  # any status
+
+
+def test_conflicts_answer_400_on_the_ims_face_and_409_on_the_native_one() -> None:
+    spec = errors.PROPERTY_MISSING
+    assert (spec.status_on(ims=False), spec.status_on(ims=True)) == (409, 400)
+    assert errors.OWNER_ONLY.status_on(ims=True) == 403
+    assert errors.IMAGE_NOT_FOUND.status_on(ims=True) == 404

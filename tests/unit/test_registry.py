@@ -40,3 +40,17 @@ def test_sortable_attributes_have_columns_and_links_do_not() -> None:
             assert not attr.stored and attr.presence is Presence.ALWAYS
     assert attributes.is_support_flag("__support_s4l")
     assert not attributes.is_support_flag("__support_")
+
+
+def test_a_string_with_a_range_spells_a_number() -> None:
+    """`check_value` reads a ranged string attribute as the integer its digits spell; the
+    pattern must make sure they are digits, or `int()` would fail on the value."""
+    for attr in attributes.REGISTRY:
+        if attr.kind is Kind.STRING and (attr.minimum is not None or attr.maximum is not None):
+            assert attr.pattern is not None and attr.pattern.startswith("[0-9]"), attr.name
+
+
+def test_attributes_that_cannot_co_exist_are_registered() -> None:
+    assert ("__support_kvm_gpu_type", "__support_kvm") in attributes.EXCLUSIONS
+    for name, other in attributes.EXCLUSIONS:
+        assert other in attributes.BY_NAME and other != name, (name, other)

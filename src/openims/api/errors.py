@@ -4,7 +4,8 @@
 IMS paths (`/v2/cloudimages`) answer `{"error": {"message", "code"}}`, as the IMS error-code
 page shows. Native Glance paths answer the same object plus Glance's `title`: a nested object is
 the shape python-glanceclient, openstacksdk and the IMS SDK all parse (glanceclient reads
-`message` from every top-level value, so a flat body would break it).
+`message` from every top-level value, so a flat body would break it). The face also picks the
+status of the few refusals whose status IMS and Glance disagree on (`ErrorSpec.ims_status`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,11 @@ def is_ims_path(path: str) -> bool:
     return path.startswith(IMS_PREFIXES)
 
 
+def status(err: ApiError, path: str) -> int:
+    """The status `err` answers with on `path`'s face (`ErrorSpec.ims_status`)."""
+    return err.spec.status_on(ims=is_ims_path(path))
+
+
 def body(err: ApiError, path: str) -> bytes:
     content: dict[str, Any] = {"message": err.message, "code": err.code}
     if not is_ims_path(path):
@@ -52,7 +58,10 @@ def headers(err: ApiError) -> dict[str, str]:
 
 def response(err: ApiError, path: str) -> Response:
     return Response(
-        body(err, path), status_code=err.status, media_type="application/json", headers=headers(err)
+        body(err, path),
+        status_code=status(err, path),
+        media_type="application/json",
+        headers=headers(err),
     )
 
 

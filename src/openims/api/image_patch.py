@@ -14,8 +14,8 @@ from starlette.responses import Response
 
 from openims.api import body, deps, openapi, responses
 from openims.api import errors as api_errors
-from openims.api.native import ImageId, require_owner
-from openims.domain import access, documents, errors, patch, times
+from openims.api.native import ImageId
+from openims.domain import documents, errors, patch, times
 from openims.domain.access import Caller
 from openims.domain.documents import Document
 from openims.store.images import ImageStore, Loaded, MemberOps
@@ -74,19 +74,25 @@ async def update_image(
     caller: Annotated[Caller, Depends(deps.caller)],
     store: Annotated[ImageStore, Depends(deps.store)],
 ) -> Response:
+    return await update(patch.NATIVE, image_id, request, caller, store)
+
+
+async def update(
+    policy: patch.Policy, image_id: str, request: Request, caller: Caller, store: ImageStore
+) -> Response:
+    """Patch an image by `policy`: one path for every face, so the faces differ only in what
+    their policy says."""
     try:
-        media = patch.media_type(request.headers.get("content-type"))
+        dialect = policy.dialect(request.headers.get("content-type"))
     except errors.ApiError as err:
         refused = api_errors.response(err, request.url.path)
-        refused.headers["Accept-Patch"] = ", ".join(patch.MEDIA_TYPES)
+        refused.headers["Accept-Patch"] = ", ".join(policy.media_types)
         return refused
     limit: int = request.app.state.settings.max_patch_operations
-    changes = patch.parse(media, await body.json(request), max_operations=limit)
+    changes = patch.parse(policy, dialect, await body.json(request), max_operations=limit)
 
     async def change(loaded: Loaded, _members: MemberOps) -> Document | None:
-        if not access.can_see(caller, loaded.access):
-            raise errors.IMAGE_NOT_FOUND(image_id=image_id)
-        require_owner(caller, loaded, "modify_image")
+        patch.admit(policy, caller, loaded.access, loaded.doc)
         return patch.apply(loaded.doc, changes, caller, now=times.now())
 
     doc = await store.modify(image_id, caller, change)

@@ -118,7 +118,7 @@ class RequestContext:
 
         async def send_error(err: ApiError) -> None:
             nonlocal status
-            status = err.status
+            status = api_errors.status(err, scope["path"])
             body = api_errors.body(err, scope["path"])
             headers = [
                 (b"content-type", b"application/json"),

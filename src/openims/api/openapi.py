@@ -10,7 +10,7 @@ from typing import Any
 
 from openims import attributes
 from openims.attributes import Filter, Kind
-from openims.domain import query
+from openims.domain import patch, query
 
 ERROR_STATUSES = (400, 401, 403, 404, 405, 409, 413, 415, 431, 500, 503)
 _DESCRIPTIONS = {
@@ -260,6 +260,22 @@ def components() -> dict[str, Any]:
             "type": "object",
             "properties": {"images": {"type": "array", "items": _ref("Image")}},
             "required": ["images"],
+        },
+        "CloudImageUpdate": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "op": {"type": "string", "enum": list(patch.IMS.dialects[0].operations)},
+                    "path": {"type": "string", "examples": ["/name"]},
+                    "value": {
+                        "description": "The new value, a string as IMS documents it (integers "
+                        "and booleans may also be sent as JSON values); not needed for `remove`.",
+                        "examples": ["ims_test"],
+                    },
+                },
+                "required": ["op", "path"],
+            },
         },
         "Member": member,
         "MemberList": {

@@ -35,10 +35,11 @@ def attribute_schema(attr: Attribute, *, glance: bool = True) -> dict[str, Any]:
         schema = {"type": "string"}
         if attr.max_length:
             schema["maxLength"] = attr.max_length
-    if attr.minimum is not None:
-        schema["minimum"] = attr.minimum
-    if attr.maximum is not None:
-        schema["maximum"] = attr.maximum
+    if attr.kind is Kind.INTEGER:  # a string's range is that of the number it spells
+        if attr.minimum is not None:
+            schema["minimum"] = attr.minimum
+        if attr.maximum is not None:
+            schema["maximum"] = attr.maximum
     if attr.enum:
         schema["enum"] = list(attr.enum)
     if attr.nullable and attr.kind is not Kind.LINK:

@@ -27,6 +27,7 @@ _TAG_CHARS = re.compile(r"[^\x00-\x1f\x7f/]+")
 MAX_TAGS = 128
 MAX_TAG_LENGTH = 255
 _PATTERNS = {a.name: re.compile(a.pattern) for a in attributes.REGISTRY if a.pattern}
+_ABSENT = object()
 
 
 def _invalid(attr: Attribute, reason: str) -> errors.ApiError:
@@ -37,8 +38,8 @@ def _invalid(attr: Attribute, reason: str) -> errors.ApiError:
 def check_name(value: Any) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str):
-        raise errors.INVALID_NAME()
+    if not isinstance(value, str):  # not a name at all (IMG.0062), rather than a bad one
+        raise errors.NAME_INCORRECT()
     if len(value) > 128:
         raise errors.NAME_TOO_LONG()
     if not value or value != value.strip(" ") or not _NAME_CHARS.fullmatch(value):
@@ -129,8 +130,25 @@ def check_value(attr: Attribute, value: Any, *, coerce: bool = False) -> Any:
         pattern = _PATTERNS.get(attr.name)
         if pattern is not None and not pattern.fullmatch(value):
             raise _invalid(attr, f"{value!r} does not match '{attr.pattern}'")
+        if attr.minimum is not None and int(value) < attr.minimum:  # a number kept as digits
+            raise _invalid(attr, f"{value!r} is less than the minimum of {attr.minimum}")
+        if attr.maximum is not None and int(value) > attr.maximum:
+            raise _invalid(attr, f"{value!r} is greater than the maximum of {attr.maximum}")
         return value
     raise _invalid(attr, "this attribute cannot be set")
+
+
+def check_coexistence(doc: Mapping[str, Any], before: Mapping[str, Any] | None = None) -> None:
+    """Refuse a document holding two attributes the registry says cannot co-exist (IMS: a GPU
+    type with `__support_xen` or `__support_kvm`), 409/400 IMG.0035.
+
+    With `before`, only a pair of which the write set or changed one side is refused: an image
+    imported with both keeps them, and a patch that renames it is not blamed for them."""
+    for name, other in attributes.EXCLUSIONS:
+        if name not in doc or other not in doc:
+            continue
+        if before is None or any(before.get(n, _ABSENT) != doc[n] for n in (name, other)):
+            raise errors.ATTRIBUTE_CONFLICT(name=name, other=other)
 
 
 def check_custom(name: str, value: Any) -> str:
@@ -241,6 +259,7 @@ def new_image(
     doc["created_at"] = stamp
     doc["updated_at"] = stamp
     doc.setdefault("__os_version", "Other Linux(64 bit)")
+    check_coexistence(doc)
     return canonical(doc)
 
 

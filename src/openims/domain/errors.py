@@ -5,6 +5,10 @@ an `ApiError` into the body of the face it was raised on (`api.errors`): IMS pat
 `{"error": {"message", "code"}}`, native Glance paths add the Glance `title`. Codes follow the
 IMS error-code table where one fits; gateway-level failures (authentication, unknown route,
 oversized requests) use the API gateway's `APIGW` codes, as Huawei Cloud does.
+
+A few refusals differ in status between the faces, not in code or words: Glance answers a
+property conflict with 409 and a read-only attribute with 403, while the IMS table lists every
+`IMG` code (but the role code IMG.0026) as a 400. Such an entry names its `ims_status`.
 """
 
 from __future__ import annotations
@@ -22,6 +26,11 @@ class ErrorSpec:
     status: int
     code: str
     message: str
+    ims_status: int | None = None  # the status on IMS paths, when it is not `status`
+
+    def status_on(self, *, ims: bool) -> int:
+        """The HTTP status this error answers with on the IMS face or the native one."""
+        return self.ims_status if ims and self.ims_status is not None else self.status
 
     def __call__(self, **params: Any) -> ApiError:
         return ApiError(self, **params)
@@ -52,8 +61,10 @@ class ApiError(Exception):
 CATALOGUE: dict[str, ErrorSpec] = {}
 
 
-def _e(key: str, status: int, code: str, message: str) -> ErrorSpec:
-    spec = ErrorSpec(key, status, code, message)
+def _e(
+    key: str, status: int, code: str, message: str, *, ims_status: int | None = None
+) -> ErrorSpec:
+    spec = ErrorSpec(key, status, code, message, ims_status)
     assert key not in CATALOGUE, key
     CATALOGUE[key] = spec
     return spec
@@ -121,6 +132,9 @@ INVALID_NAME = _e(
     "Invalid image name: use 1-128 letters, digits, Chinese characters, spaces, "
     "'-', '.' or '_', not starting or ending with a space.",
 )
+NAME_INCORRECT = _e(
+    "name_incorrect", 400, "IMG.0062", "The image name is incorrect: a name is a string."
+)
 NAME_TOO_LONG = _e(
     "name_too_long", 400, "IMG.0002", "The image name is longer than 128 characters."
 )
@@ -152,8 +166,18 @@ FORBIDDEN_ACTION = _e(
     "forbidden_action", 403, "IMG.0026", "You are not authorized to complete {action} action."
 )
 OWNER_ONLY = _e("owner_only", 403, "IMG.0047", "Only the owner of image {image_id} may do this.")
-ATTRIBUTE_READ_ONLY = _e("attribute_read_only", 403, "IMG.0105", "Attribute '{name}' is read-only.")
-ATTRIBUTE_RESERVED = _e("attribute_reserved", 403, "IMG.0105", "Attribute '{name}' is reserved.")
+IMAGE_NOT_ACTIVE = _e(
+    "image_not_active",
+    400,
+    "IMG.0046",
+    "Image {image_id} is {status}: only active images can be updated.",
+)
+ATTRIBUTE_READ_ONLY = _e(
+    "attribute_read_only", 403, "IMG.0105", "Attribute '{name}' is read-only.", ims_status=400
+)
+ATTRIBUTE_RESERVED = _e(
+    "attribute_reserved", 403, "IMG.0105", "Attribute '{name}' is reserved.", ims_status=400
+)
 
 # --- PATCH /v2/images/{id} (JSON Patch; Glance's messages without its HTML tail) ----------
 PATCH_NOT_A_LIST = _e(
@@ -219,10 +243,27 @@ POINTER_BAD_ESCAPE = _e(
 POINTER_TOO_DEEP = _e(
     "pointer_too_deep", 400, "IMG.0001", "Invalid JSON pointer for this resource: '{pointer}'"
 )
-PROPERTY_MISSING = _e("property_missing", 409, "IMG.0035", "Property {name} does not exist.")
-PROPERTY_PRESENT = _e("property_present", 409, "IMG.0035", "Property {name} already present.")
+PROPERTY_MISSING = _e(
+    "property_missing", 409, "IMG.0035", "Property {name} does not exist.", ims_status=400
+)
+PROPERTY_PRESENT = _e(
+    "property_present", 409, "IMG.0035", "Property {name} already present.", ims_status=400
+)
+ATTRIBUTE_NOT_UPDATABLE = _e(
+    "attribute_not_updatable",
+    400,
+    "IMG.0105",
+    "Attribute '{name}' cannot be updated by the IMS update API.",
+)
+ATTRIBUTE_CONFLICT = _e(
+    "attribute_conflict",
+    409,
+    "IMG.0035",
+    "Attribute '{name}' cannot co-exist with '{other}'.",
+    ims_status=400,
+)
 PROPERTY_NOT_REMOVABLE = _e(
-    "property_not_removable", 403, "IMG.0105", "Property {name} may not be removed."
+    "property_not_removable", 403, "IMG.0105", "Property {name} may not be removed.", ims_status=400
 )
 ADMIN_ONLY_ATTRIBUTE = _e(
     "admin_only_attribute", 403, "IMG.0026", "{label} can't be updated by non admin."

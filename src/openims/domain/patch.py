@@ -1,7 +1,8 @@
-"""JSON Patch for images (`PATCH /v2/images/{id}`): the two Glance dialects, parsed and applied
-by the IMS rules.
+"""JSON Patch for images: parsed and applied by one set of rules for every face that updates an
+image, each face a `Policy`.
 
-The `Content-Type` picks the dialect; the two differ only in the shape of an operation:
+The native face (`PATCH /v2/images/{id}`, `NATIVE`) speaks the two Glance dialects; the
+`Content-Type` picks one, and they differ only in the shape of an operation:
 - `application/openstack-images-v2.1-json-patch`: `{"op": "replace", "path": "/name", "value": "x"}`
   (RFC 6902). python-glanceclient computes its patches with `jsonpatch`, which turns "remove
   one property, add another with the same value" into `{"op": "move", "from": …, "path": …}`,
@@ -9,16 +10,22 @@ The `Content-Type` picks the dialect; the two differ only in the shape of an ope
 - `application/openstack-images-v2.0-json-patch`: `{"replace": "/name", "value": "x"}`, the
   operation is the key.
 
-`parse` checks everything that does not depend on the image (the body's shape, the operations,
-the JSON pointers) and `apply` checks each operation against the current document and the
-attribute registry's `Change` rule. IMS lets a patch change only the name, the description and
-custom attributes, plus the attributes the registry marks as changeable. `apply` works on a copy
-and raises at the first refusal, so a patch is applied whole or not at all; the store writes
-the result in the transaction that holds the image's lock.
+The IMS face (`PATCH /v2/cloudimages/{id}`, `IMS`) takes the v2.1 shape without `move`, as
+`application/json`, and narrows what may change (active images, the attributes IMS lists,
+lower-case extension names); its refusals render as IMS answers them (`api.errors`).
 
-Rules where the two dialects differ (measured on Glance): `add` of a property that is already
-there replaces it in v2.1 and is a 409 in v2.0, except for the attributes every image has
-(`name`, `tags`, …), which `add` replaces in both.
+`parse` checks everything that does not depend on the image (the body's shape, the operations,
+the JSON pointers), `admit` whether the caller may patch this image at all, and `apply` checks
+each operation against the current document and the attribute registry's `Change` rule. IMS
+lets a patch change only the name, the description and custom attributes, plus the attributes
+the registry marks as changeable. `apply` works on a copy and raises at the first refusal, so a
+patch is applied whole or not at all; the store writes the result in the transaction that
+holds the image's lock.
+
+Rules where the two dialects differ (measured on Glance, and read in its `_do_add`): `add` of
+an attribute the image already has replaces it in v2.1 and is a 409 in v2.0. In v2.0 that
+includes the attributes every image has (`name`, `tags`, …): Glance asks
+`hasattr(image, name)`, true for every base attribute, so those are changed with `replace`.
 """
 
 from __future__ import annotations
@@ -31,16 +38,81 @@ import orjson
 
 from openims import attributes
 from openims.attributes import Attribute, Change, Presence
-from openims.domain import documents, errors, times
-from openims.domain.access import Caller
+from openims.domain import access, documents, errors, times
+from openims.domain.access import Caller, ImageAccess
 from openims.domain.documents import Document
 
 V20 = "application/openstack-images-v2.0-json-patch"
 V21 = "application/openstack-images-v2.1-json-patch"
-MEDIA_TYPES = (V20, V21)
 V21_OPERATIONS = ("add", "remove", "replace", "move")
 V20_OPERATIONS = ("add", "remove", "replace")
 _BAD_ESCAPE = re.compile(r"~([^01]|$)")
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """How one media type spells an operation, and what its `add` does to a present attribute."""
+
+    media_type: str
+    operations: tuple[str, ...]
+    op_is_key: bool = False  # v2.0: `{"replace": "/name", …}`; else `{"op": …, "path": …}`
+    add_replaces: bool = True  # False: `add` of a present attribute, base ones too, is 409
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """What one face's PATCH accepts, beyond the rules every face shares (the registry's
+    `Change` rules and value checks, all-or-nothing, `updated_at`, the lock)."""
+
+    api: str  # how the 415 message names the API
+    dialects: tuple[Dialect, ...]  # in the order the 415 message lists their media types
+    # only registered attributes marked `ims_update` may change (others: 400 IMG.0105)
+    ims_updatable_only: bool = False
+    # a new custom (extension) attribute's name may not contain upper-case letters
+    lower_case_names: bool = False
+    # only `active` images may change (others: 400 IMG.0046)
+    active_only: bool = False
+    # the refusal for a caller that sees the image but neither owns it nor is an admin;
+    # None: Glance's `modify_image` 403, which a read-only caller always gets
+    not_owner: errors.ErrorSpec | None = None
+
+    @property
+    def media_types(self) -> tuple[str, ...]:
+        return tuple(d.media_type for d in self.dialects)
+
+    def dialect(self, content_type: str | None) -> Dialect:
+        """The dialect a `Content-Type` header names (parameters and case ignored); 415 for
+        any other media type."""
+        media = (content_type or "").split(";", 1)[0].strip().lower()
+        for dialect in self.dialects:
+            if dialect.media_type == media:
+                return dialect
+        raise errors.UNSUPPORTED_MEDIA_TYPE(
+            media_type=media or "(none)",
+            expected=f"{self.api} expects Content-Type one of: {', '.join(self.media_types)}",
+        )
+
+
+NATIVE = Policy(
+    api="Image PATCH",
+    dialects=(
+        Dialect(V20, V20_OPERATIONS, op_is_key=True, add_replaces=False),
+        Dialect(V21, V21_OPERATIONS),
+    ),
+)
+
+# The IMS update API (`PATCH /v2/cloudimages/{id}`, "Updating Image Information"): a JSON array
+# of `{"op", "path", "value"}` sent as `application/json` (what the SDK's `update_image`
+# sends), ops add, replace and remove; only active images; only the attributes its
+# documentation lists, and the user's own extension attributes, lower-case; IMS error codes.
+IMS = Policy(
+    api="The IMS image update",
+    dialects=(Dialect("application/json", ("add", "remove", "replace")),),
+    ims_updatable_only=True,
+    lower_case_names=True,
+    active_only=True,
+    not_owner=errors.OWNER_ONLY,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,28 +128,18 @@ class Operation:
 
 @dataclass(frozen=True, slots=True)
 class Patch:
-    media_type: str
+    policy: Policy
+    dialect: Dialect
     operations: tuple[Operation, ...]
 
 
-def media_type(content_type: str | None) -> str:
-    """The dialect named by a `Content-Type` header (parameters ignored); 415 for any other."""
-    media = (content_type or "").split(";", 1)[0].strip().lower()
-    if media not in MEDIA_TYPES:
-        raise errors.UNSUPPORTED_MEDIA_TYPE(
-            media_type=media or "(none)",
-            expected=f"Image PATCH expects Content-Type one of: {', '.join(MEDIA_TYPES)}",
-        )
-    return media
-
-
-def parse(media: str, body: Any, *, max_operations: int) -> Patch:
+def parse(policy: Policy, dialect: Dialect, body: Any, *, max_operations: int) -> Patch:
     """The operations of a decoded JSON body, or a 400 naming the first thing wrong."""
     if not isinstance(body, list):
         raise errors.PATCH_NOT_A_LIST()
     if len(body) > max_operations:
         raise errors.PATCH_TOO_MANY_OPERATIONS(limit=max_operations, count=len(body))
-    return Patch(media, tuple(_operation(media, raw) for raw in body))
+    return Patch(policy, dialect, tuple(_operation(dialect, raw) for raw in body))
 
 
 def _show(value: Any) -> str:
@@ -85,27 +147,27 @@ def _show(value: Any) -> str:
     return value if isinstance(value, str) else orjson.dumps(value).decode()
 
 
-def _operation(media: str, raw: Any) -> Operation:
+def _operation(dialect: Dialect, raw: Any) -> Operation:
     if not isinstance(raw, dict):
         raise errors.PATCH_OPERATION_NOT_OBJECT()
-    if media == V21:
-        available = ", ".join(V21_OPERATIONS)
-        if "op" not in raw:
-            raise errors.PATCH_OP_MISSING(available=available)
-        op = raw["op"]
-        if not isinstance(op, str) or op not in V21_OPERATIONS:
-            raise errors.PATCH_OP_INVALID(op=_show(op), available=available)
-        if "path" not in raw:
-            raise errors.PATCH_PATH_MISSING(member="path")
-        pointer = raw["path"]
-    else:
-        named = [key for key in V20_OPERATIONS if key in raw]
+    if dialect.op_is_key:
+        named = [key for key in dialect.operations if key in raw]
         if not named:
             raise errors.PATCH_V20_OP_NONE()
         if len(named) > 1:
             raise errors.PATCH_V20_OP_MANY()
         op = named[0]
         pointer = raw[op]
+    else:
+        available = ", ".join(dialect.operations)
+        if "op" not in raw:
+            raise errors.PATCH_OP_MISSING(available=available)
+        op = raw["op"]
+        if not isinstance(op, str) or op not in dialect.operations:
+            raise errors.PATCH_OP_INVALID(op=_show(op), available=available)
+        if "path" not in raw:
+            raise errors.PATCH_PATH_MISSING(member="path")
+        pointer = raw["path"]
     name = decode_pointer(pointer)
     source = None
     if op == "move":
@@ -141,32 +203,52 @@ def decode_pointer(pointer: Any) -> str:
 
 
 # --- applying ------------------------------------------------------------------------------
+def admit(policy: Policy, caller: Caller, image: ImageAccess, doc: Document) -> None:
+    """Whether `caller` may patch this image at all, before any operation is judged: a tenant
+    that cannot see it gets the 404 of a missing image (it never learns that the image
+    exists), one that sees but does not own it (or a reader) 403, and then the image must be
+    in a status the face updates."""
+    image_id = doc["id"]
+    if not access.can_see(caller, image):
+        raise errors.IMAGE_NOT_FOUND(image_id=image_id)
+    if not access.can_modify(caller, image):
+        if policy.not_owner is not None and not caller.read_only:
+            raise policy.not_owner(image_id=image_id)
+        raise errors.FORBIDDEN_ACTION(action="modify_image")
+    if policy.active_only and doc.get("status") != "active":
+        raise errors.IMAGE_NOT_ACTIVE(image_id=image_id, status=doc.get("status"))
+
+
 def apply(doc: Document, patch: Patch, caller: Caller, *, now: int) -> Document | None:
     """The document after every operation of `patch`, canonical and with `updated_at` moved
     on; None when the patch changes nothing (`[]`, or values equal to the current ones), so
     an idle patch writes nothing and keeps `updated_at`.
 
-    The caller has already been allowed to modify the image (owner or admin); this checks
-    what each operation does. Raises ApiError at the first refusal; `doc` is never changed."""
+    The caller has already been allowed to modify the image (`admit`); this checks what each
+    operation does, by the rules of `patch.policy`. Raises ApiError at the first refusal;
+    `doc` is never changed."""
     work = dict(doc)
+    policy = patch.policy
     for operation in patch.operations:
         if operation.op == "remove":
-            _remove(work, operation.name, caller)
+            _remove(work, operation.name, caller, policy)
         elif operation.op == "move":
             assert operation.source is not None
-            value = _remove(work, operation.source, caller)
-            _put(work, operation.name, value, caller, must_exist=False, may_exist=True)
+            value = _remove(work, operation.source, caller, policy)
+            _put(work, operation.name, value, caller, policy, must_exist=False, may_exist=True)
         else:
             _put(
                 work,
                 operation.name,
                 operation.value,
                 caller,
+                policy,
                 must_exist=operation.op == "replace",
-                may_exist=operation.op == "replace" or patch.media_type == V21,
+                may_exist=operation.op == "replace" or patch.dialect.add_replaces,
             )
     if work == doc:
         return None
+    documents.check_coexistence(work, doc)
     if work.get("visibility") != doc.get("visibility") and work.get("__imagetype") in (
         "gold",
         "private",
@@ -177,9 +259,10 @@ def apply(doc: Document, patch: Patch, caller: Caller, *, now: int) -> Document 
     return documents.canonical(work)
 
 
-def _writable(name: str, caller: Caller) -> Attribute | None:
+def _writable(name: str, caller: Caller, policy: Policy) -> Attribute | None:
     """The registered attribute `name` if the caller may write it; None for a custom
-    property (anyone who may modify the image may write those). 403 otherwise."""
+    property (anyone who may modify the image may write those). Refused otherwise: 403 (400
+    on the IMS face, which also refuses the attributes IMS does not list as updatable)."""
     attr = attributes.get(name)
     if attr is None:
         if name.startswith(attributes.RESERVED_PREFIXES):
@@ -189,14 +272,16 @@ def _writable(name: str, caller: Caller) -> Attribute | None:
         raise errors.ATTRIBUTE_READ_ONLY(name=name)
     if attr.change is Change.RESERVED:
         raise errors.ATTRIBUTE_RESERVED(name=name)
+    if policy.ims_updatable_only and not attr.ims_update:
+        raise errors.ATTRIBUTE_NOT_UPDATABLE(name=name)
     if attr.change is Change.ADMIN and not caller.is_admin:
         raise errors.ADMIN_ONLY_ATTRIBUTE(label=name.capitalize())
     return attr
 
 
-def _remove(work: Document, name: str, caller: Caller) -> Any:
+def _remove(work: Document, name: str, caller: Caller, policy: Policy) -> Any:
     """Take `name` out of the document and return its value."""
-    attr = _writable(name, caller)
+    attr = _writable(name, caller, policy)
     if attr is not None and (
         attr.presence is Presence.ALWAYS or attr.change is not Change.MODIFIABLE
     ):
@@ -207,15 +292,25 @@ def _remove(work: Document, name: str, caller: Caller) -> Any:
 
 
 def _put(
-    work: Document, name: str, value: Any, caller: Caller, *, must_exist: bool, may_exist: bool
+    work: Document,
+    name: str,
+    value: Any,
+    caller: Caller,
+    policy: Policy,
+    *,
+    must_exist: bool,
+    may_exist: bool,
 ) -> None:
-    attr = _writable(name, caller)
-    present = name in work
+    attr = _writable(name, caller, policy)
+    present = name in work  # attributes every image has are always present
     if must_exist and not present:
         raise errors.PROPERTY_MISSING(name=name)
-    # attributes every image has are always "present": adding them replaces them
-    if present and not may_exist and (attr is None or attr.presence is not Presence.ALWAYS):
+    if present and not may_exist:
         raise errors.PROPERTY_PRESENT(name=name)
+    if attr is None and not present and policy.lower_case_names and name != name.lower():
+        raise errors.INVALID_FIELD(
+            name=name[:64], reason="an extension attribute name may not contain upper-case letters"
+        )
     work[name] = _checked(attr, name, value, caller)
 
 
