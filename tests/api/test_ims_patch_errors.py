@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from openims.attributes import REGISTRY, Change, Presence
+from tests.api.patch_scene import Scene, callers
 from tests.catalogs import image, load, private, shared
 from tests.conftest import BACKENDS, Server, empty
 
@@ -492,18 +492,6 @@ def test_the_docs_tables_are_these_tables() -> None:
     assert table() in text, hint
 
 
-@dataclass
-class Scene:
-    server: Server
-    ids: dict[str, str]
-    clients: dict[str, httpx.Client]
-    documents: dict[str, bytes]  # every image as the admin sees it, before any case ran
-
-    def snapshot(self) -> dict[str, bytes]:
-        admin = self.clients["admin"]
-        return {k: admin.get(f"/v2/images/{v}").content for k, v in self.ids.items()}
-
-
 @pytest.fixture(scope="module", params=BACKENDS)
 def scene(request: pytest.FixtureRequest) -> Iterator[Scene]:
     """One set of images per backend for all cases: a refused patch changes nothing, and
@@ -516,29 +504,18 @@ def scene(request: pytest.FixtureRequest) -> Iterator[Scene]:
     shared_image = shared("p1", {"p2": "accepted"}, name="shared")
     public = image(name="pub")
     load(server.database_url, [own, shared_image, public])
-    headers = {
-        "owner": {"X-Project-Id": "p1"},
-        "member": {"X-Project-Id": "p2"},
-        "stranger": {"X-Project-Id": "p3"},
-        "admin": {"X-Project-Id": "admin-project", "X-Roles": "admin"},
-        "reader": {"X-Project-Id": "p1", "X-Roles": "reader"},
-    }
-    clients = {
-        k: httpx.Client(base_url=server.url, headers=h, timeout=30) for k, h in headers.items()
-    }
-    queued = clients["owner"].post("/v2/images", json={"name": "queued"})
-    assert queued.status_code == 201, queued.text
-    ids = {
-        "own": own["id"],
-        "shared": shared_image["id"],
-        "public": public["id"],
-        "queued": queued.json()["id"],
-    }
-    built = Scene(server, ids, clients, {})
-    built.documents = built.snapshot()
-    yield built
-    for c in clients.values():
-        c.close()
+    with callers(server) as built:
+        queued = built.clients["owner"].post("/v2/images", json={"name": "queued"})
+        assert queued.status_code == 201, queued.text
+        built.freeze(
+            {
+                "own": own["id"],
+                "shared": shared_image["id"],
+                "public": public["id"],
+                "queued": queued.json()["id"],
+            }
+        )
+        yield built
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])

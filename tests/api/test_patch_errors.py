@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from openims.attributes import REGISTRY, VISIBILITIES, Change, Presence
+from tests.api.patch_scene import Scene, callers
 from tests.conftest import BACKENDS, Server, empty
 
 V20 = "application/openstack-images-v2.0-json-patch"
@@ -704,18 +704,6 @@ def test_the_docs_tables_are_these_tables() -> None:
     assert table() in text, hint
 
 
-@dataclass
-class Scene:
-    server: Server
-    ids: dict[str, str]
-    clients: dict[str, httpx.Client]
-    documents: dict[str, bytes]  # every image as the admin sees it, before any case ran
-
-    def snapshot(self) -> dict[str, bytes]:
-        admin = self.clients["admin"]
-        return {k: admin.get(f"/v2/images/{v}").content for k, v in self.ids.items()}
-
-
 @pytest.fixture(scope="module", params=BACKENDS)
 def scene(request: pytest.FixtureRequest) -> Iterator[Scene]:
     """One set of images per backend for all cases: a refused patch changes nothing, and
@@ -724,36 +712,25 @@ def scene(request: pytest.FixtureRequest) -> Iterator[Scene]:
         "pg_server" if request.param == "postgres" else "sqlite_server"
     )
     empty(server.database_url)
-    headers = {
-        "owner": {"X-Project-Id": "p1"},
-        "member": {"X-Project-Id": "p2"},
-        "stranger": {"X-Project-Id": "p3"},
-        "admin": {"X-Project-Id": "admin-project", "X-Roles": "admin"},
-        "reader": {"X-Project-Id": "p1", "X-Roles": "reader"},
-    }
-    clients = {
-        k: httpx.Client(base_url=server.url, headers=h, timeout=30) for k, h in headers.items()
-    }
-    owner, admin = clients["owner"], clients["admin"]
-    own = owner.post("/v2/images", json={"name": "img", "team": "blue", "tags": ["a"]})
-    shared = owner.post("/v2/images", json={"name": "shared"})
-    public = admin.post("/v2/images", json={"name": "pub", "visibility": "public"})
-    community = owner.post("/v2/images", json={"name": "com", "visibility": "community"})
-    for r in (own, shared, public, community):
-        assert r.status_code == 201, r.text
-    sid = shared.json()["id"]
-    assert owner.post(f"/v2/images/{sid}/members", json={"member": "p2"}).status_code == 200
-    ids = {
-        "own": own.json()["id"],
-        "shared": sid,
-        "public": public.json()["id"],
-        "community": community.json()["id"],
-    }
-    built = Scene(server, ids, clients, {})
-    built.documents = built.snapshot()
-    yield built
-    for c in clients.values():
-        c.close()
+    with callers(server) as built:
+        owner, admin = built.clients["owner"], built.clients["admin"]
+        own = owner.post("/v2/images", json={"name": "img", "team": "blue", "tags": ["a"]})
+        shared = owner.post("/v2/images", json={"name": "shared"})
+        public = admin.post("/v2/images", json={"name": "pub", "visibility": "public"})
+        community = owner.post("/v2/images", json={"name": "com", "visibility": "community"})
+        for r in (own, shared, public, community):
+            assert r.status_code == 201, r.text
+        sid = shared.json()["id"]
+        assert owner.post(f"/v2/images/{sid}/members", json={"member": "p2"}).status_code == 200
+        built.freeze(
+            {
+                "own": own.json()["id"],
+                "shared": sid,
+                "public": public.json()["id"],
+                "community": community.json()["id"],
+            }
+        )
+        yield built
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
