@@ -13,7 +13,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from openims import demo
+from openims.service import demo
 from openims.store import migrate
 from openims.store.engine import create_engine
 from openims.store.images import ImageStore

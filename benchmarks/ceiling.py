@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from openims import logs
-from openims.api.middleware import RequestContext
+from openims.api.http.middleware import RequestContext
 
 JSON = "application/json"
 

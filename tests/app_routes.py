@@ -6,7 +6,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from openims.app import create_app
+from openims.api.app import create_app
 from openims.config import Settings
 
 

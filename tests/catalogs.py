@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import orjson
 
-from openims import transfer
 from openims.domain import times
+from openims.service import transfer
 from openims.store.engine import create_engine
 from openims.store.images import ImageStore
 
@@ -78,7 +78,8 @@ def load(database_url: str, docs: Iterable[dict[str, Any]]) -> None:
     async def go() -> None:
         engine = create_engine(database_url, pool_size=1)
         try:
-            await transfer.import_stream(ImageStore(engine), io.BytesIO(data))
+            with transfer.check_stream(io.BytesIO(data)) as checked:
+                await transfer.write(ImageStore(engine), checked)
         finally:
             await engine.dispose()
 
@@ -91,19 +92,16 @@ def activate(database_url: str, *image_ids: str) -> None:
     store's locked write, so the document and its columns stay in step."""
     from openims.domain import documents
     from openims.domain.access import Caller
-    from openims.store.images import Loaded, MemberOps
 
     operator = Caller("operator", frozenset({"admin"}))
-
-    async def change(loaded: Loaded, _members: MemberOps) -> dict[str, Any]:
-        return documents.canonical({**loaded.doc, "status": "active"})
 
     async def go() -> None:
         engine = create_engine(database_url, pool_size=1)
         try:
             store = ImageStore(engine)
             for image_id in image_ids:
-                assert await store.modify(image_id, operator, change) is not None, image_id
+                async with store.image_for_update(image_id, operator) as tx:
+                    await tx.save(documents.canonical({**tx.doc, "status": "active"}))
         finally:
             await engine.dispose()
 

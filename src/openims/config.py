@@ -10,8 +10,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from openims.store.engine import DEFAULT_URL
-
+DEFAULT_URL = "sqlite:///./data/openims.db"
 DEFAULT_CREDENTIALS = Path("./data/credentials.toml")
 LOG_LEVELS = ("debug", "info", "warning", "error")  # the documented ones; logging knows more
 
@@ -34,7 +33,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1024 * 1024
     max_patch_operations: int = 100  # operations in one JSON Patch body
     max_query_bytes: int = 8192
-    # --- request limits and timeouts (see openims.limits) ---
+    # --- request limits and timeouts (see openims.api.http.limits) ---
     max_header_bytes: int = 32 * 1024  # all header names and values of one request together
     header_timeout: float = 10.0  # seconds for a request head to arrive, from the first byte
     body_timeout: float = 30.0  # seconds for a whole request body to arrive

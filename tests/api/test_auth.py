@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import httpx
 
-from openims.api.authentication import PUBLIC_PATHS
+from openims.api.http.authentication import PUBLIC_PATHS
 from openims.auth import signature
 from tests.app_routes import routes_of_the_app
 from tests.conftest import AuthServer, Server, start_server, write_credentials

@@ -13,8 +13,7 @@ from typing import Any
 
 import pytest
 
-from openims import attributes
-from openims.domain import times
+from openims.domain import registry, times
 from tests.catalogs import ABSENT, ids, image, load, page_all, private, shared
 from tests.conftest import Server
 from tests.seeds import QUERY_EXAMPLE
@@ -139,7 +138,7 @@ FILTER_CASES: dict[str, FilterCase] = {
     ),
 }
 # Every registered __support_* flag filters by its exact string value.
-for _attr in attributes.REGISTRY:
+for _attr in registry.REGISTRY:
     if _attr.name.startswith("__support_") and _attr.name not in FILTER_CASES:
         _value = "true" if _attr.enum is None or "true" in _attr.enum else _attr.enum[0]
         FILTER_CASES[_attr.name] = ({_attr.name: _value}, {_attr.name: _value}, {})

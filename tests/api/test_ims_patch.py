@@ -99,7 +99,7 @@ def test_every_listed_attribute_as_the_sdk_sends_it(server: Server) -> None:
 
 
 def test_extension_attributes(server: Server) -> None:
-    target = private("p1", Team="kept", team="blue")  # `Team`: written by the native API
+    target = private("p1", Team="kept", team="blue")  # `Team`: written by the Glance API
     load(server.database_url, [target])
     c = server.client("p1")
     doc = ok(

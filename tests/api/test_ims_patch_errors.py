@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from openims.attributes import REGISTRY, Change, Presence
+from openims.domain.registry import REGISTRY, Change, Presence
 from tests.api.patch_scene import Scene, callers
 from tests.catalogs import image, load, private, shared
 from tests.conftest import BACKENDS, Server, empty
@@ -69,7 +69,7 @@ READ_ONLY = ["id", "status", "created_at", "updated_at", "size", "checksum", "se
 READ_ONLY += ["disk_format", "container_format", "min_disk"]
 RESERVED = ["__imagetype", "__isregistered", "__os_type", "__platform", "__os_version"]
 RESERVED += ["__support_arm", "__system__cmkid", "virtual_env_type"]
-# changeable on the native face, not listed as updatable by IMS
+# changeable on the Glance face, not listed as updatable by IMS
 NOT_UPDATABLE = [("protected", True), ("visibility", "shared"), ("tags", ["b"])]
 NOT_UPDATABLE += [("os_shutdown_timeout", "120")]
 NAME_RULE = (
@@ -261,7 +261,7 @@ CASES: list[Case] = [
     ),
     *(
         Case(
-            f"replace `/{name}` (native PATCH only)",
+            f"replace `/{name}` (Glance PATCH only)",
             _op("replace", f"/{name}", value),
             400,
             "IMG.0105",

@@ -18,7 +18,7 @@ import orjson
 import pytest
 
 from openims.config import Settings
-from tests.api.test_native import import_docs
+from tests.api.test_glance import import_docs
 from tests.conftest import Server, free_port
 
 DEFAULTS = Settings()
@@ -191,7 +191,7 @@ def plain_uvicorn(db_url: str, tmp_path: Path) -> Iterator[str]:
     with (tmp_path / "uvicorn.log").open("wb") as log:
         proc = subprocess.Popen(
             [
-                *(sys.executable, "-m", "uvicorn", "--factory", "openims.app:factory"),
+                *(sys.executable, "-m", "uvicorn", "--factory", "openims.api.app:factory"),
                 *("--port", str(port), "--http", "httptools"),
             ],
             stdout=log,

@@ -14,8 +14,8 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from openims.api.middleware import RequestContext, RouteTemplates
-from openims.app import create_app
+from openims.api.app import create_app
+from openims.api.http.middleware import RequestContext, RouteTemplates
 from openims.config import Settings
 from tests.conftest import AuthServer, Server, start_server, write_credentials
 from tests.signing import sign

@@ -170,7 +170,7 @@ def test_a_gpu_type_replaces_the_kvm_flag_in_one_patch(server: Server) -> None:
 def test_an_imported_conflict_does_not_block_other_changes(server: Server) -> None:
     """Images imported with both attributes keep them; a patch that touches neither passes,
     one that writes either side is refused."""
-    from tests.api.test_native import import_docs
+    from tests.api.test_glance import import_docs
     from tests.seeds import PATCH_EXAMPLE
 
     both = dict(PATCH_EXAMPLE, __support_kvm="true", __support_kvm_gpu_type="P100")
@@ -230,7 +230,7 @@ def test_admins_patch_any_image_and_move_it_to_another_owner(server: Server) -> 
 
 def test_updated_at_never_moves_backwards(server: Server) -> None:
     """An image imported with a future `updated_at` keeps it; a present one moves on."""
-    from tests.api.test_native import import_docs
+    from tests.api.test_glance import import_docs
     from tests.seeds import PATCH_EXAMPLE
 
     future = dict(PATCH_EXAMPLE, id="3d0d7d33-5a19-4a4e-8c6b-3b8f2bdb1e01")

@@ -1,7 +1,7 @@
 """No lost updates: many clients patch one image at once, against a real two-worker server (so
 the writers are separate processes as well as separate connections), on SQLite and PostgreSQL.
 
-Without the row lock of `ImageStore.modify` (PostgreSQL `FOR UPDATE`, SQLite `BEGIN
+Without the row lock of `ImageStore.image_for_update` (PostgreSQL `FOR UPDATE`, SQLite `BEGIN
 IMMEDIATE`), each PATCH would read the document, change it and write it back over whatever
 another writer wrote in between."""
 
@@ -110,9 +110,9 @@ def test_concurrent_patches_of_one_attribute_end_with_one_written_value(
     assert doc["__description"] == doc["name"]  # the two halves of one patch, never a mix
 
 
-def test_the_ims_update_and_native_patches_share_the_lock(two_workers: Server) -> None:
-    """Both faces write through `ImageStore.modify`: concurrent IMS updates and native patches
-    of one image lose nothing, and `updated_at` never moves back."""
+def test_the_ims_update_and_glance_patches_share_the_lock(two_workers: Server) -> None:
+    """Both faces write through `ImageStore.image_for_update`: concurrent IMS updates and Glance
+    patches of one image lose nothing, and `updated_at` never moves back."""
     target = private("p1", name="hot")
     load(two_workers.database_url, [target])
     image_id = target["id"]

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from openims.attributes import REGISTRY, VISIBILITIES, Change, Presence
+from openims.domain.registry import REGISTRY, VISIBILITIES, Change, Presence
 from tests.api.patch_scene import Scene, callers
 from tests.conftest import BACKENDS, Server, empty
 

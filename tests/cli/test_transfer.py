@@ -124,7 +124,7 @@ def test_import_of_a_missing_file(tmp_path: Path) -> None:
 
 
 def test_demo_is_deterministic_and_names_every_documented_os_version(tmp_path: Path) -> None:
-    from openims import demo
+    from openims.service import demo
 
     a = f"sqlite:///{tmp_path / 'a.db'}"
     b = f"sqlite:///{tmp_path / 'b.db'}"

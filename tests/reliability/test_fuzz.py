@@ -37,8 +37,8 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis import checks as st_checks
 
-from openims import demo
-from openims.api.authentication import is_public
+from openims.api.http.authentication import is_public
+from openims.service import demo
 from openims.store.engine import create_engine
 from openims.store.images import ImageItem, ImageStore
 from tests.catalogs import activate
@@ -54,7 +54,7 @@ QUERY_EXAMPLES = 300
 
 
 def error_format(ctx: Any, response: schemathesis.Response, case: schemathesis.Case) -> None:
-    """Every 4xx and 5xx body is `{"error": {"message", "code"}}` (native paths add `title`)."""
+    """Every 4xx and 5xx body is `{"error": {"message", "code"}}` (Glance paths add `title`)."""
     if response.status_code < 400:
         return
     body = json.loads(response.content)

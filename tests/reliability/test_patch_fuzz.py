@@ -23,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from openims import attributes
+from openims.domain import registry
 from tests.catalogs import activate, load, shared
 from tests.conftest import AuthServer
 from tests.reliability import consistency
@@ -58,7 +58,7 @@ IMS_MEDIA_TYPES = st.sampled_from(
 # --- operations ---------------------------------------------------------------------------------
 NAMES = st.one_of(
     st.sampled_from(["name", "team", "env", "__description", "tags", "min_ram", "visibility"]),
-    st.sampled_from(sorted(attributes.BY_NAME)),  # every registered attribute
+    st.sampled_from(sorted(registry.BY_NAME)),  # every registered attribute
     st.sampled_from(["team", "env", "last", "os_glance_x", "a/b", "a~b", "p" * 256]),
     st.text(min_size=1, max_size=8),
 )

@@ -16,9 +16,9 @@ import asyncio
 
 import pytest
 
-from openims import demo
 from openims.domain import query
 from openims.domain.access import Caller
+from openims.service import demo
 from openims.store.engine import create_engine
 from openims.store.images import ImageStore
 

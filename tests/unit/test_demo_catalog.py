@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from openims import attributes, demo
+from openims.domain import registry
+from openims.service import demo
 
 # How each platform's documented version names begin (the tables' own spellings).
 NAME_PREFIXES = {
@@ -56,7 +57,7 @@ def test_the_table_names_its_sources_and_no_version_twice() -> None:
 
 def test_every_version_name_agrees_with_its_platform_type_and_bits() -> None:
     for v in demo.os_versions():
-        assert v.platform in attributes.PLATFORMS, v
+        assert v.platform in registry.PLATFORMS, v
         assert v.os_version.startswith(NAME_PREFIXES[v.platform]), v
         assert v.os_type == ("Windows" if v.platform == "Windows" else "Linux"), v
         stated = BITS.search(v.os_version)
@@ -67,13 +68,13 @@ def test_every_version_name_agrees_with_its_platform_type_and_bits() -> None:
 
 
 def test_every_platform_has_a_documented_version() -> None:
-    assert {v.platform for v in demo.os_versions()} == set(attributes.PLATFORMS)
+    assert {v.platform for v in demo.os_versions()} == set(registry.PLATFORMS)
 
 
 @pytest.mark.parametrize("seed", [demo.DEFAULT_SEED, 7])
 def test_the_demo_has_a_gold_image_of_every_platform_and_documented_version(seed: int) -> None:
     golds = _golds(seed=seed)
-    assert {d["__platform"] for d in golds} == set(attributes.PLATFORMS)
+    assert {d["__platform"] for d in golds} == set(registry.PLATFORMS)
     plain = [d for d in golds if d["name"] == demo.image_name(d["__os_version"])]
     seen = {d["__os_version"]: d for d in plain}
     assert len(seen) == len(plain)  # one plain gold image per version
@@ -112,12 +113,12 @@ def test_images_is_the_whole_catalog_and_public_images_take_at_most_half(images:
     public = [i.doc for i in items if i.doc["owner"] == demo.PLATFORM_PROJECT]
     assert len(items) == images
     assert len(public) == demo.public_count(images, publics)
-    assert len(public) == min(publics, images, max((images + 1) // 2, len(attributes.PLATFORMS)))
+    assert len(public) == min(publics, images, max((images + 1) // 2, len(registry.PLATFORMS)))
     assert [i.doc for i in items[: len(public)]] == public  # the public images come first
     assert all(d["visibility"] == "public" and d["__imagetype"] == "gold" for d in public)
-    if images >= len(attributes.PLATFORMS):
-        assert {d["__platform"] for d in public} == set(attributes.PLATFORMS)
-    if images >= 2 * len(attributes.PLATFORMS):  # the tenants' images take the other half
+    if images >= len(registry.PLATFORMS):
+        assert {d["__platform"] for d in public} == set(registry.PLATFORMS)
+    if images >= 2 * len(registry.PLATFORMS):  # the tenants' images take the other half
         assert images - len(public) >= images // 2
 
 

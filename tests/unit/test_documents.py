@@ -7,8 +7,8 @@ import copy
 import orjson
 import pytest
 
-from openims import attributes
-from openims.domain import documents, errors, times
+from openims import errors
+from openims.domain import documents, registry, times
 from tests.seeds import PATCH_EXAMPLE, QUERY_EXAMPLE
 
 
@@ -54,8 +54,8 @@ def test_always_present_attributes_get_their_defaults() -> None:
     assert doc["tags"] == []
     assert doc["protected"] is False
     assert doc["size"] is None and doc["checksum"] is None and doc["name"] is None
-    for attr in attributes.rendered():
-        if attr.presence is attributes.Presence.ALWAYS:
+    for attr in registry.rendered():
+        if attr.presence is registry.Presence.ALWAYS:
             assert attr.name in doc
         else:
             assert attr.name not in doc

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from openims.domain import errors
+from openims import errors
 from openims.domain.flavors import FlavorCatalog, parse_flavor
 from openims.domain.query import Clause
 

@@ -14,7 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from openims.domain import documents, errors, patch, times
+from openims import errors
+from openims.domain import documents, patch, times
 from openims.domain.access import Caller
 from openims.domain.documents import Document
 
@@ -35,8 +36,8 @@ def image(**fields: Any) -> Document:
 
 
 def parse(media: str, body: Any, *, max_operations: int = 100) -> patch.Patch:
-    dialect = patch.NATIVE.dialect(media)
-    return patch.parse(patch.NATIVE, dialect, body, max_operations=max_operations)
+    dialect = patch.GLANCE.dialect(media)
+    return patch.parse(patch.GLANCE, dialect, body, max_operations=max_operations)
 
 
 def ops(*raw: dict[str, Any], media: str = patch.V21) -> patch.Patch:
@@ -84,7 +85,7 @@ def test_both_dialects_parse_to_the_same_operations() -> None:
     ],
 )
 def test_media_types_ignore_case_and_parameters(content_type: str, media: str) -> None:
-    assert patch.NATIVE.dialect(content_type).media_type == media
+    assert patch.GLANCE.dialect(content_type).media_type == media
 
 
 def test_the_operation_limit_counts_operations() -> None:
@@ -310,7 +311,7 @@ def test_ims_takes_json_only_and_no_move() -> None:
         ims_ops({"op": "move", "from": "/a", "path": "/b"})
     assert caught.value.message.endswith("It must be one of the following: add, remove, replace.")
     with pytest.raises(errors.ApiError):
-        patch.NATIVE.dialect("application/json")
+        patch.GLANCE.dialect("application/json")
 
 
 def test_ims_changes_only_listed_attributes_and_lower_case_extensions() -> None:
@@ -353,13 +354,13 @@ def test_ims_admits_the_owner_of_an_active_image_only() -> None:
         with pytest.raises(errors.ApiError) as caught:
             patch.admit(patch.IMS, caller, seen, doc)
         assert caught.value.code == code
-    with pytest.raises(errors.ApiError) as caught:  # the native face: Glance's 403
-        patch.admit(patch.NATIVE, OWNER, shared, active)
+    with pytest.raises(errors.ApiError) as caught:  # the Glance face: Glance's 403
+        patch.admit(patch.GLANCE, OWNER, shared, active)
     assert caught.value.code == "IMG.0026"
-    patch.admit(patch.NATIVE, OWNER, mine, image())  # any status
+    patch.admit(patch.GLANCE, OWNER, mine, image())  # any status
 
 
-def test_conflicts_answer_400_on_the_ims_face_and_409_on_the_native_one() -> None:
+def test_conflicts_answer_400_on_the_ims_face_and_409_on_the_glance_one() -> None:
     spec = errors.PROPERTY_MISSING
     assert (spec.status_on(ims=False), spec.status_on(ims=True)) == (409, 400)
     assert errors.OWNER_ONLY.status_on(ims=True) == 403

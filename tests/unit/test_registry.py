@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from openims import attributes
-from openims.attributes import Kind, Presence
+from openims.domain import registry
+from openims.domain.registry import Kind, Presence
 
 # Every attribute named in a response table or example of the five seed documents.
 SEED_ATTRIBUTES = """
@@ -22,35 +22,35 @@ __system_support_market __whole_image
 
 
 def test_every_seed_attribute_is_registered_once() -> None:
-    names = [a.name for a in attributes.REGISTRY]
+    names = [a.name for a in registry.REGISTRY]
     assert len(names) == len(set(names))
-    assert [n for n in SEED_ATTRIBUTES if n not in attributes.BY_NAME] == []
+    assert [n for n in SEED_ATTRIBUTES if n not in registry.BY_NAME] == []
 
 
 def test_booleans_are_exactly_the_documented_json_booleans() -> None:
-    booleans = {a.name for a in attributes.REGISTRY if a.kind is Kind.BOOLEAN}
+    booleans = {a.name for a in registry.REGISTRY if a.kind is Kind.BOOLEAN}
     assert booleans == {"protected", "deleted", "__system_support_market", "__whole_image"}
 
 
 def test_sortable_attributes_have_columns_and_links_do_not() -> None:
-    for attr in attributes.REGISTRY:
+    for attr in registry.REGISTRY:
         if attr.sortable or attr.filter is not None:
             assert attr.stored, attr.name
         if attr.kind is Kind.LINK:
             assert not attr.stored and attr.presence is Presence.ALWAYS
-    assert attributes.is_support_flag("__support_s4l")
-    assert not attributes.is_support_flag("__support_")
+    assert registry.is_support_flag("__support_s4l")
+    assert not registry.is_support_flag("__support_")
 
 
 def test_a_string_with_a_range_spells_a_number() -> None:
     """`check_value` reads a ranged string attribute as the integer its digits spell; the
     pattern must make sure they are digits, or `int()` would fail on the value."""
-    for attr in attributes.REGISTRY:
+    for attr in registry.REGISTRY:
         if attr.kind is Kind.STRING and (attr.minimum is not None or attr.maximum is not None):
             assert attr.pattern is not None and attr.pattern.startswith("[0-9]"), attr.name
 
 
 def test_attributes_that_cannot_co_exist_are_registered() -> None:
-    assert ("__support_kvm_gpu_type", "__support_kvm") in attributes.EXCLUSIONS
-    for name, other in attributes.EXCLUSIONS:
-        assert other in attributes.BY_NAME and other != name, (name, other)
+    assert ("__support_kvm_gpu_type", "__support_kvm") in registry.EXCLUSIONS
+    for name, other in registry.EXCLUSIONS:
+        assert other in registry.BY_NAME and other != name, (name, other)

@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from openims.domain import errors, query, times
+from openims import errors
+from openims.domain import query, times
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

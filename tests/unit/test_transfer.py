@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
-from openims import transfer
+from openims.service import transfer
 
 
 def doc(name: str = "ok", **more: Any) -> dict[str, Any]:

@@ -1,29 +1,37 @@
-"""What routes ask for: the store and the caller."""
+"""What routes and HTTP plumbing ask of the application: the services, the settings and the
+caller. This is the only module that reads `app.state`, which `api.app` fills."""
 
 from __future__ import annotations
 
 from starlette.requests import Request
 
-from openims.domain import errors
+from openims import errors
+from openims.config import Settings
 from openims.domain.access import Caller
-from openims.store.images import ImageStore
+from openims.domain.query import Params
+from openims.service import Services
 
 
-async def store(request: Request) -> ImageStore:
+async def services(request: Request) -> Services:
     """Async so FastAPI calls it inline instead of in its thread pool."""
-    image_store: ImageStore = request.app.state.store
-    return image_store
+    found: Services = request.app.state.services
+    return found
+
+
+def settings(request: Request) -> Settings:
+    found: Settings = request.app.state.settings
+    return found
 
 
 async def caller(request: Request) -> Caller:
-    """The caller `api.authentication` established before routing (it is also what the access
-    log records). A route on a public path has none: asking for one there is refused."""
+    """The caller `api.http.authentication` established before routing (it is also what the
+    access log records). A route on a public path has none: asking for one there is refused."""
     who: Caller | None = request.scope.get("state", {}).get("caller")
     if who is None:
         raise errors.UNAUTHORIZED()
     return who
 
 
-def query_pairs(request: Request) -> list[tuple[str, str]]:
+def query_pairs(request: Request) -> Params:
     """The query string as (name, value) pairs, repeats kept, blanks kept."""
     return request.query_params.multi_items()

@@ -22,9 +22,9 @@ from typing import Any
 
 from starlette.requests import Request
 
+from openims import errors
 from openims.auth import signature
 from openims.auth.caller import BodyReader
-from openims.domain import errors
 from openims.domain.access import Caller
 
 

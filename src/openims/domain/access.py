@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from openims import errors
+
 MEMBER_STATUSES = ("pending", "accepted", "rejected")
 
 
@@ -57,3 +59,16 @@ def can_modify(caller: Caller, image: ImageAccess) -> bool:
     if caller.read_only:
         return False
     return caller.is_admin or image.owner == caller.project_id
+
+
+def require_visible(caller: Caller, image: ImageAccess, image_id: str) -> None:
+    """The one check behind every request for an image by id: an image the caller may not
+    see is, to that caller, the 404 of a missing one."""
+    if not can_see(caller, image):
+        raise errors.IMAGE_NOT_FOUND(image_id=image_id)
+
+
+def require_owner(caller: Caller, image: ImageAccess, action: str) -> None:
+    """Glance's 403 for a caller that sees the image but may not change it."""
+    if not can_modify(caller, image):
+        raise errors.FORBIDDEN_ACTION(action=action)

@@ -9,14 +9,15 @@ one canonical order, so that the same image always renders to the same bytes.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from openims import attributes
-from openims.attributes import Attribute, Change, Kind, Presence
-from openims.domain import errors, times
+from openims import errors
+from openims.domain import registry, times
+from openims.domain.registry import Attribute, Change, Kind, Presence
 
 Document = dict[str, Any]
 
@@ -26,7 +27,7 @@ _NAME_CHARS = re.compile(r"[A-Za-z0-9\u4e00-\u9fff\-._ ]+")
 _TAG_CHARS = re.compile(r"[^\x00-\x1f\x7f/]+")
 MAX_TAGS = 128
 MAX_TAG_LENGTH = 255
-_PATTERNS = {a.name: re.compile(a.pattern) for a in attributes.REGISTRY if a.pattern}
+_PATTERNS = {a.name: re.compile(a.pattern) for a in registry.REGISTRY if a.pattern}
 _ABSENT = object()
 
 
@@ -144,7 +145,7 @@ def check_coexistence(doc: Mapping[str, Any], before: Mapping[str, Any] | None =
 
     With `before`, only a pair of which the write set or changed one side is refused: an image
     imported with both keeps them, and a patch that renames it is not blamed for them."""
-    for name, other in attributes.EXCLUSIONS:
+    for name, other in registry.EXCLUSIONS:
         if name not in doc or other not in doc:
             continue
         if before is None or any(before.get(n, _ABSENT) != doc[n] for n in (name, other)):
@@ -153,9 +154,9 @@ def check_coexistence(doc: Mapping[str, Any], before: Mapping[str, Any] | None =
 
 def check_custom(name: str, value: Any) -> str:
     """Custom properties are strings, as in Glance's `additionalProperties`."""
-    if any(name.startswith(p) for p in attributes.RESERVED_PREFIXES):
+    if any(name.startswith(p) for p in registry.RESERVED_PREFIXES):
         raise errors.ATTRIBUTE_RESERVED(name=name)
-    if not name or len(name) > attributes.CUSTOM_NAME_MAX or not name.isprintable():
+    if not name or len(name) > registry.CUSTOM_NAME_MAX or not name.isprintable():
         raise errors.INVALID_FIELD(
             name=name[:64], reason="a property name is 1-255 printable characters"
         )
@@ -163,12 +164,10 @@ def check_custom(name: str, value: Any) -> str:
         raise errors.INVALID_FIELD(name=name, reason=f"{value!r} is not of type 'string'")
     if "\x00" in value:  # PostgreSQL text cannot hold it; SQLite would
         raise errors.INVALID_FIELD(name=name, reason="a NUL character is not allowed")
-    if len(value) > attributes.CUSTOM_VALUE_MAX:
+    if len(value) > registry.CUSTOM_VALUE_MAX:
         raise errors.INVALID_FIELD(
-            name=name, reason=f"longer than {attributes.CUSTOM_VALUE_MAX} characters"
+            name=name, reason=f"longer than {registry.CUSTOM_VALUE_MAX} characters"
         )
-    if "\x00" in value:  # PostgreSQL text cannot hold it; refused alike on every backend
-        raise errors.INVALID_FIELD(name=name, reason="a value may not contain a NUL character")
     return value
 
 
@@ -191,7 +190,7 @@ def canonical(doc: Mapping[str, Any]) -> Document:
     out: Document = {}
     custom: dict[str, str] = {}
     for name, value in doc.items():
-        attr = attributes.get(name)
+        attr = registry.get(name)
         if attr is None:
             custom[name] = check_custom(name, value)
         elif attr.kind is Kind.LINK:
@@ -202,7 +201,7 @@ def canonical(doc: Mapping[str, Any]) -> Document:
             out[name] = check_value(attr, value)
     ordered: Document = {}
     image_links = links(image_id)
-    for attr in attributes.rendered():
+    for attr in registry.rendered():
         if attr.kind is Kind.LINK:
             ordered[attr.name] = image_links[attr.name]
         elif attr.name in out:
@@ -228,7 +227,7 @@ def parse(data: bytes | str) -> Document:
 
 
 def custom_properties(doc: Mapping[str, Any]) -> dict[str, str]:
-    return {k: v for k, v in doc.items() if k not in attributes.BY_NAME}
+    return {k: v for k, v in doc.items() if k not in registry.BY_NAME}
 
 
 def new_image(
@@ -241,7 +240,7 @@ def new_image(
     name, as Glance does."""
     doc: Document = {}
     for name, value in fields.items():
-        attr = attributes.get(name)
+        attr = registry.get(name)
         if attr is not None and attr.change in (Change.READ_ONLY,) and name != "id":
             raise errors.ATTRIBUTE_READ_ONLY(name=name)
         if name == "owner" and not is_admin and value != owner:
@@ -268,7 +267,10 @@ def imagetype_for(visibility: Any) -> str:
     return {"public": "gold", "shared": "shared"}.get(str(visibility), "private")
 
 
-def with_tags(doc: Mapping[str, Any], tags: Iterable[str]) -> Document:
-    out = dict(doc)
-    out["tags"] = list(tags)
-    return out
+@dataclass(frozen=True, slots=True)
+class ImageItem:
+    """An image as a bulk write takes it (import, the demo catalog): its document and its
+    members as (member_id, status)."""
+
+    doc: Document
+    members: tuple[tuple[str, str], ...] = ()

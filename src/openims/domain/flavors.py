@@ -30,8 +30,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from openims import attributes
-from openims.domain import errors
+from openims import errors
+from openims.domain import registry
 from openims.domain.query import Clause
 
 ARCHITECTURES = ("x86", "arm")
@@ -67,10 +67,10 @@ def _can_require(name: str) -> bool:
     """A flavor may require a stored registry attribute or any `__support_*` feature flag
     (registered or not, like the bare-metal board types `__support_s4l`): a typo in any other
     name would silently match nothing, so it is refused when the catalog loads."""
-    attr = attributes.get(name)
+    attr = registry.get(name)
     if attr is not None:
-        return attr.column is not None and attr.kind is attributes.Kind.STRING
-    return attributes.is_support_flag(name)
+        return attr.column is not None and attr.kind is registry.Kind.STRING
+    return registry.is_support_flag(name)
 
 
 def _positive_int(entry: dict[str, Any], key: str) -> int:

@@ -1,7 +1,7 @@
 """JSON Patch for images: parsed and applied by one set of rules for every face that updates an
 image, each face a `Policy`.
 
-The native face (`PATCH /v2/images/{id}`, `NATIVE`) speaks the two Glance dialects; the
+The Glance face (`PATCH /v2/images/{id}`, `GLANCE`) speaks the two Glance dialects; the
 `Content-Type` picks one, and they differ only in the shape of an operation:
 - `application/openstack-images-v2.1-json-patch`: `{"op": "replace", "path": "/name", "value": "x"}`
   (RFC 6902). python-glanceclient computes its patches with `jsonpatch`, which turns "remove
@@ -12,7 +12,7 @@ The native face (`PATCH /v2/images/{id}`, `NATIVE`) speaks the two Glance dialec
 
 The IMS face (`PATCH /v2/cloudimages/{id}`, `IMS`) takes the v2.1 shape without `move`, as
 `application/json`, and narrows what may change (active images, the attributes IMS lists,
-lower-case extension names); its refusals render as IMS answers them (`api.errors`).
+lower-case extension names); its refusals render as IMS answers them (`openims.errors`).
 
 `parse` checks everything that does not depend on the image (the body's shape, the operations,
 the JSON pointers), `admit` whether the caller may patch this image at all, and `apply` checks
@@ -36,11 +36,11 @@ from typing import Any
 
 import orjson
 
-from openims import attributes
-from openims.attributes import Attribute, Change, Presence
-from openims.domain import access, documents, errors, times
+from openims import errors
+from openims.domain import access, documents, registry, times
 from openims.domain.access import Caller, ImageAccess
 from openims.domain.documents import Document
+from openims.domain.registry import Attribute, Change, Presence
 
 V20 = "application/openstack-images-v2.0-json-patch"
 V21 = "application/openstack-images-v2.1-json-patch"
@@ -93,7 +93,7 @@ class Policy:
         )
 
 
-NATIVE = Policy(
+GLANCE = Policy(
     api="Image PATCH",
     dialects=(
         Dialect(V20, V20_OPERATIONS, op_is_key=True, add_replaces=False),
@@ -209,8 +209,7 @@ def admit(policy: Policy, caller: Caller, image: ImageAccess, doc: Document) -> 
     exists), one that sees but does not own it (or a reader) 403, and then the image must be
     in a status the face updates."""
     image_id = doc["id"]
-    if not access.can_see(caller, image):
-        raise errors.IMAGE_NOT_FOUND(image_id=image_id)
+    access.require_visible(caller, image, image_id)
     if not access.can_modify(caller, image):
         if policy.not_owner is not None and not caller.read_only:
             raise policy.not_owner(image_id=image_id)
@@ -263,9 +262,9 @@ def _writable(name: str, caller: Caller, policy: Policy) -> Attribute | None:
     """The registered attribute `name` if the caller may write it; None for a custom
     property (anyone who may modify the image may write those). Refused otherwise: 403 (400
     on the IMS face, which also refuses the attributes IMS does not list as updatable)."""
-    attr = attributes.get(name)
+    attr = registry.get(name)
     if attr is None:
-        if name.startswith(attributes.RESERVED_PREFIXES):
+        if name.startswith(registry.RESERVED_PREFIXES):
             raise errors.ATTRIBUTE_RESERVED(name=name)
         return None
     if attr.change in (Change.READ_ONLY, Change.FIXED):

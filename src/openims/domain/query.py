@@ -9,14 +9,14 @@ face keeps Glance's leniency (an unknown status simply matches nothing).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from openims import attributes
-from openims.attributes import Filter, Kind
-from openims.domain import errors, times
+from openims import errors
+from openims.domain import registry, times
 from openims.domain.access import MEMBER_STATUSES, Caller
+from openims.domain.registry import Filter, Kind
 
 Params = Sequence[tuple[str, str]]
 
@@ -54,10 +54,6 @@ class Clause:
     op: str
     value: Any
 
-    @property
-    def custom(self) -> bool:
-        return attributes.get(self.attr) is None
-
 
 @dataclass(frozen=True, slots=True)
 class ListQuery:
@@ -72,6 +68,32 @@ class ListQuery:
     hide_killed: bool = False
     registered_only: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Parameter:
+    """A list parameter that is not an attribute filter, declared once: its name, its JSON
+    schema and description (the OpenAPI description shows them) and `read`, its parser, which
+    takes the whole query (a parameter may repeat, or be read together with another: the sort
+    parameters share one parser)."""
+
+    name: str
+    schema: dict[str, Any]
+    description: str
+    read: Callable[[Params], Any]
+
+
+class Parameters:
+    """The declared parameters of one face's list, in the order the parser checks them."""
+
+    def __init__(self, *declared: Parameter) -> None:
+        self.declared = declared
+        self.names = frozenset(p.name for p in declared)
+        self._by_name = {p.name: p for p in declared}
+
+    def reader(self, params: Params) -> Callable[[str], Any]:
+        """`read(name)`: the parsed value of one declared parameter of `params`."""
+        return lambda name: self._by_name[name].read(params)
 
 
 def _bad(reason: str) -> errors.ApiError:
@@ -197,9 +219,9 @@ def _check_value(name: str, value: str) -> None:
 def attribute_clause(name: str, value: str, *, strict_enums: bool) -> Clause:
     """An exact-match filter on a registered attribute or a custom property."""
     _check_value(name, value)
-    attr = attributes.get(name)
+    attr = registry.get(name)
     if attr is None:
-        if not name or len(name) > attributes.CUSTOM_NAME_MAX or "\x00" in name:
+        if not name or len(name) > registry.CUSTOM_NAME_MAX or "\x00" in name:
             raise _bad("Invalid property name in the query")
         return Clause(name, "eq", value)
     if attr.filter is Filter.TIME or attr.kind is Kind.DATETIME:
@@ -222,14 +244,14 @@ def attribute_clause(name: str, value: str, *, strict_enums: bool) -> Clause:
 
 def _pattern_hint(pattern: str) -> str:
     """What a registry pattern asks for, in words a caller understands."""
-    if pattern == attributes.UUID_PATTERN:
+    if pattern == registry.UUID_PATTERN:
         return "a UUID is expected"
     if re.fullmatch(r"\[0-9\]\{1,[0-9]+\}", pattern):
         return "a number is expected"
     return "the value is not in the expected format"
 
 
-def _invalid_value(attr: attributes.Attribute, value: str, reason: str) -> errors.ApiError:
+def _invalid_value(attr: registry.Attribute, value: str, reason: str) -> errors.ApiError:
     """A bad filter value: the attribute's own catalogue error where IMS has one (IMG.0024 for
     `__imagetype`, IMG.0055 for sizes, ...), the generic malformed-request one otherwise."""
     if attr.error:
@@ -278,90 +300,159 @@ def complete_sort(
     return tuple(out[: [k for k, _ in out].index("id") + 1])
 
 
+def _marker(params: Params) -> str | None:
+    marker = _one(params, "marker")
+    if marker is not None:
+        _check_value("marker", marker)
+    return marker
+
+
+def _ims_visibility(params: Params) -> str | None:
+    visibility = _one(params, "visibility")
+    if visibility is not None and visibility not in IMS_VISIBILITIES:
+        raise _bad(f"Invalid visibility value: {visibility}")
+    return visibility
+
+
+def _ims_member_status(params: Params) -> str | None:
+    member_status = _one(params, "member_status")
+    if member_status is not None:
+        if member_status not in MEMBER_STATUSES:
+            raise _bad(f"Invalid member_status value: {member_status}")
+        if _one(params, "visibility") != "shared":
+            raise _bad("member_status can only be used together with visibility=shared")
+    return member_status
+
+
+def _ims_registered(params: Params) -> list[Clause]:
+    registered = _one(params, "__isregistered")
+    if registered is None:
+        return []
+    if registered not in ("true", "false", "True", "False"):
+        raise _bad(f"Invalid value '{registered}' for '__isregistered': use true or false")
+    return [Clause("__isregistered", "eq", registered.lower())]
+
+
+def _ims_architecture(params: Params) -> list[Clause]:
+    architecture = _one(params, "architecture")
+    if architecture is None:
+        return []
+    if architecture == "arm":
+        return [Clause("__support_arm", "eq", "true")]
+    if architecture == "x86":
+        return [Clause("__support_arm", "neq", "true")]
+    raise errors.INVALID_ARCHITECTURE()
+
+
+def _ims_enterprise_project(params: Params) -> list[Clause]:
+    project = _one(params, "enterprise_project_id")
+    if project is None or project == "all_granted_eps":
+        return []
+    if project == "0":
+        return [Clause("enterprise_project_id", "eq_or_null", "0")]
+    if not re.fullmatch(registry.UUID_PATTERN, project):
+        raise _bad(f"Invalid enterprise_project_id: {project}: use 0, a UUID or all_granted_eps")
+    return [Clause("enterprise_project_id", "eq", project)]
+
+
+def _ims_tags(params: Params) -> tuple[tuple[str, ...], ...]:
+    tags = []
+    for value in (v for k, v in params if k == "tag"):
+        _check_value("tag", value)
+        tags.append(tag_alternatives(value))
+    return tuple(tags)
+
+
+def _enum(*values: str) -> dict[str, Any]:
+    return {"type": "string", "enum": list(values)}
+
+
+_STRING: dict[str, Any] = {"type": "string"}
+_MARKER = "The ID of the last image of the previous page."
+
+# `GET /v2/cloudimages`: the parameters that are not attribute filters, in the order their
+# values are checked (so the first bad one is the one reported).
+IMS_PARAMETERS = Parameters(
+    Parameter(
+        "tag",
+        _STRING,
+        "A tag; `key=value` also matches `key.value`.",
+        _ims_tags,
+    ),
+    Parameter(
+        "visibility", _enum(*IMS_VISIBILITIES), "public, private or shared.", _ims_visibility
+    ),
+    Parameter(
+        "member_status",
+        _enum(*MEMBER_STATUSES),
+        "The caller's member status; needs visibility=shared.",
+        _ims_member_status,
+    ),
+    Parameter(
+        "__isregistered",
+        _enum("true", "false"),
+        "Whether the image is registered; common users only see `true`.",
+        _ims_registered,
+    ),
+    Parameter("architecture", _enum("x86", "arm"), "Image architecture.", _ims_architecture),
+    Parameter(
+        "enterprise_project_id",
+        _STRING,
+        "0 (default project), a UUID, or all_granted_eps.",
+        _ims_enterprise_project,
+    ),
+    Parameter(
+        "sort_key",
+        _enum(*IMS_SORT_KEYS),
+        "Sort key, default created_at.",
+        _sort_ims,
+    ),
+    Parameter("sort_dir", _enum("asc", "desc"), "Sort direction, default desc.", _sort_ims),
+    Parameter("marker", _STRING, _MARKER, _marker),
+    Parameter(
+        "limit",
+        {"type": "integer", "minimum": 0, "maximum": MAX_LIMIT},
+        f"Page size, default {IMS_DEFAULT_LIMIT}.",
+        lambda params: parse_limit(_one(params, "limit"), IMS_DEFAULT_LIMIT, strict=True),
+    ),
+    Parameter(
+        "flavor_id",
+        _STRING,
+        "Public images that can boot this ECS flavor.",
+        lambda params: _one(params, "flavor_id"),
+    ),
+)
+
+
 def parse_ims(params: Params, caller: Caller) -> ListQuery:
     """`GET /v2/cloudimages`: the union of the IMS editions' parameters."""
     clauses: list[Clause] = []
-    tags: list[tuple[str, ...]] = []
-    special = {
-        "marker",
-        "limit",
-        "sort_key",
-        "sort_dir",
-        "tag",
-        "member_status",
-        "visibility",
-        "architecture",
-        "enterprise_project_id",
-        "flavor_id",
-        "__isregistered",
-    }
     for name, value in params:
-        if name in special:
+        if name in IMS_PARAMETERS.names:
             continue
         if name in ("created_at", "updated_at"):
             _check_value(name, value)
             clauses.append(parse_time_filter(name, value))
             continue
         clauses.append(attribute_clause(name, value, strict_enums=True))
-    for value in (v for k, v in params if k == "tag"):
-        _check_value("tag", value)
-        tags.append(tag_alternatives(value))
-
-    visibility = _one(params, "visibility")
-    if visibility is not None and visibility not in IMS_VISIBILITIES:
-        raise _bad(f"Invalid visibility value: {visibility}")
-    member_status = _one(params, "member_status")
-    if member_status is not None:
-        if member_status not in MEMBER_STATUSES:
-            raise _bad(f"Invalid member_status value: {member_status}")
-        if visibility != "shared":
-            raise _bad("member_status can only be used together with visibility=shared")
-
-    registered = _one(params, "__isregistered")
-    registered_only = not caller.is_admin
-    if registered is not None:
-        if registered not in ("true", "false", "True", "False"):
-            raise _bad(f"Invalid value '{registered}' for '__isregistered': use true or false")
-        clauses.append(Clause("__isregistered", "eq", registered.lower()))
-
-    architecture = _one(params, "architecture")
-    if architecture is not None:
-        if architecture == "arm":
-            clauses.append(Clause("__support_arm", "eq", "true"))
-        elif architecture == "x86":
-            clauses.append(Clause("__support_arm", "neq", "true"))
-        else:
-            raise errors.INVALID_ARCHITECTURE()
-
-    project = _one(params, "enterprise_project_id")
-    if project is not None:
-        if project == "0":
-            clauses.append(Clause("enterprise_project_id", "eq_or_null", "0"))
-        elif project != "all_granted_eps":
-            if not re.fullmatch(attributes.UUID_PATTERN, project):
-                raise _bad(
-                    f"Invalid enterprise_project_id: {project}: use 0, a UUID or all_granted_eps"
-                )
-            clauses.append(Clause("enterprise_project_id", "eq", project))
-
+    read = IMS_PARAMETERS.reader(params)
+    tags = read("tag")
+    visibility = read("visibility")
+    member_status = read("member_status")
+    clauses += read("__isregistered")
+    clauses += read("architecture")
+    clauses += read("enterprise_project_id")
     return ListQuery(
         clauses=tuple(clauses),
-        tags=tuple(tags),
+        tags=tags,
         visibility=visibility,
         member_status=member_status,
-        sort=_sort_ims(params),
-        marker=_marker(params),
-        limit=parse_limit(_one(params, "limit"), IMS_DEFAULT_LIMIT, strict=True),
-        registered_only=registered_only,
-        extra={"flavor_id": _one(params, "flavor_id")},
+        sort=read("sort_key"),
+        marker=read("marker"),
+        limit=read("limit"),
+        registered_only=not caller.is_admin,
+        extra={"flavor_id": read("flavor_id")},
     )
-
-
-def _marker(params: Params) -> str | None:
-    marker = _one(params, "marker")
-    if marker is not None:
-        _check_value("marker", marker)
-    return marker
 
 
 def _sort_glance(params: Params) -> tuple[tuple[str, bool], ...]:
@@ -433,24 +524,85 @@ def _size_bound(name: str, op: str, text: str) -> list[Clause]:
     return [Clause(name, "lt", low)]  # no 64-bit value is below the lowest one
 
 
+def _glance_visibility(params: Params) -> str | None:
+    visibility = _one(params, "visibility")
+    if visibility is not None and visibility not in GLANCE_VISIBILITIES:
+        raise _bad(f"Invalid visibility value: {visibility}")
+    return visibility
+
+
+def _glance_member_status(params: Params) -> str | None:
+    member_status = _one(params, "member_status")
+    if member_status is not None and member_status not in (*MEMBER_STATUSES, "all"):
+        raise _bad(f"Invalid status value: {member_status}")
+    return member_status
+
+
+def _glance_tags(params: Params) -> tuple[tuple[str, ...], ...]:
+    tags = tuple((v,) for k, v in params if k == "tag")
+    for (tag,) in tags:
+        _check_value("tag", tag)
+    return tags
+
+
+def _size_reader(name: str, op: str) -> Callable[[Params], list[Clause]]:
+    def read(params: Params) -> list[Clause]:
+        bound = _one(params, name)
+        return [] if bound is None else _size_bound("size", op, bound)
+
+    return read
+
+
+_SORT_SYNTAX = "Sort key, default created_at."
+
+# `GET /v2/images`: the parameters that are not attribute filters, in the order their values
+# are checked (so the first bad one is the one reported).
+GLANCE_PARAMETERS = Parameters(
+    Parameter(
+        "size_min",
+        {"type": "integer"},
+        "Smallest size in bytes (any integer).",
+        _size_reader("size_min", "gte"),
+    ),
+    Parameter(
+        "size_max",
+        {"type": "integer"},
+        "Largest size in bytes (any integer).",
+        _size_reader("size_max", "lte"),
+    ),
+    Parameter("tag", _STRING, "A tag (repeat for several).", _glance_tags),
+    Parameter(
+        "visibility",
+        _enum(*GLANCE_VISIBILITIES),
+        "public, private, shared, community or all.",
+        _glance_visibility,
+    ),
+    Parameter(
+        "member_status",
+        _enum(*MEMBER_STATUSES, "all"),
+        "The caller's member status for shared images.",
+        _glance_member_status,
+    ),
+    Parameter("sort_key", _enum(*GLANCE_SORT_KEYS), _SORT_SYNTAX, _sort_glance),
+    Parameter("sort_dir", _enum("asc", "desc"), "Sort direction.", _sort_glance),
+    Parameter("sort", _STRING, "`key:dir,key:dir` sort syntax.", _sort_glance),
+    Parameter("marker", _STRING, _MARKER, _marker),
+    Parameter(
+        "limit",
+        {"type": "integer", "minimum": 0},
+        f"Page size, default {GLANCE_DEFAULT_LIMIT}; a larger one than {MAX_LIMIT} is read as "
+        f"{MAX_LIMIT}.",
+        lambda params: parse_limit(_one(params, "limit"), GLANCE_DEFAULT_LIMIT, strict=False),
+    ),
+)
+
+
 def parse_glance(params: Params, caller: Caller) -> ListQuery:
     """`GET /v2/images`: Glance's filters; unknown parameters are exact property filters."""
     clauses: list[Clause] = []
-    special = {
-        "marker",
-        "limit",
-        "sort",
-        "sort_key",
-        "sort_dir",
-        "tag",
-        "member_status",
-        "visibility",
-        "size_min",
-        "size_max",
-    }
     status_given = False
     for name, value in params:
-        if name in special:
+        if name in GLANCE_PARAMETERS.names:
             continue
         _check_value(name, value)
         if name == "status":
@@ -463,28 +615,17 @@ def parse_glance(params: Params, caller: Caller) -> ListQuery:
             clauses += glance_time_clauses(name, value)
             continue
         clauses.append(attribute_clause(name, value, strict_enums=False))
-    for name, op in (("size_min", "gte"), ("size_max", "lte")):
-        bound = _one(params, name)
-        if bound is not None:
-            clauses += _size_bound("size", op, bound)
-    tags = tuple((v,) for k, v in params if k == "tag")
-    for (tag,) in tags:
-        _check_value("tag", tag)
-
-    visibility = _one(params, "visibility")
-    if visibility is not None and visibility not in GLANCE_VISIBILITIES:
-        raise _bad(f"Invalid visibility value: {visibility}")
-    member_status = _one(params, "member_status")
-    if member_status is not None and member_status not in (*MEMBER_STATUSES, "all"):
-        raise _bad(f"Invalid status value: {member_status}")
+    read = GLANCE_PARAMETERS.reader(params)
+    clauses += read("size_min")
+    clauses += read("size_max")
     return ListQuery(
         clauses=tuple(clauses),
-        tags=tags,
-        visibility=visibility,
-        member_status=member_status,
-        sort=_sort_glance(params),
-        marker=_marker(params),
-        limit=parse_limit(_one(params, "limit"), GLANCE_DEFAULT_LIMIT, strict=False),
+        tags=read("tag"),
+        visibility=read("visibility"),
+        member_status=read("member_status"),
+        sort=read("sort"),
+        marker=read("marker"),
+        limit=read("limit"),
         hide_killed=not status_given,
     )
 

@@ -9,11 +9,35 @@ member leaves it shared, as Glance does.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from openims.domain import documents, errors, times
+from openims import errors
+from openims.domain import documents, times
 from openims.domain.access import MEMBER_STATUSES, Caller
 from openims.domain.documents import Document
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """One project an image is shared with; times are epoch seconds."""
+
+    image_id: str
+    member_id: str
+    status: str
+    created_at: int
+    updated_at: int
+
+    def render(self) -> dict[str, str]:
+        return {
+            "status": self.status,
+            "created_at": times.render(self.created_at),
+            "updated_at": times.render(self.updated_at),
+            "image_id": self.image_id,
+            "member_id": self.member_id,
+            "schema": "/v2/schemas/member",
+        }
+
 
 MAX_MEMBERS = 256  # IMS: a system or data disk image can be shared with up to 256 tenants
 

@@ -17,7 +17,6 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-DEFAULT_URL = "sqlite:///./data/openims.db"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 IMMEDIATE = "openims_immediate"
 

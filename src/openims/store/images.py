@@ -1,16 +1,20 @@
 """The image store: the only place that speaks SQL.
 
 Reads return stored document bytes, untouched, so a list costs one indexed query and a join
-of byte strings. Writes go through `modify`: the row is locked (PostgreSQL `FOR UPDATE`, SQLite
-`BEGIN IMMEDIATE`), the caller's function computes the new document from the current one, and
-the columns, side tables and document are rewritten in the same transaction. Concurrent writers
-to one image therefore queue instead of overwriting each other.
+of byte strings. Writes to an image go through `image_for_update`: the row is locked
+(PostgreSQL `FOR UPDATE`, SQLite `BEGIN IMMEDIATE`) and handed out as an `ImageTx`; the service
+decides on the current document and calls `tx.save` (columns, side tables and document are
+rewritten in the same transaction) or `tx.delete`. Concurrent writers to one image therefore
+queue instead of overwriting each other.
+
+Whether the caller may see an image is decided here, once, for every read by id and every
+write (`_require_visible`): an image the caller may not see is the 404 of a missing one.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -18,12 +22,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from openims import attributes
-from openims.attributes import Kind
-from openims.domain import access, documents, errors, times
+from openims import errors
+from openims.domain import access, documents, registry, times
 from openims.domain.access import MEMBER_STATUSES, Caller, ImageAccess
-from openims.domain.documents import Document
+from openims.domain.documents import Document, ImageItem
 from openims.domain.query import Clause, ListQuery
+from openims.domain.registry import Kind
+from openims.domain.sharing import Member
 from openims.store import driver
 from openims.store import engine as engines
 from openims.store.tables import (
@@ -39,25 +44,6 @@ _M = image_members.c
 
 
 @dataclass(frozen=True, slots=True)
-class Member:
-    image_id: str
-    member_id: str
-    status: str
-    created_at: int
-    updated_at: int
-
-    def render(self) -> dict[str, str]:
-        return {
-            "status": self.status,
-            "created_at": times.render(self.created_at),
-            "updated_at": times.render(self.updated_at),
-            "image_id": self.image_id,
-            "member_id": self.member_id,
-            "schema": "/v2/schemas/member",
-        }
-
-
-@dataclass(frozen=True, slots=True)
 class Loaded:
     """One image as read for a decision: its document and the caller's relation to it."""
 
@@ -67,12 +53,6 @@ class Loaded:
     @property
     def doc(self) -> Document:
         return documents.parse(self.doc_bytes)
-
-
-@dataclass(frozen=True, slots=True)
-class ImageItem:
-    doc: Document
-    members: tuple[tuple[str, str], ...] = ()  # (member_id, status)
 
 
 _INSERT = images.insert()
@@ -92,7 +72,7 @@ def _storable(key: str) -> bool:
 def row(doc: Document) -> dict[str, Any]:
     """The images-table row for a canonical document."""
     out: dict[str, Any] = {}
-    for attr in attributes.stored():
+    for attr in registry.stored():
         assert attr.column is not None
         value = doc.get(attr.name)
         if value is not None and attr.kind is Kind.DATETIME:
@@ -168,7 +148,7 @@ def visible_to(
 
 
 def _clause(clause: Clause) -> sa.ColumnElement[bool]:
-    attr = attributes.get(clause.attr)
+    attr = registry.get(clause.attr)
     if attr is None:
         if clause.op != "eq":
             raise ValueError(f"custom property filters are exact, not {clause.op}")
@@ -202,7 +182,7 @@ def _clause(clause: Clause) -> sa.ColumnElement[bool]:
 
 
 def _sort_columns(q: ListQuery) -> list[sa.ColumnElement[Any]]:
-    return [_C[attributes.BY_NAME[name].column or ""] for name, _ in q.sort]
+    return [_C[registry.BY_NAME[name].column or ""] for name, _ in q.sort]
 
 
 def _by_membership(q: ListQuery) -> bool:
@@ -308,12 +288,9 @@ class ImageStore:
             bytes(result[0]), ImageAccess(result[1], result[2], result[3] == "true", result[4])
         )
 
-    async def visible(self, image_id: str, caller: Caller) -> Loaded | None:
-        """The image if the caller may see it; None (a 404 to the caller) otherwise."""
-        loaded = await self.load(image_id, caller)
-        if loaded is None or not access.can_see(caller, loaded.access):
-            return None
-        return loaded
+    async def image(self, image_id: str, caller: Caller) -> Loaded:
+        """The image, if the caller may see it; else the 404 of a missing image."""
+        return _require_visible(await self.load(image_id, caller), image_id, caller)
 
     async def query(
         self, q: ListQuery, caller: Caller, extra_clauses: Sequence[Clause] = ()
@@ -497,38 +474,14 @@ class ImageStore:
                 raise errors.IMAGE_ID_EXISTS(image_id=doc["id"])
             await self._write_doc(conn, doc)
 
-    async def modify(
-        self,
-        image_id: str,
-        caller: Caller,
-        change: Callable[[Loaded, MemberOps], Awaitable[Document | None]],
-    ) -> Document | None:
-        """Lock the image, let `change` decide (it raises to refuse), write what it returns.
-
-        `change` gets the current image and a handle for member rows in the same
-        transaction; it returns the new document, or None to leave the document as it is.
-        Returns the document as it stands afterwards, or None if the image does not exist."""
+    @asynccontextmanager
+    async def image_for_update(self, image_id: str, caller: Caller) -> AsyncIterator[ImageTx]:
+        """The image, locked until the block ends, in the transaction its changes are written
+        in: they all commit when the block ends, or none does if it raises. A missing image,
+        or one the caller may not see, is the 404 of a missing image."""
         async with self._write() as conn:
             loaded = await self.load(image_id, caller, conn=conn, lock=True)
-            if loaded is None:
-                return None
-            new_doc = await change(loaded, MemberOps(conn, image_id))
-            if new_doc is None:
-                return loaded.doc
-            await self._write_doc(conn, new_doc, old=loaded.doc)
-            return new_doc
-
-    async def delete(self, image_id: str, caller: Caller, check: Callable[[Loaded], None]) -> bool:
-        """Delete the image if `check` (which raises to refuse) lets it; False if missing."""
-        async with self._write() as conn:
-            loaded = await self.load(image_id, caller, conn=conn, lock=True)
-            if loaded is None:
-                return False
-            check(loaded)
-            for table in (image_members, image_tags, image_properties):
-                await conn.execute(table.delete().where(table.c.image_id == image_id))
-            await conn.execute(images.delete().where(_C.id == image_id))
-            return True
+            yield ImageTx(self, conn, _require_visible(loaded, image_id, caller))
 
     async def import_items(
         self,
@@ -591,6 +544,36 @@ class ImageStore:
         ]
         if members:
             await conn.execute(image_members.insert(), members)
+
+
+def _require_visible(loaded: Loaded | None, image_id: str, caller: Caller) -> Loaded:
+    if loaded is None:
+        raise errors.IMAGE_NOT_FOUND(image_id=image_id)
+    access.require_visible(caller, loaded.access, image_id)
+    return loaded
+
+
+class ImageTx:
+    """One image locked for update: its document (parsed once), the caller's access to it,
+    its member rows, and the writes, all in the transaction that holds the lock."""
+
+    def __init__(self, store: ImageStore, conn: AsyncConnection, loaded: Loaded) -> None:
+        self._store = store
+        self._conn = conn
+        self.doc: Document = loaded.doc
+        self.access = loaded.access
+        self.image_id: str = self.doc["id"]
+        self.members = MemberOps(conn, self.image_id)
+
+    async def save(self, doc: Document) -> None:
+        """Write `doc`, a canonical document of this image, in place of the current one."""
+        await self._store._write_doc(self._conn, doc, old=self.doc)
+        self.doc = doc
+
+    async def delete(self) -> None:
+        for table in (image_members, image_tags, image_properties):
+            await self._conn.execute(table.delete().where(table.c.image_id == self.image_id))
+        await self._conn.execute(images.delete().where(_C.id == self.image_id))
 
 
 class MemberOps:

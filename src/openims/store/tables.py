@@ -13,8 +13,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from openims import attributes
-from openims.attributes import Attribute, Kind
+from openims.domain import registry
+from openims.domain.registry import Attribute, Kind
 
 metadata = sa.MetaData(
     naming_convention={
@@ -55,14 +55,14 @@ def _column(attr: Attribute) -> sa.Column[Any]:
 images = sa.Table(
     "images",
     metadata,
-    *(_column(a) for a in attributes.stored()),
+    *(_column(a) for a in registry.stored()),
     sa.Column("doc", sa.LargeBinary(), nullable=False),
 )
 
 # Default order (created_at, id) and an index for every documented filter, ending in the
 # default order so that "filter + newest first + LIMIT" reads the index in order.
 sa.Index("ix_images_created_at_id", images.c.created_at, images.c.id)
-for _attr in attributes.stored():
+for _attr in registry.stored():
     if _attr.indexed and _attr.column:
         sa.Index(None, images.c[_attr.column], images.c.created_at, images.c.id)
 
@@ -114,6 +114,6 @@ sa.Index(
 # Sort columns that are NOT NULL store this in place of a missing value.
 SORT_FILL: dict[str, Any] = {
     a.column: (0 if a.kind in (Kind.INTEGER, Kind.DATETIME) else "")
-    for a in attributes.stored()
+    for a in registry.stored()
     if a.sortable and a.nullable and a.column
 }

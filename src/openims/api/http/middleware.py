@@ -10,18 +10,16 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.datastructures import MutableHeaders
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from openims import metrics
-from openims.api import errors as api_errors
-from openims.api.limits import HeadLimits
-from openims.domain.errors import ApiError
+from openims import errors, metrics
+from openims.api.http.limits import HeadLimits
+from openims.errors import ApiError
 
 access_log = logging.getLogger("openims.access")
 _GOOD_ID = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
@@ -78,13 +76,13 @@ class RequestContext:
         *,
         log_requests: bool = True,
         limits: HeadLimits | None = None,
-        engine: AsyncEngine | None = None,
+        observe_pool: Callable[[], None] | None = None,
         routes: RouteTemplates | None = None,
     ) -> None:
         self.app = app
         self.log_requests = log_requests
         self.limits = limits
-        self.engine = engine
+        self.observe_pool = observe_pool
         self.routes = routes
 
     def _refusal(self, scope: Scope) -> ApiError | None:
@@ -118,15 +116,15 @@ class RequestContext:
 
         async def send_error(err: ApiError) -> None:
             nonlocal status
-            status = api_errors.status(err, scope["path"])
-            body = api_errors.body(err, scope["path"])
+            status = errors.status(err, scope["path"])
+            body = errors.body(err, scope["path"])
             headers = [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
                 (b"x-request-id", raw_id),
                 (b"x-openstack-request-id", raw_id),
             ]
-            extra = api_errors.headers(err).items()
+            extra = errors.headers(err).items()
             headers += [(k.lower().encode(), v.encode()) for k, v in extra]
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": body})
@@ -138,7 +136,7 @@ class RequestContext:
             else:
                 await self.app(scope, receive, send_with_id)
         except Exception as exc:
-            err = api_errors.unexpected(exc, request_id)
+            err = errors.unexpected(exc, request_id)
             if status:  # the response had started: nothing more can be said to the client
                 raise
             await send_error(err)
@@ -146,8 +144,8 @@ class RequestContext:
             route = metrics.route_label(scope, self.routes)
             seconds = time.perf_counter() - started
             metrics.record_request(scope["method"], route, status, seconds)
-            if self.engine is not None:
-                metrics.observe_pool(self.engine)
+            if self.observe_pool is not None:
+                self.observe_pool()
             if self.log_requests:
                 caller = state.get("caller")
                 fields: dict[str, Any] = {

@@ -1,4 +1,4 @@
-"""The Glance native API over real HTTP, on SQLite and PostgreSQL."""
+"""The Glance face over real HTTP, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from openims import transfer
+from openims.service import transfer
 from tests.conftest import Server
 from tests.seeds import PATCH_EXAMPLE, QUERY_EXAMPLE
 
@@ -31,7 +31,8 @@ def import_docs(server: Server, *docs: dict) -> None:
         engine = create_engine(server.database_url, pool_size=1)
         try:
             data = b"\n".join(orjson.dumps(d) for d in docs)
-            await transfer.import_stream(ImageStore(engine), io.BytesIO(data))
+            with transfer.check_stream(io.BytesIO(data)) as checked:
+                await transfer.write(ImageStore(engine), checked)
         finally:
             await engine.dispose()
 

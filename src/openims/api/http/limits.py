@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from openims import errors
 from openims.config import Settings
-from openims.domain import errors
-from openims.domain.errors import ApiError
+from openims.errors import ApiError
 
 MAX_PATH_BYTES = 4096  # ids, tags and member ids are at most 255 characters, percent-encoded
 

@@ -8,15 +8,16 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 
-from openims.domain import errors
+from openims import errors
+from openims.api import deps
 
 
 async def read(request: Request) -> bytes:
     """The raw body, refused with 413 when it is larger than the configured limit and with 408
     when it does not arrive in time: a client trickling its body must not hold a request (and
     what it holds) open for ever. Bodies are read before any database work starts."""
-    limit: int = request.app.state.settings.max_body_bytes
-    seconds: float = request.app.state.settings.body_timeout
+    settings = deps.settings(request)
+    limit, seconds = settings.max_body_bytes, settings.body_timeout
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise errors.BODY_TOO_LARGE(limit=limit)

@@ -1,4 +1,5 @@
-"""`GET /v2/schemas/*`: the Glance JSON schemas, generated from the attribute registry.
+"""The Glance JSON schemas (`GET /v2/schemas/*`), generated from the attribute registry; the
+OpenAPI description's image and member schemas are built from them too.
 
 python-glanceclient builds its image model from `/v2/schemas/image` and validates documents
 against it, so the schema states every attribute's type exactly (`null` included where a
@@ -9,15 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
-from starlette.responses import Response
-
-from openims import attributes
-from openims.api import openapi, responses
-from openims.attributes import Attribute, Change, Kind, Presence
+from openims.domain import registry
 from openims.domain.access import MEMBER_STATUSES
-
-router = APIRouter(tags=["schemas"])
+from openims.domain.registry import Attribute, Change, Kind, Presence
 
 _READ_ONLY = (Change.READ_ONLY,)
 
@@ -55,7 +50,7 @@ def attribute_schema(attr: Attribute, *, glance: bool = True) -> dict[str, Any]:
 
 
 def image_schema(*, glance: bool = True) -> dict[str, Any]:
-    properties = {a.name: attribute_schema(a, glance=glance) for a in attributes.rendered()}
+    properties = {a.name: attribute_schema(a, glance=glance) for a in registry.rendered()}
     return {
         "name": "image",
         "type": "object",
@@ -114,45 +109,3 @@ def members_schema() -> dict[str, Any]:
         },
         "links": [{"rel": "describedby", "href": "{schema}"}],
     }
-
-
-SCHEMAS = {
-    "image": image_schema,
-    "images": images_schema,
-    "member": member_schema,
-    "members": members_schema,
-}
-
-
-@router.get(
-    "/v2/schemas/image", summary="The image schema", responses=openapi.responses(200, "JsonSchema")
-)
-async def get_image_schema() -> Response:
-    return responses.json(image_schema())
-
-
-@router.get(
-    "/v2/schemas/images",
-    summary="The image list schema",
-    responses=openapi.responses(200, "JsonSchema"),
-)
-async def get_images_schema() -> Response:
-    return responses.json(images_schema())
-
-
-@router.get(
-    "/v2/schemas/member",
-    summary="The member schema",
-    responses=openapi.responses(200, "JsonSchema"),
-)
-async def get_member_schema() -> Response:
-    return responses.json(member_schema())
-
-
-@router.get(
-    "/v2/schemas/members",
-    summary="The member list schema",
-    responses=openapi.responses(200, "JsonSchema"),
-)
-async def get_members_schema() -> Response:
-    return responses.json(members_schema())

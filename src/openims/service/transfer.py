@@ -15,13 +15,15 @@ import re
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import IO, Any
 
 import orjson
 
-from openims.domain import access, documents, errors, times
-from openims.store.images import ImageItem, ImageStore, Member
+from openims import errors
+from openims.domain import access, documents, times
+from openims.domain.documents import ImageItem
+from openims.domain.sharing import Member
+from openims.store.images import ImageStore
 
 IMPORTABLE_MEMBER_STATUSES = access.MEMBER_STATUSES
 
@@ -213,11 +215,6 @@ def check(value: Any, now: int) -> ImageItem:
     return ImageItem(canonical, _members(canonical, members_value))
 
 
-@dataclass
-class ImportResult:
-    images: int
-
-
 class Checked:
     """Every object of an input, checked and spooled to a temporary file: what `write`
     stores. Knowing `count` before writing lets the write report progress against it."""
@@ -282,17 +279,6 @@ async def write(store: ImageStore, checked: Checked, progress: Progress | None =
                 f"image {clash} is already in the database",
             ) from None
         raise
-
-
-async def import_stream(
-    store: ImageStore,
-    stream: IO[bytes],
-    progress: Progress | None = None,
-) -> ImportResult:
-    """Check every object of `stream`, then write them all in one transaction (`progress`
-    counts the images written)."""
-    with check_stream(stream) as checked:
-        return ImportResult(images=await write(store, checked, progress))
 
 
 def export_line(doc: bytes, members: list[Member]) -> bytes:

@@ -28,9 +28,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Literal
 
-from openims import attributes
-from openims.domain import documents, times
-from openims.store.images import ImageItem
+from openims.domain import documents, registry, times
+from openims.domain.documents import ImageItem
 
 PLATFORM_PROJECT = "1bed856811654c1cb661a6ca845ebc77"  # the owner in the IMS examples
 DEMO_PROJECT = "demo"
@@ -115,7 +114,7 @@ def public_count(images: int, available: int) -> int:
     but never fewer than one per `__platform` value as far as `images` allows: a small catalog
     (a test's, a quick look) keeps the shape of a region (tenants' private and shared images
     next to the public ones) and still shows every platform, instead of being all gold."""
-    return min(available, images, max(-(-images // 2), len(attributes.PLATFORMS)))
+    return min(available, images, max(-(-images // 2), len(registry.PLATFORMS)))
 
 
 def _public_plan(

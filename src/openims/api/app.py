@@ -1,10 +1,10 @@
-"""The ASGI application: `create_app(settings)` wires settings, the store, the authenticator and
-the routers together. `openims serve` runs it under uvicorn (`factory()` in each worker)."""
+"""The ASGI application: `create_app(settings)` wires the services, the authenticator, the
+HTTP plumbing and the routes of every face together. `openims serve` runs it under uvicorn
+(`factory()` in each worker)."""
 
 from __future__ import annotations
 
 import gc
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -12,21 +12,16 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from openims import __version__, metrics
-from openims.api import cloudimages, health, image_patch, native, schemas, versions
-from openims.api import errors as api_errors
-from openims.api import metrics as api_metrics
-from openims.api import openapi as api_openapi
-from openims.api.authentication import Authenticate, is_public
-from openims.api.limits import HeadLimits
-from openims.api.middleware import RequestContext, RouteTemplates
+from openims import __version__
+from openims.api.http import errors as http_errors
+from openims.api.http.authentication import Authenticate, is_public
+from openims.api.http.limits import HeadLimits
+from openims.api.http.middleware import RequestContext, RouteTemplates
+from openims.api.openapi import spec
+from openims.api.routes import glance, ims, meta, sharing
 from openims.auth.caller import Authenticator, NoAuth
 from openims.config import Settings
-from openims.domain.flavors import FlavorCatalog
-from openims.store.engine import create_engine
-from openims.store.images import ImageStore
-
-log = logging.getLogger("openims")
+from openims.service import Services
 
 
 def authenticator(settings: Settings) -> Authenticator:
@@ -40,14 +35,12 @@ def authenticator(settings: Settings) -> Authenticator:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    engine = create_engine(
-        settings.database_url, pool_size=settings.pool_size, timeout=settings.database_timeout
-    )
+    services = Services.open(settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
-        await engine.dispose()
+        await services.close()
 
     app = FastAPI(
         title="OpenIMS",
@@ -59,26 +52,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url="/docs",
         redoc_url=None,
     )
+    # read through `api.deps` only
     app.state.settings = settings
-    app.state.engine = engine
-    app.state.store = ImageStore(engine)
-    app.state.authenticator = authenticator(settings)
-    app.state.flavors = FlavorCatalog.load(settings.flavors)
-    routers = [m.router for m in (versions, health, cloudimages, native, image_patch, schemas)]
-    routers.append(api_metrics.router)
+    app.state.services = services
+    routers = [
+        meta.versions_router,
+        meta.operations_router,
+        ims.router,
+        glance.router,
+        sharing.router,
+        meta.schemas_router,
+    ]
     for router in routers:
         app.include_router(router)
     # the routes as the router tries them: the application's own (the API description), then
     # each included router's, in order
     routes = RouteTemplates([*app.router.routes, *(r for router in routers for r in router.routes)])
-    api_errors.install(app)
-    metrics.observe_pool(engine)
-    app.add_middleware(Authenticate, authenticator=app.state.authenticator)
+    http_errors.install(app)
+    services.observe_pool()
+    app.add_middleware(Authenticate, authenticator=authenticator(settings))
     app.add_middleware(  # outermost
         RequestContext,
         log_requests=settings.access_log,
         limits=HeadLimits.from_settings(settings),
-        engine=engine,
+        observe_pool=services.observe_pool,
         routes=routes,
     )
     _describe(app, secured=not settings.no_auth)
@@ -91,15 +88,15 @@ def _describe(app: FastAPI, *, secured: bool) -> None:
 
     def build() -> dict[str, Any]:
         if app.openapi_schema is None:
-            spec = get_openapi(
+            described = get_openapi(
                 title=app.title, version=app.version, description=app.description, routes=app.routes
             )
-            spec.setdefault("components", {}).setdefault("schemas", {}).update(
-                api_openapi.components()
+            described.setdefault("components", {}).setdefault("schemas", {}).update(
+                spec.components()
             )
             if secured:
-                api_openapi.secure(spec, is_public)
-            app.openapi_schema = spec
+                spec.secure(described, is_public)
+            app.openapi_schema = described
         return app.openapi_schema
 
     app.openapi = build  # type: ignore[method-assign]

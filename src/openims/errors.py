@@ -1,8 +1,10 @@
-"""The error catalogue: every error OpenIMS answers with, in one table.
+"""The error catalogue: every error OpenIMS answers with, in one table, and how each is
+written on the wire. Every layer may import it: the domain raises its refusals from here, the
+store and the command line classify database failures here, the API renders them.
 
-Each entry has an HTTP status, an IMS error code and a message template. The API layer turns
-an `ApiError` into the body of the face it was raised on (`api.errors`): IMS paths answer
-`{"error": {"message", "code"}}`, native Glance paths add the Glance `title`. Codes follow the
+Each entry has an HTTP status, an IMS error code and a message template. An `ApiError` is
+written in the words of the face it was raised on (`body`): IMS paths answer
+`{"error": {"message", "code"}}`, Glance paths add the Glance `title`. Codes follow the
 IMS error-code table where one fits; gateway-level failures (authentication, unknown route,
 oversized requests) use the API gateway's `APIGW` codes, as Huawei Cloud does.
 
@@ -13,9 +15,16 @@ property conflict with 409 and a read-only attribute with 403, while the IMS tab
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
+
+import orjson
+import sqlalchemy as sa
+
+log = logging.getLogger("openims.errors")
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +38,7 @@ class ErrorSpec:
     ims_status: int | None = None  # the status on IMS paths, when it is not `status`
 
     def status_on(self, *, ims: bool) -> int:
-        """The HTTP status this error answers with on the IMS face or the native one."""
+        """The HTTP status this error answers with on the IMS face or the Glance one."""
         return self.ims_status if ims and self.ims_status is not None else self.status
 
     def __call__(self, **params: Any) -> ApiError:
@@ -75,7 +84,6 @@ MALFORMED_JSON = _e("malformed_json", 400, "IMG.0001", "Malformed JSON in reques
 BODY_EXPECTED = _e("body_expected", 400, "IMG.0007", "Body expected in request.")
 BODY_NOT_OBJECT = _e("body_not_object", 400, "IMG.0001", "Request body must be a JSON object.")
 INVALID_FIELD = _e("invalid_field", 400, "IMG.0001", "Invalid value for '{name}': {reason}")
-UNKNOWN_FIELD = _e("unknown_field", 400, "IMG.0001", "Unknown field '{name}'.")
 BAD_QUERY = _e("bad_query", 400, "IMG.0001", "{reason}")
 ROUTE_NOT_FOUND = _e(
     "route_not_found",
@@ -306,3 +314,61 @@ TOO_MANY_MEMBERS = _e(
 
 # --- authentication ------------------------------------------------------------------------
 UNAUTHORIZED = _e("unauthorized", 401, "APIGW.0301", "Incorrect IAM authentication information.")
+
+
+# --- on the wire ---------------------------------------------------------------------------
+# IMS paths answer `{"error": {"message", "code"}}`, as the IMS error-code page shows. Glance
+# paths answer the same object plus Glance's `title`: a nested object is the shape
+# python-glanceclient, openstacksdk and the IMS SDK all parse (glanceclient reads `message`
+# from every top-level value, so a flat body would break it). The face also picks the status
+# of the few refusals whose status IMS and Glance disagree on (`ErrorSpec.ims_status`).
+IMS_PREFIXES = ("/v2/cloudimages", "/v1/cloudimages")
+
+
+def is_ims_path(path: str) -> bool:
+    return path.startswith(IMS_PREFIXES)
+
+
+def status(err: ApiError, path: str) -> int:
+    """The status `err` answers with on `path`'s face (`ErrorSpec.ims_status`)."""
+    return err.spec.status_on(ims=is_ims_path(path))
+
+
+def body(err: ApiError, path: str) -> bytes:
+    content: dict[str, Any] = {"message": err.message, "code": err.code}
+    if not is_ims_path(path):
+        content["title"] = err.spec.title
+    return orjson.dumps({"error": content})
+
+
+def headers(err: ApiError) -> dict[str, str]:
+    """Headers an error response carries besides its body: when to come back after a 503, and
+    `Connection: close` after a 408 (the rest of that request may still be on its way)."""
+    if err.status == 503:
+        return {"Retry-After": "5"}
+    if err.status == 408:
+        return {"Connection": "close"}
+    return {}
+
+
+# --- failures that are not refusals ----------------------------------------------------------
+def database_unavailable(exc: BaseException) -> bool:
+    """True for failures that mean "the database cannot be reached right now": the API answers
+    them 503, the command line with one line."""
+    if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError | sa.exc.TimeoutError):
+        return True
+    if isinstance(exc, ConnectionError | asyncio.TimeoutError | OSError):
+        return True
+    name = type(exc).__module__ + "." + type(exc).__name__
+    return name.startswith("asyncpg.") and "Connection" in name
+
+
+def unexpected(exc: BaseException, request_id: str) -> ApiError:
+    """The catalogue error for an exception nothing else handled."""
+    if database_unavailable(exc):
+        log.warning("database unavailable: %s", type(exc).__name__)
+        return DATABASE_UNAVAILABLE()
+    log.error("unhandled error, request %s", request_id, exc_info=exc)
+    return INTERNAL(request_id=request_id)

@@ -6,9 +6,10 @@ list: document validation and rendering (`domain.documents`), the storage column
 (`domain.patch`), `GET /v2/schemas/image` and the OpenAPI description.
 
 The set is the union of the attributes in the IMS seed documents (the three editions of
-"Querying Images", its response-parameter page and the native PATCH page), the SDK's
-`ImageInfo` model and the Glance v2 base schema. Attributes absent from the registry are
-*custom properties*: always strings, stored in a side table, modifiable by the owner.
+"Querying Images", its response-parameter page and the PATCH page of its "Native OpenStack
+API"), the SDK's `ImageInfo` model and the Glance v2 base schema. Attributes absent from the
+registry are *custom properties*: always strings, stored in a side table, modifiable by the
+owner.
 """
 
 from __future__ import annotations
@@ -113,9 +114,6 @@ def _attr(name: str, kind: Kind, description: str, **kw: Any) -> Attribute:
     return Attribute(name=name, kind=kind, description=description, column=column, **kw)
 
 
-S, I, B, T = Kind.STRING, Kind.INTEGER, Kind.BOOLEAN, Kind.DATETIME  # noqa: E741
-A, W, N = Presence.ALWAYS, Presence.WHEN_SET, Presence.NEVER
-
 UUID_PATTERN = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 STATUSES = (
     "queued",
@@ -174,14 +172,14 @@ REGISTRY: tuple[Attribute, ...] = (
         "file",
         Kind.LINK,
         "URL for uploading and downloading the image file.",
-        presence=A,
+        presence=Presence.ALWAYS,
         change=Change.READ_ONLY,
     ),
     _attr(
         "owner",
-        S,
+        Kind.STRING,
         "The project (tenant) the image belongs to.",
-        presence=A,
+        presence=Presence.ALWAYS,
         change=Change.ADMIN,
         filter=Filter.EXACT,
         indexed=True,
@@ -190,9 +188,9 @@ REGISTRY: tuple[Attribute, ...] = (
     ),
     _attr(
         "id",
-        S,
+        Kind.STRING,
         "The image ID (a UUID).",
-        presence=A,
+        presence=Presence.ALWAYS,
         change=Change.READ_ONLY,
         filter=Filter.EXACT,
         sortable=True,
@@ -202,20 +200,26 @@ REGISTRY: tuple[Attribute, ...] = (
     ),
     _attr(
         "size",
-        I,
+        Kind.INTEGER,
         "Size of the image file in bytes (not used yet).",
-        presence=A,
+        presence=Presence.ALWAYS,
         change=Change.READ_ONLY,
         sortable=True,
         minimum=0,
     ),
-    _attr("self", Kind.LINK, "The image URL.", presence=A, change=Change.READ_ONLY),
-    _attr("schema", Kind.LINK, "The image schema URL.", presence=A, change=Change.READ_ONLY),
+    _attr("self", Kind.LINK, "The image URL.", presence=Presence.ALWAYS, change=Change.READ_ONLY),
+    _attr(
+        "schema",
+        Kind.LINK,
+        "The image schema URL.",
+        presence=Presence.ALWAYS,
+        change=Change.READ_ONLY,
+    ),
     _attr(
         "status",
-        S,
+        Kind.STRING,
         "Image status.",
-        presence=A,
+        presence=Presence.ALWAYS,
         change=Change.READ_ONLY,
         default="queued",
         filter=Filter.EXACT,
@@ -228,16 +232,16 @@ REGISTRY: tuple[Attribute, ...] = (
         "tags",
         Kind.TAGS,
         "Tags of the image.",
-        presence=A,
+        presence=Presence.ALWAYS,
         change=Change.MODIFIABLE,
         default=(),
         nullable=False,
     ),
     _attr(
         "visibility",
-        S,
+        Kind.STRING,
         "Whether other tenants can see the image.",
-        presence=A,
+        presence=Presence.ALWAYS,
         change=Change.VISIBILITY,
         default="private",
         filter=Filter.EXACT,
@@ -247,10 +251,10 @@ REGISTRY: tuple[Attribute, ...] = (
     ),
     _attr(
         "name",
-        S,
+        Kind.STRING,
         "The image name: 1-128 characters (letters, digits, Chinese characters, "
         "spaces, '-', '.', '_'), not starting or ending with a space.",
-        presence=A,
+        presence=Presence.ALWAYS,
         change=Change.KEEP,
         ims_update=True,
         filter=Filter.EXACT,
@@ -261,26 +265,26 @@ REGISTRY: tuple[Attribute, ...] = (
     ),
     _attr(
         "checksum",
-        S,
+        Kind.STRING,
         "MD5 of the image file (not used yet).",
-        presence=A,
+        presence=Presence.ALWAYS,
         change=Change.READ_ONLY,
         max_length=32,
     ),
     _attr(
         "deleted",
-        B,
+        Kind.BOOLEAN,
         "Whether the image has been deleted.",
-        presence=A,
+        presence=Presence.ALWAYS,
         change=Change.READ_ONLY,
         default=False,
         nullable=False,
     ),
     _attr(
         "protected",
-        B,
+        Kind.BOOLEAN,
         "A protected image cannot be deleted.",
-        presence=A,
+        presence=Presence.ALWAYS,
         change=Change.KEEP,
         default=False,
         filter=Filter.BOOLEAN,
@@ -288,9 +292,9 @@ REGISTRY: tuple[Attribute, ...] = (
     ),
     _attr(
         "container_format",
-        S,
+        Kind.STRING,
         "Container format.",
-        presence=A,
+        presence=Presence.ALWAYS,
         change=Change.FIXED,
         default="bare",
         filter=Filter.EXACT,
@@ -299,9 +303,9 @@ REGISTRY: tuple[Attribute, ...] = (
     ),
     _attr(
         "min_ram",
-        I,
+        Kind.INTEGER,
         "Minimum memory (MB) needed to run the image.",
-        presence=A,
+        presence=Presence.ALWAYS,
         change=Change.KEEP,
         ims_update=True,
         default=0,
@@ -313,7 +317,7 @@ REGISTRY: tuple[Attribute, ...] = (
     ),
     _attr(
         "max_ram",
-        S,
+        Kind.STRING,
         "Maximum memory (MB) the image supports, as a string.",
         change=Change.MODIFIABLE,
         ims_update=True,
@@ -323,25 +327,31 @@ REGISTRY: tuple[Attribute, ...] = (
     ),
     _attr(
         "updated_at",
-        T,
+        Kind.DATETIME,
         "When the image was last updated (UTC).",
-        presence=A,
+        presence=Presence.ALWAYS,
         change=Change.READ_ONLY,
         filter=Filter.TIME,
         sortable=True,
         nullable=False,
     ),
-    _attr("__os_bit", S, "OS architecture: 32 or 64 bit.", filter=Filter.EXACT, enum=("32", "64")),
+    _attr(
+        "__os_bit",
+        Kind.STRING,
+        "OS architecture: 32 or 64 bit.",
+        filter=Filter.EXACT,
+        enum=("32", "64"),
+    ),
     _attr(
         "__os_version",
-        S,
+        Kind.STRING,
         "OS version, e.g. `CentOS 7.3 64bit`.",
         filter=Filter.EXACT,
         max_length=255,
     ),
     _attr(
         "__description",
-        S,
+        Kind.STRING,
         "Image description: at most 1024 characters, no carriage return and no '<' or '>'.",
         change=Change.MODIFIABLE,
         ims_update=True,
@@ -350,9 +360,9 @@ REGISTRY: tuple[Attribute, ...] = (
     ),
     _attr(
         "disk_format",
-        S,
+        Kind.STRING,
         "Image format.",
-        presence=A,
+        presence=Presence.ALWAYS,
         change=Change.FIXED,
         default="zvhd2",
         filter=Filter.EXACT,
@@ -361,9 +371,9 @@ REGISTRY: tuple[Attribute, ...] = (
     ),
     _attr(
         "__isregistered",
-        S,
+        Kind.STRING,
         "Whether the image is registered (usable): true or false.",
-        presence=A,
+        presence=Presence.ALWAYS,
         default="true",
         filter=Filter.EXACT,
         indexed=True,
@@ -372,7 +382,7 @@ REGISTRY: tuple[Attribute, ...] = (
     ),
     _attr(
         "__platform",
-        S,
+        Kind.STRING,
         "Platform (distribution family) of the OS.",
         filter=Filter.EXACT,
         indexed=True,
@@ -380,9 +390,9 @@ REGISTRY: tuple[Attribute, ...] = (
     ),
     _attr(
         "__os_type",
-        S,
+        Kind.STRING,
         "OS type: Linux, Windows or Other.",
-        presence=A,
+        presence=Presence.ALWAYS,
         default="Linux",
         filter=Filter.EXACT,
         indexed=True,
@@ -392,9 +402,9 @@ REGISTRY: tuple[Attribute, ...] = (
     ),
     _attr(
         "min_disk",
-        I,
+        Kind.INTEGER,
         "Minimum disk (GB) needed to run the image.",
-        presence=A,
+        presence=Presence.ALWAYS,
         change=Change.FIXED,
         default=0,
         filter=Filter.INTEGER,
@@ -405,22 +415,28 @@ REGISTRY: tuple[Attribute, ...] = (
     ),
     _attr(
         "virtual_env_type",
-        S,
+        Kind.STRING,
         "Where the image is used: FusionCompute (ECS system disk), "
         "DataImage, Ironic (BMS) or IsoImage.",
-        presence=A,
+        presence=Presence.ALWAYS,
         default="FusionCompute",
         filter=Filter.EXACT,
         indexed=True,
         enum=VIRTUAL_ENV_TYPES,
         nullable=False,
     ),
-    _attr("__image_source_type", S, "Backend storage type (uds).", presence=A, default="uds"),
+    _attr(
+        "__image_source_type",
+        Kind.STRING,
+        "Backend storage type (uds).",
+        presence=Presence.ALWAYS,
+        default="uds",
+    ),
     _attr(
         "__imagetype",
-        S,
+        Kind.STRING,
         "Image type: gold (public), private, shared or market.",
-        presence=A,
+        presence=Presence.ALWAYS,
         default="private",
         filter=Filter.EXACT,
         indexed=True,
@@ -430,9 +446,9 @@ REGISTRY: tuple[Attribute, ...] = (
     ),
     _attr(
         "created_at",
-        T,
+        Kind.DATETIME,
         "When the image was created (UTC).",
-        presence=A,
+        presence=Presence.ALWAYS,
         change=Change.READ_ONLY,
         filter=Filter.TIME,
         sortable=True,
@@ -440,42 +456,52 @@ REGISTRY: tuple[Attribute, ...] = (
     ),
     _attr(
         "virtual_size",
-        I,
+        Kind.INTEGER,
         "Virtual size of the image (not used yet).",
-        presence=A,
+        presence=Presence.ALWAYS,
         change=Change.READ_ONLY,
         minimum=0,
     ),
     _attr(
-        "deleted_at", T, "When the image was deleted (UTC).", presence=A, change=Change.READ_ONLY
+        "deleted_at",
+        Kind.DATETIME,
+        "When the image was deleted (UTC).",
+        presence=Presence.ALWAYS,
+        change=Change.READ_ONLY,
     ),
     _attr(
         "__originalimagename",
-        S,
+        Kind.STRING,
         "Parent image ID; empty for public images and images created from a file.",
     ),
-    _attr("__backup_id", S, "ID of the backup the image was created from, or empty."),
-    _attr("__productcode", S, "Marketplace product ID."),
+    _attr("__backup_id", Kind.STRING, "ID of the backup the image was created from, or empty."),
+    _attr("__productcode", Kind.STRING, "Marketplace product ID."),
     _attr(
         "__image_size",
-        S,
+        Kind.STRING,
         "Size of the image file in bytes, as a string.",
-        presence=A,
+        presence=Presence.ALWAYS,
         default="0",
         pattern=r"[0-9]{1,20}",
     ),
-    _attr("__data_origin", S, "Where the image came from; empty for public images."),
+    _attr("__data_origin", Kind.STRING, "Where the image came from; empty for public images."),
     _attr(
         "__lazyloading",
-        S,
+        Kind.STRING,
         "Whether the image supports lazy loading.",
         enum=("true", "false", "True", "False"),
     ),
-    _attr("active_at", T, "When the image became active (UTC).", change=Change.READ_ONLY),
-    _attr("__os_feature_list", S, "Advanced features of the image, as a JSON list in a string."),
+    _attr(
+        "active_at", Kind.DATETIME, "When the image became active (UTC).", change=Change.READ_ONLY
+    ),
+    _attr(
+        "__os_feature_list",
+        Kind.STRING,
+        "Advanced features of the image, as a JSON list in a string.",
+    ),
     _attr(
         "hw_firmware_type",
-        S,
+        Kind.STRING,
         "Boot mode of the ECS: bios or uefi.",
         change=Change.MODIFIABLE,
         ims_update=True,
@@ -485,7 +511,7 @@ REGISTRY: tuple[Attribute, ...] = (
     ),
     _attr(
         "hw_vif_multiqueue_enabled",
-        S,
+        Kind.STRING,
         "Whether the image supports NIC multi-queue.",
         change=Change.MODIFIABLE,
         ims_update=True,
@@ -494,7 +520,7 @@ REGISTRY: tuple[Attribute, ...] = (
     ),
     _attr(
         "__support_kvm",
-        S,
+        Kind.STRING,
         f"KVM support. {_TRUE_FLAG}",
         change=Change.MODIFIABLE,
         ims_update=True,
@@ -504,7 +530,7 @@ REGISTRY: tuple[Attribute, ...] = (
     ),
     _attr(
         "__support_xen",
-        S,
+        Kind.STRING,
         f"Xen support. {_TRUE_FLAG}",
         change=Change.MODIFIABLE,
         ims_update=True,
@@ -512,7 +538,7 @@ REGISTRY: tuple[Attribute, ...] = (
     ),
     _attr(
         "__support_largememory",
-        S,
+        Kind.STRING,
         f"Large-memory ECS support. {_TRUE_FLAG}",
         change=Change.MODIFIABLE,
         ims_update=True,
@@ -520,7 +546,7 @@ REGISTRY: tuple[Attribute, ...] = (
     ),
     _attr(
         "__support_diskintensive",
-        S,
+        Kind.STRING,
         f"Disk-intensive ECS support. {_TRUE_FLAG}",
         change=Change.MODIFIABLE,
         ims_update=True,
@@ -528,7 +554,7 @@ REGISTRY: tuple[Attribute, ...] = (
     ),
     _attr(
         "__support_highperformance",
-        S,
+        Kind.STRING,
         f"High-performance ECS support. {_TRUE_FLAG}",
         change=Change.MODIFIABLE,
         ims_update=True,
@@ -536,7 +562,7 @@ REGISTRY: tuple[Attribute, ...] = (
     ),
     _attr(
         "__support_xen_gpu_type",
-        S,
+        Kind.STRING,
         "GPU type supported on Xen; absent when none. Cannot co-exist with `__support_xen` "
         "and `__support_kvm`.",
         change=Change.MODIFIABLE,
@@ -546,7 +572,7 @@ REGISTRY: tuple[Attribute, ...] = (
     ),
     _attr(
         "__support_kvm_gpu_type",
-        S,
+        Kind.STRING,
         "GPU type supported on KVM; absent when none. Cannot co-exist with `__support_xen` "
         "and `__support_kvm`.",
         change=Change.MODIFIABLE,
@@ -556,7 +582,7 @@ REGISTRY: tuple[Attribute, ...] = (
     ),
     _attr(
         "__support_xen_hana",
-        S,
+        Kind.STRING,
         f"HANA ECS support on Xen. {_TRUE_FLAG}",
         change=Change.MODIFIABLE,
         ims_update=True,
@@ -564,7 +590,7 @@ REGISTRY: tuple[Attribute, ...] = (
     ),
     _attr(
         "__support_kvm_infiniband",
-        S,
+        Kind.STRING,
         f"InfiniBand NIC support on KVM. {_TRUE_FLAG}",
         change=Change.MODIFIABLE,
         ims_update=True,
@@ -572,13 +598,13 @@ REGISTRY: tuple[Attribute, ...] = (
     ),
     _attr(
         "__support_kvm_fpga_type",
-        S,
+        Kind.STRING,
         "FPGA type supported on KVM; absent when none.",
         filter=Filter.EXACT,
     ),
     _attr(
         "__support_fc_inject",
-        S,
+        Kind.STRING,
         "When true, Cloud-Init password/key injection is not supported.",
         change=Change.MODIFIABLE,
         ims_update=True,
@@ -586,7 +612,7 @@ REGISTRY: tuple[Attribute, ...] = (
     ),
     _attr(
         "__support_arm",
-        S,
+        Kind.STRING,
         "Whether the image is for the Arm architecture.",
         filter=Filter.EXACT,
         indexed=True,
@@ -594,7 +620,7 @@ REGISTRY: tuple[Attribute, ...] = (
     ),
     _attr(
         "__support_amd",
-        S,
+        Kind.STRING,
         "Whether the image uses AMD's x86 architecture.",
         change=Change.MODIFIABLE,
         ims_update=True,
@@ -603,13 +629,13 @@ REGISTRY: tuple[Attribute, ...] = (
     ),
     _attr(
         "__support_agent_list",
-        S,
+        Kind.STRING,
         "Host security / monitoring agents the image supports, e.g. `hss,ces`.",
         filter=Filter.EXACT,
     ),
     _attr(
         "__support_kvm_hi1822_hisriov",
-        S,
+        Kind.STRING,
         f"Hi1822 SR-IOV NIC support. {_TRUE_FLAG}",
         change=Change.MODIFIABLE,
         ims_update=True,
@@ -617,44 +643,55 @@ REGISTRY: tuple[Attribute, ...] = (
     ),
     _attr(
         "__support_kvm_hi1822_hivirtionet",
-        S,
+        Kind.STRING,
         f"Hi1822 virtio NIC support. {_TRUE_FLAG}",
         change=Change.MODIFIABLE,
         ims_update=True,
         filter=Filter.EXACT,
     ),
-    _attr("__system_support_market", B, "Whether the image can be published in the Marketplace."),
-    _attr("__is_offshelved", S, "Whether a Marketplace image is off the shelf.", enum=TRUE_FALSE),
-    _attr("__root_origin", S, "`file` when the image was imported from an external file."),
-    _attr("__sequence_num", S, "System disk slot number of the ECS the image came from."),
+    _attr(
+        "__system_support_market",
+        Kind.BOOLEAN,
+        "Whether the image can be published in the Marketplace.",
+    ),
+    _attr(
+        "__is_offshelved",
+        Kind.STRING,
+        "Whether a Marketplace image is off the shelf.",
+        enum=TRUE_FALSE,
+    ),
+    _attr(
+        "__root_origin", Kind.STRING, "`file` when the image was imported from an external file."
+    ),
+    _attr("__sequence_num", Kind.STRING, "System disk slot number of the ECS the image came from."),
     _attr(
         "__system__cmkid",
-        S,
+        Kind.STRING,
         "ID of the KMS key that encrypts the image.",
         filter=Filter.EXACT,
         indexed=True,
         max_length=255,  # indexed: keeps the entry within PostgreSQL's limit
     ),
-    _attr("__account_code", S, "Charging identifier of a paid image."),
+    _attr("__account_code", Kind.STRING, "Charging identifier of a paid image."),
     _attr(
         "__whole_image",
-        B,
+        Kind.BOOLEAN,
         "Whether the image is a full-ECS image.",
         filter=Filter.BOOLEAN,
         indexed=True,
     ),
     _attr(
         "__is_config_init",
-        S,
+        Kind.STRING,
         "Whether initial configuration is done.",
         change=Change.MODIFIABLE,
         ims_update=True,
         enum=TRUE_FALSE,
     ),
-    _attr("__image_displayname", S, "Display name of the image."),
+    _attr("__image_displayname", Kind.STRING, "Display name of the image."),
     _attr(
         "enterprise_project_id",
-        S,
+        Kind.STRING,
         "Enterprise project: `0` (default) or a UUID.",
         change=Change.MODIFIABLE,
         ims_update=True,
@@ -664,7 +701,7 @@ REGISTRY: tuple[Attribute, ...] = (
     ),
     _attr(
         "os_shutdown_timeout",
-        S,
+        Kind.STRING,
         "Seconds to wait for a graceful shutdown (60-300), as a string.",
         change=Change.MODIFIABLE,
         pattern=r"[0-9]{1,4}",
@@ -673,18 +710,45 @@ REGISTRY: tuple[Attribute, ...] = (
     ),
     # Glance base attributes that OpenIMS never stores: writing them is refused by name.
     _attr(
-        "os_hash_algo", S, "Hash algorithm of the image file.", presence=N, change=Change.READ_ONLY
+        "os_hash_algo",
+        Kind.STRING,
+        "Hash algorithm of the image file.",
+        presence=Presence.NEVER,
+        change=Change.READ_ONLY,
     ),
-    _attr("os_hash_value", S, "Hash of the image file.", presence=N, change=Change.READ_ONLY),
-    _attr("direct_url", S, "Direct URL of the image data.", presence=N, change=Change.READ_ONLY),
-    _attr("locations", S, "Locations of the image data.", presence=N, change=Change.READ_ONLY),
-    _attr("stores", S, "Stores holding the image data.", presence=N, change=Change.READ_ONLY),
+    _attr(
+        "os_hash_value",
+        Kind.STRING,
+        "Hash of the image file.",
+        presence=Presence.NEVER,
+        change=Change.READ_ONLY,
+    ),
+    _attr(
+        "direct_url",
+        Kind.STRING,
+        "Direct URL of the image data.",
+        presence=Presence.NEVER,
+        change=Change.READ_ONLY,
+    ),
+    _attr(
+        "locations",
+        Kind.STRING,
+        "Locations of the image data.",
+        presence=Presence.NEVER,
+        change=Change.READ_ONLY,
+    ),
+    _attr(
+        "stores",
+        Kind.STRING,
+        "Stores holding the image data.",
+        presence=Presence.NEVER,
+        change=Change.READ_ONLY,
+    ),
 )
 
 BY_NAME: dict[str, Attribute] = {a.name: a for a in REGISTRY}
 # (attribute, attribute it cannot co-exist with), from `Attribute.excludes`
 EXCLUSIONS: tuple[tuple[str, str], ...] = tuple((a.name, o) for a in REGISTRY for o in a.excludes)
-ORDER: dict[str, int] = {a.name: i for i, a in enumerate(REGISTRY)}
 
 # Custom property names that Glance reserves for itself.
 RESERVED_PREFIXES: tuple[str, ...] = ("os_glance_",)
@@ -711,10 +775,6 @@ def rendered() -> Iterator[Attribute]:
 
 def filterable() -> Iterator[Attribute]:
     return (a for a in REGISTRY if a.filter is not None)
-
-
-def sort_keys() -> tuple[str, ...]:
-    return tuple(a.name for a in REGISTRY if a.sortable)
 
 
 def is_support_flag(name: str) -> bool:

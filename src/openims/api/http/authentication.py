@@ -13,10 +13,10 @@ from typing import Any
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from openims.api import body
-from openims.api import errors as api_errors
+from openims.api.http import body
+from openims.api.http import errors as api_errors
 from openims.auth.caller import Authenticator
-from openims.domain.errors import ApiError
+from openims.errors import ApiError
 
 # Version discovery, liveness, metrics and the API description: what clients and load
 # balancers read before they hold credentials. Everything else needs a caller.

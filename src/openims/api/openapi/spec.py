@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from openims import attributes
-from openims.attributes import Filter, Kind
-from openims.domain import patch, query
+from openims.api.openapi import schemas
+from openims.domain import patch, query, registry
+from openims.domain.registry import Filter, Kind
 
 ERROR_STATUSES = (400, 401, 403, 404, 405, 409, 413, 415, 431, 500, 503)
 _DESCRIPTIONS = {
@@ -106,7 +106,7 @@ def _param(name: str, schema: dict[str, Any], description: str) -> dict[str, Any
     }
 
 
-def _filter_schema(attr: attributes.Attribute, strict: bool) -> dict[str, Any]:
+def _filter_schema(attr: registry.Attribute, strict: bool) -> dict[str, Any]:
     if attr.filter is Filter.BOOLEAN:
         return {"type": "string", "enum": ["true", "false", "True", "False"]}
     if attr.filter is Filter.INTEGER:
@@ -122,86 +122,21 @@ def _filter_schema(attr: attributes.Attribute, strict: bool) -> dict[str, Any]:
 def _attribute_filters(strict: bool) -> list[dict[str, Any]]:
     return [
         _param(a.name, _filter_schema(a, strict), a.description)
-        for a in attributes.filterable()
+        for a in registry.filterable()
         if a.kind is not Kind.TAGS
     ]
 
 
-def ims_list_parameters() -> dict[str, Any]:
-    params = _attribute_filters(strict=True)
-    params += [
-        _param(
-            "__isregistered",
-            {"type": "string", "enum": ["true", "false"]},
-            "Whether the image is registered; common users only see `true`.",
-        ),
-        _param(
-            "visibility",
-            {"type": "string", "enum": list(query.IMS_VISIBILITIES)},
-            "public, private or shared.",
-        ),
-        _param(
-            "member_status",
-            {"type": "string", "enum": ["accepted", "rejected", "pending"]},
-            "The caller's member status; needs visibility=shared.",
-        ),
-        _param("tag", {"type": "string"}, "A tag; `key=value` also matches `key.value`."),
-        _param("marker", {"type": "string"}, "The ID of the last image of the previous page."),
-        _param(
-            "limit",
-            {"type": "integer", "minimum": 0, "maximum": query.MAX_LIMIT},
-            f"Page size, default {query.IMS_DEFAULT_LIMIT}.",
-        ),
-        _param(
-            "sort_key",
-            {"type": "string", "enum": list(query.IMS_SORT_KEYS)},
-            "Sort key, default created_at.",
-        ),
-        _param(
-            "sort_dir", {"type": "string", "enum": ["asc", "desc"]}, "Sort direction, default desc."
-        ),
-        _param("architecture", {"type": "string", "enum": ["x86", "arm"]}, "Image architecture."),
-        _param(
-            "enterprise_project_id",
-            {"type": "string"},
-            "0 (default project), a UUID, or all_granted_eps.",
-        ),
-        _param("flavor_id", {"type": "string"}, "Public images that can boot this ECS flavor."),
-    ]
-    return {"parameters": _dedupe(params)}
+IMS = "ims"
+GLANCE = "glance"
+_LIST_PARAMETERS = {IMS: query.IMS_PARAMETERS, GLANCE: query.GLANCE_PARAMETERS}
 
 
-def glance_list_parameters() -> dict[str, Any]:
-    params = _attribute_filters(strict=False)
-    params += [
-        _param(
-            "visibility",
-            {"type": "string", "enum": list(query.GLANCE_VISIBILITIES)},
-            "public, private, shared, community or all.",
-        ),
-        _param(
-            "member_status",
-            {"type": "string", "enum": ["accepted", "rejected", "pending", "all"]},
-            "The caller's member status for shared images.",
-        ),
-        _param("tag", {"type": "string"}, "A tag (repeat for several)."),
-        _param("marker", {"type": "string"}, "The ID of the last image of the previous page."),
-        _param(
-            "limit",
-            {"type": "integer", "minimum": 0},
-            f"Page size, default {query.GLANCE_DEFAULT_LIMIT}; a larger one than "
-            f"{query.MAX_LIMIT} is read as {query.MAX_LIMIT}.",
-        ),
-        _param(
-            "sort_key",
-            {"type": "string", "enum": list(query.GLANCE_SORT_KEYS)},
-            "Sort key, default created_at.",
-        ),
-        _param("sort_dir", {"type": "string", "enum": ["asc", "desc"]}, "Sort direction."),
-        _param("sort", {"type": "string"}, "`key:dir,key:dir` sort syntax."),
-        _param("size_min", {"type": "integer"}, "Smallest size in bytes (any integer)."),
-        _param("size_max", {"type": "integer"}, "Largest size in bytes (any integer)."),
-    ]
+def list_parameters(face: str) -> dict[str, Any]:
+    """The query parameters of one face's list: the attribute filters (the IMS face shows the
+    enumerations it checks), then the face's declared parameters (`domain.query`)."""
+    params = _attribute_filters(strict=face == IMS)
+    params += [_param(p.name, p.schema, p.description) for p in _LIST_PARAMETERS[face].declared]
     return {"parameters": _dedupe(params)}
 
 
@@ -214,13 +149,12 @@ def _dedupe(params: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def components() -> dict[str, Any]:
     """The shared schemas every `$ref` above points to."""
-    from openims.api import schemas  # the Glance schemas are built from the same registry
 
     image = schemas.image_schema(glance=False)
     image.pop("links")
     image.pop("name")
     image["required"] = [
-        a.name for a in attributes.rendered() if a.presence is attributes.Presence.ALWAYS
+        a.name for a in registry.rendered() if a.presence is registry.Presence.ALWAYS
     ]
     writable = {
         name: prop
@@ -316,3 +250,43 @@ def components() -> dict[str, Any]:
         },
         "Error": {"type": "object", "properties": {"error": error_object}, "required": ["error"]},
     }
+
+
+_OPERATION_SCHEMA: dict[str, Any] = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "properties": {
+            "op": {"type": "string", "enum": list(patch.V21_OPERATIONS)},
+            "path": {"type": "string", "examples": ["/name"]},
+            "value": {},
+            "from": {"type": "string", "description": "for `move`: the attribute to move"},
+        },
+        "required": ["op", "path"],
+    },
+}
+
+_V20_SCHEMA: dict[str, Any] = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "description": 'The operation is the key: `{"replace": "/name", "value": "x"}`.',
+        "properties": {
+            "add": {"type": "string"},
+            "remove": {"type": "string"},
+            "replace": {"type": "string"},
+            "value": {},
+        },
+    },
+}
+
+# `PATCH /v2/images/{id}`: one body schema per Glance JSON-patch media type
+GLANCE_PATCH_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            patch.V21: {"schema": _OPERATION_SCHEMA},
+            patch.V20: {"schema": _V20_SCHEMA},
+        },
+    }
+}

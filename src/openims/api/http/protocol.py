@@ -19,12 +19,10 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from openims import metrics
-from openims.api import errors as api_errors
-from openims.api.limits import MAX_PATH_BYTES, HeadLimits, split_target
+from openims import errors, metrics
+from openims.api.http.limits import MAX_PATH_BYTES, HeadLimits, split_target
 from openims.config import Settings
-from openims.domain import errors
-from openims.domain.errors import ApiError
+from openims.errors import ApiError
 
 log = logging.getLogger("openims.http")
 
@@ -143,9 +141,9 @@ class BoundedHttpProtocol(HttpToolsProtocol):
     def _refuse(self, err: ApiError) -> None:
         self._head_arrived()
         path = (getattr(self, "url", None) or b"").partition(b"?")[0].decode("latin-1")
-        body = api_errors.body(err, path)
+        body = errors.body(err, path)
         fields = {
-            **api_errors.headers(err),
+            **errors.headers(err),
             "Content-Type": "application/json",
             "Content-Length": str(len(body)),
             "Connection": "close",

@@ -1,0 +1,36 @@
+"""What the routes of every face share: their dependencies, the image id in a path, and
+reading a JSON Patch request (`domain.patch`) before any database work."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Path
+from starlette.requests import Request
+from starlette.responses import Response
+
+from openims import errors
+from openims.api import deps
+from openims.api.http import body
+from openims.api.http import errors as http_errors
+from openims.domain import patch
+from openims.domain.access import Caller
+from openims.service import Services
+
+CallerDep = Annotated[Caller, Depends(deps.caller)]
+ServicesDep = Annotated[Services, Depends(deps.services)]
+ImageId = Annotated[str, Path(description="The image ID.", max_length=255)]
+
+
+async def read_patch(request: Request, policy: patch.Policy) -> patch.Patch | Response:
+    """The patch a request carries, parsed once, by the face's `policy`: the media type first
+    (415, with `Accept-Patch` naming the ones the face takes; returned, not raised, to carry
+    that header), then the body and its operations (400/413)."""
+    try:
+        dialect = policy.dialect(request.headers.get("content-type"))
+    except errors.ApiError as err:
+        refused = http_errors.response(err, request.url.path)
+        refused.headers["Accept-Patch"] = ", ".join(policy.media_types)
+        return refused
+    limit = deps.settings(request).max_patch_operations
+    return patch.parse(policy, dialect, await body.json(request), max_operations=limit)

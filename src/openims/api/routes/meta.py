@@ -1,0 +1,139 @@
+"""What clients and operators read before (or besides) images: version discovery, the Glance
+JSON schemas, `/healthz` and `/metrics`. None of these needs a caller."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from openims import errors, metrics
+from openims.api.http import responses
+from openims.api.openapi import schemas, spec
+from openims.api.routes.common import ServicesDep
+
+log = logging.getLogger("openims.health")
+PING_TIMEOUT_SECONDS = 3.0
+
+# --- version discovery -----------------------------------------------------------------------
+# At `/` and `/v2`, in the shape Glance answers it. openstacksdk (through keystoneauth) reads
+# the versions document without a token before its first call; glanceclient is given the
+# endpoint and goes straight to `/v2/...`.
+versions_router = APIRouter(tags=["versions"])
+
+CURRENT = "v2.9"
+SUPPORTED = ("v2.8", "v2.7", "v2.6", "v2.5", "v2.4", "v2.3", "v2.2", "v2.1", "v2.0")
+
+
+def _version(version_id: str, status: str, base: str) -> dict[str, Any]:
+    return {"id": version_id, "status": status, "links": [{"rel": "self", "href": f"{base}/v2/"}]}
+
+
+def versions(request: Request) -> dict[str, Any]:
+    base = str(request.base_url).rstrip("/")
+    items = [_version(CURRENT, "CURRENT", base)]
+    items += [_version(v, "SUPPORTED", base) for v in SUPPORTED]
+    return {"versions": items}
+
+
+@versions_router.get("/", summary="API versions", responses=spec.responses(300, "Versions", ()))
+async def root(request: Request) -> Response:
+    return responses.json(versions(request), status=300)
+
+
+@versions_router.get(
+    "/versions", summary="API versions", responses=spec.responses(200, "Versions", ())
+)
+async def list_versions(request: Request) -> Response:
+    return responses.json(versions(request))
+
+
+@versions_router.get(
+    "/v2", summary="The v2 API version", responses=spec.responses(200, "Version", ())
+)
+@versions_router.get("/v2/", include_in_schema=False)
+async def v2(request: Request) -> Response:
+    base = str(request.base_url).rstrip("/")
+    return responses.json({"version": _version(CURRENT, "CURRENT", base)})
+
+
+# --- operations ------------------------------------------------------------------------------
+operations_router = APIRouter(tags=["operations"])
+
+
+@operations_router.get(
+    "/healthz", summary="Liveness and readiness", responses=spec.responses(200, "Health", (503,))
+)
+async def healthz(services: ServicesDep) -> Response:
+    """Liveness and readiness in one answer. It asks the database, so a load balancer stops
+    sending traffic to a server whose database is out of reach (503) and resumes once the
+    pool reconnects by itself."""
+    try:
+        await asyncio.wait_for(services.ping(), PING_TIMEOUT_SECONDS)
+    except Exception as exc:
+        if not errors.database_unavailable(exc):
+            log.error("health check failed", exc_info=exc)
+        return responses.json({"status": "unavailable", "database": "unreachable"}, status=503)
+    return responses.json({"status": "ok", "database": "ok"})
+
+
+@operations_router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    responses={
+        200: {
+            "description": "Metrics in the Prometheus text format",
+            "content": {metrics.CONTENT_TYPE: {"schema": {"type": "string"}}},
+        }
+    },
+)
+async def get_metrics(services: ServicesDep) -> Response:
+    """Metrics of the whole server (`openims.metrics`). Unauthenticated, like `/healthz`: it
+    holds counts and timings, never a tenant's data."""
+    services.observe_pool()
+    # in multiprocess mode this reads every worker's files: keep it off the event loop
+    body = await run_in_threadpool(metrics.render)
+    return Response(body, media_type=metrics.CONTENT_TYPE)
+
+
+# --- the Glance JSON schemas -----------------------------------------------------------------
+schemas_router = APIRouter(tags=["schemas"])
+
+
+@schemas_router.get(
+    "/v2/schemas/image", summary="The image schema", responses=spec.responses(200, "JsonSchema")
+)
+async def get_image_schema() -> Response:
+    return responses.json(schemas.image_schema())
+
+
+@schemas_router.get(
+    "/v2/schemas/images",
+    summary="The image list schema",
+    responses=spec.responses(200, "JsonSchema"),
+)
+async def get_images_schema() -> Response:
+    return responses.json(schemas.images_schema())
+
+
+@schemas_router.get(
+    "/v2/schemas/member",
+    summary="The member schema",
+    responses=spec.responses(200, "JsonSchema"),
+)
+async def get_member_schema() -> Response:
+    return responses.json(schemas.member_schema())
+
+
+@schemas_router.get(
+    "/v2/schemas/members",
+    summary="The member list schema",
+    responses=spec.responses(200, "JsonSchema"),
+)
+async def get_members_schema() -> Response:
+    return responses.json(schemas.members_schema())

@@ -1,0 +1,116 @@
+"""The data commands: `openims db upgrade`, `import`, `export` and `demo`."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from openims.cli.common import database_option, run_with_services, settings_from, upgrade_database
+from openims.cli.progress import input_size, open_input, progress
+from openims.service import Services
+from openims.store.engine import redacted
+
+
+@click.group()
+def db() -> None:
+    """Database schema commands."""
+
+
+@db.command()
+@database_option
+def upgrade(database_url: str | None) -> None:
+    """Apply pending migrations."""
+    settings = settings_from(database_url=database_url)
+    upgrade_database(settings.database_url)
+    click.echo(f"Database {redacted(settings.database_url)} is up to date.", err=True)
+
+
+@click.command("import")
+@click.argument("source", metavar="FILE|-")
+@database_option
+def import_(source: str, database_url: str | None) -> None:
+    """Load image documents (JSON lines or a JSON array): all or nothing."""
+    from openims.service import transfer
+
+    settings = settings_from(database_url=database_url)
+    try:
+        stream = open_input(source)
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {source}: {exc.strerror}") from None
+
+    async def work(services: Services) -> int:
+        # two passes, each with its bar: checking every object (by bytes of input), then
+        # writing them (by images, counted by the first pass)
+        with progress(input_size(stream), "Checking", "bytes") as tick:
+            checked = transfer.check_stream(stream, tick)
+        with checked, progress(checked.count, "Writing") as tick:
+            return await transfer.write(services.store, checked, tick)
+
+    try:
+        with stream:
+            count = run_with_services(settings, work)
+    except transfer.ImportFailed as exc:
+        raise click.ClickException(f"nothing imported: {exc}") from None
+    click.echo(f"Imported {count} images.", err=True)
+
+
+@click.command()
+@click.argument("target", metavar="[FILE|-]", default="-")
+@database_option
+def export(target: str, database_url: str | None) -> None:
+    """Write every image document as JSON lines (the import format)."""
+    from openims.service import transfer
+
+    settings = settings_from(database_url=database_url)
+    try:
+        out = sys.stdout.buffer if target == "-" else open(target, "wb")  # noqa: SIM115
+    except OSError as exc:  # as `import` reports a file it cannot read
+        raise click.ClickException(f"cannot write {target}: {exc.strerror}") from None
+
+    async def work(services: Services) -> int:
+        return await transfer.export_stream(services.store, out)
+
+    try:
+        count = run_with_services(settings, work)
+    finally:
+        if out is not sys.stdout.buffer:
+            out.close()
+        else:
+            out.flush()
+    click.echo(f"Exported {count} images.", err=True)
+
+
+@click.command()
+@click.option(
+    "--images",
+    type=click.IntRange(0, 50_000_000),
+    default=None,
+    help="How many images in all; public gold images take at most half [default: 500]",
+)
+@click.option("--seed", type=int, default=None, help="Random seed [default: 2018]")
+@database_option
+def demo(images: int | None, seed: int | None, database_url: str | None) -> None:
+    """Fill the database with a realistic demo catalog (deterministic by seed): a public gold
+    image of every documented OS version when N allows, private and shared tenant images."""
+    from openims.service import demo as demo_catalog
+
+    settings = settings_from(database_url=database_url)
+    count_wanted = images if images is not None else demo_catalog.DEFAULT_IMAGES
+    chosen_seed = seed if seed is not None else demo_catalog.DEFAULT_SEED
+
+    async def work(services: Services) -> int:
+        with progress(count_wanted, "Generating") as tick:
+            return await services.store.import_items(
+                demo_catalog.catalog(count_wanted, chosen_seed), progress=tick
+            )
+
+    try:
+        count = run_with_services(settings, work)
+    except Exception as exc:
+        from openims.errors import ApiError
+
+        if isinstance(exc, ApiError):
+            raise click.ClickException(f"nothing loaded: {exc}") from None
+        raise
+    click.echo(f"Loaded {count} demo images.", err=True)
