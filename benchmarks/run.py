@@ -17,6 +17,7 @@ import asyncio
 import json
 import os
 import platform
+import shlex
 import shutil
 import signal
 import socket
@@ -479,13 +480,14 @@ def _scaling(results: list[RunResult]) -> list[str]:
     return rows
 
 
-def meta() -> dict[str, Any]:
+def meta(argv: list[str]) -> dict[str, Any]:
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
     ).stdout.strip()
     return {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "commit": commit or "unknown",
+        "command": shlex.join(["python", "-m", "benchmarks.run", *argv]),
         "machine": f"{os.cpu_count()} CPUs, {platform.machine()}, "
         f"Python {platform.python_version()}",
         "load generator": "wrk on the same machine",
@@ -531,7 +533,7 @@ def main(argv: list[str] | None = None) -> int:
                 for workers in args.workers:
                     results.append(run_one(backend, images, workers, args, wrk_bin, Path(tmp)))
     args.out.mkdir(parents=True, exist_ok=True)
-    info = meta()
+    info = meta(sys.argv[1:] if argv is None else argv)
     report = markdown(results, info)
     # stable names: a new run replaces the committed report instead of adding files beside it
     (args.out / "report.md").write_text(report)
