@@ -1,6 +1,6 @@
 """The benchmark suite: one command builds the catalogs, starts the server, drives it over real
 HTTP with `wrk` (a separate process), measures the ceiling of the same HTTP stack, and writes a
-report (markdown and JSON) to `benchmarks/results/`.
+report to `benchmarks/results/report.md` and `report.json`, replacing the previous run's.
 
     .venv/bin/python -m benchmarks.run      # 100k and 1M, SQLite and PostgreSQL, 1 and 2 workers
     .venv/bin/python -m benchmarks.run --images 100000 --backend postgres --workers 2 --duration 5
@@ -17,6 +17,7 @@ import asyncio
 import json
 import os
 import platform
+import shlex
 import shutil
 import signal
 import socket
@@ -479,13 +480,14 @@ def _scaling(results: list[RunResult]) -> list[str]:
     return rows
 
 
-def meta() -> dict[str, Any]:
+def meta(argv: list[str]) -> dict[str, Any]:
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
     ).stdout.strip()
     return {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "commit": commit or "unknown",
+        "command": shlex.join(["python", "-m", "benchmarks.run", *argv]),
         "machine": f"{os.cpu_count()} CPUs, {platform.machine()}, "
         f"Python {platform.python_version()}",
         "load generator": "wrk on the same machine",
@@ -531,17 +533,17 @@ def main(argv: list[str] | None = None) -> int:
                 for workers in args.workers:
                     results.append(run_one(backend, images, workers, args, wrk_bin, Path(tmp)))
     args.out.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-    info = meta()
+    info = meta(sys.argv[1:] if argv is None else argv)
     report = markdown(results, info)
-    (args.out / f"report-{stamp}.md").write_text(report)
-    (args.out / f"report-{stamp}.json").write_bytes(
+    # stable names: a new run replaces the committed report instead of adding files beside it
+    (args.out / "report.md").write_text(report)
+    (args.out / "report.json").write_bytes(
         orjson.dumps(
             {"meta": info, "runs": [asdict(r) for r in results]}, option=orjson.OPT_INDENT_2
         )
     )
     print(report)
-    print(f"\nwritten to {args.out}/report-{stamp}.md and .json", file=sys.stderr)
+    print(f"\nwritten to {args.out}/report.md and report.json", file=sys.stderr)
     return 0
 
 
