@@ -21,14 +21,16 @@ serve: $(INSTALLED)
 test:
 	./run-tests $(ARGS)
 
-# ruff, mypy and the suite on SQLite only, without the tests marked slow; needs no PostgreSQL
+# lint, and the suite on SQLite only, without the tests marked slow; needs no PostgreSQL
 test-fast: lint
 	$(BIN)/pytest -m "not postgres and not slow" $(ARGS)
 
+# ruff, ruff format, mypy and the import-layer contracts
 lint: $(INSTALLED)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache --no-logo
 
 # the benchmarks (docs/benchmarks.md); the report goes to benchmarks/results/report.md, e.g.
 #   make bench ARGS="--images 100000 --backend sqlite --workers 1 --duration 5"
