@@ -4,6 +4,7 @@ from them, and the filter must compare that instant with whole-second stored tim
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from fractions import Fraction
 
@@ -215,3 +216,48 @@ def test_bad_time_filters_get_glances_messages(value: str, message: str) -> None
     with pytest.raises(errors.ApiError) as caught:
         query.glance_time_clauses("created_at", value)
     assert caught.value.status == 400 and caught.value.message == message
+
+
+def _strptime(text: str, formats: tuple[str, ...]) -> int | None:
+    """What `times.parse` read before it used fromisoformat: strptime of each format whose
+    digits are all there."""
+    for fmt in formats:
+        shape = fmt.replace("%Y", "[0-9]{4}")
+        for field in ("%m", "%d", "%H", "%M", "%S"):
+            shape = shape.replace(field, "[0-9]{2}")
+        if not re.fullmatch(shape, text):
+            continue
+        try:
+            parsed = datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+        return int(parsed.replace(tzinfo=UTC).timestamp())
+    return None
+
+
+def _parsed(text: str, formats: tuple[str, ...]) -> int | None:
+    try:
+        return times.parse(text, formats)
+    except ValueError:
+        return None
+
+
+@settings(max_examples=2000, deadline=None, derandomize=True, database=None)
+@given(
+    fields=st.tuples(
+        _number(0, 10000, 4),
+        _number(0, 14, 2),
+        _number(0, 33, 2),
+        _number(0, 26, 2),
+        _number(0, 61, 2),
+        _number(0, 62, 2),
+    ),
+    form=st.sampled_from(("{}-{}-{}T{}:{}:{}Z", "{}-{}-{} {}:{}:{}", "{}-{}-{}T{}:{}:{}")),
+)
+def test_stored_times_are_read_as_strptime_reads_them(fields: tuple[str, ...], form: str) -> None:
+    """`times.parse` reads a time with `fromisoformat` once its shape is right: the same
+    epoch, and the same refusals (month 13, 30 February, hour 24, second 60, year 0), as
+    strptime, for both of its formats."""
+    text = form.format(*fields)
+    for formats in ((times.RENDER_FORMAT,), times.QUERY_FORMATS):
+        assert _parsed(text, formats) == _strptime(text, formats), (text, formats)
