@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import copy
+import functools
+from collections.abc import Callable
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from openims import errors
 from openims.domain import documents, registry, times
@@ -98,6 +102,81 @@ def test_bad_values_are_refused_with_their_code(name: str, value: object, code: 
         documents.canonical({**PATCH_EXAMPLE, name: value})
     assert caught.value.code == code
     assert caught.value.status == 400
+
+
+def _values(attr: registry.Attribute) -> st.SearchStrategy[object]:
+    """Values near and inside an attribute's domain: its enum, its bounds, its pattern's
+    alphabet, times of the right and wrong shape, and the other JSON types."""
+    near: list[object] = [
+        None,
+        True,
+        False,
+        0,
+        -1,
+        1,
+        "",
+        "\x00",
+        "x" * 256,
+        "2018-09-06T14:03:27Z",
+    ]
+    near += list(attr.enum or ())
+    near += [e + "\x00" for e in attr.enum or ()]
+    for bound in (attr.minimum, attr.maximum):
+        if bound is not None:
+            near += [bound - 1, bound, bound + 1, str(bound - 1), str(bound), str(bound + 1)]
+    if attr.max_length is not None:
+        near += ["a" * attr.max_length, "a" * (attr.max_length + 1)]
+    return st.one_of(
+        st.sampled_from(near),
+        st.integers(-(2**40), 2**40),
+        st.booleans(),
+        st.floats(allow_nan=False),
+        st.text(max_size=40),
+        st.text("0123456789-:TZ ", max_size=22),
+        st.lists(st.text(max_size=5), max_size=3),
+    )
+
+
+def _outcome(check: Callable[[object], object], value: object) -> tuple[str, object]:
+    try:
+        value = check(value)
+    except errors.ApiError as exc:
+        return "refused", (exc.code, exc.status, str(exc))
+    return type(value).__name__, value
+
+
+@settings(max_examples=80, deadline=None, derandomize=True, database=None)
+@given(data=st.data())
+def test_canonical_checks_each_value_as_check_value_does(data: st.DataObject) -> None:
+    """`canonical` checks values through a shortcut for the common case (`_checker`): for
+    every attribute it must return or refuse exactly what `check_value` does."""
+    for attr in registry.REGISTRY:
+        if attr.kind is registry.Kind.LINK or attr.presence is registry.Presence.NEVER:
+            continue
+        value = data.draw(_values(attr), label=attr.name)
+        fast = documents._checker(attr)
+        slow = functools.partial(documents.check_value, attr)
+        assert _outcome(fast, value) == _outcome(slow, value), (attr.name, value)
+
+
+def test_the_shortcut_is_taken_for_the_values_a_catalog_is_made_of(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Else it would save nothing: of the seed example's values, only those with rules of
+    their own (name, description, tags) and nulls go through `check_value`."""
+    slow: list[str] = []
+    check_value = documents.check_value
+
+    def counted(attr: registry.Attribute, value: object, **kw: bool) -> object:
+        slow.append(attr.name)
+        return check_value(attr, value, **kw)
+
+    monkeypatch.setattr(documents, "check_value", counted)
+    example = documents.canonical(copy.deepcopy(QUERY_EXAMPLE))
+    slow.clear()
+    documents.canonical(example)
+    nulls = {name for name, value in example.items() if value is None}
+    assert set(slow) - nulls <= {"name", "__description", "tags"}, slow
 
 
 def test_names_allow_chinese_digits_and_punctuation() -> None:

@@ -9,7 +9,7 @@ one canonical order, so that the same image always renders to the same bytes.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -179,6 +179,79 @@ def links(image_id: str) -> dict[str, str]:
     }
 
 
+_LINK = object()  # what a link attribute's check returns: it is derived from the id instead
+_REQUIRED = object()  # the fill of an always-present attribute that has no default
+
+
+def _checker(attr: Attribute) -> Callable[[Any], Any]:
+    """`check_value(attr, ·)` as `canonical` calls it for every key of every document, with
+    the common case first: a value of the attribute's type that is valid as it is comes back
+    after the few comparisons that decide it. Anything else (None, another type, a refusal)
+    goes to `check_value`, which decides it and says what is wrong; the shortcut never
+    accepts what `check_value` would refuse or change (tests/unit/test_documents.py)."""
+    if attr.kind is Kind.LINK:
+        return lambda _v: _LINK
+    if attr.presence is Presence.NEVER:
+
+        def refuse(_value: Any) -> Any:
+            raise errors.ATTRIBUTE_READ_ONLY(name=attr.name)
+
+        return refuse
+
+    def full(v: Any) -> Any:
+        return check_value(attr, v)
+
+    if attr.name in ("name", "__description") or attr.kind is Kind.TAGS:
+        return full
+    low, high = attr.minimum, attr.maximum
+    if attr.kind is Kind.INTEGER:
+        return lambda v: (
+            v
+            if type(v) is int and (low is None or v >= low) and (high is None or v <= high)
+            else full(v)
+        )
+    if attr.kind is Kind.BOOLEAN:
+        return lambda v: v if v is True or v is False else full(v)
+    if attr.kind is Kind.DATETIME:
+        return lambda v: v if type(v) is str and times.valid(v) else full(v)
+    if attr.kind is not Kind.STRING or low is not None or high is not None:
+        return full
+    pattern = _PATTERNS.get(attr.name)
+    longest = attr.max_length
+    if attr.enum is not None:
+        allowed = frozenset(
+            e
+            for e in attr.enum
+            if "\x00" not in e
+            and (longest is None or len(e) <= longest)
+            and (pattern is None or pattern.fullmatch(e))
+        )
+        return lambda v: v if type(v) is str and v in allowed else full(v)
+    return lambda v: (
+        v
+        if type(v) is str
+        and "\x00" not in v
+        and (longest is None or len(v) <= longest)
+        and (pattern is None or pattern.fullmatch(v) is not None)
+        else full(v)
+    )
+
+
+# Built once from the registry: `canonical` runs for every image an import or a write checks.
+_CHECKS: dict[str, Callable[[Any], Any]] = {a.name: _checker(a) for a in registry.REGISTRY}
+# (name, is a link, what fills it when absent: _ABSENT for none, _REQUIRED, or the default)
+_LAYOUT: tuple[tuple[str, bool, Any], ...] = tuple(
+    (
+        a.name,
+        a.kind is Kind.LINK,
+        _ABSENT
+        if a.presence is not Presence.ALWAYS
+        else (_REQUIRED if a.default is None and not a.nullable else a.default),
+    )
+    for a in registry.rendered()
+)
+
+
 def canonical(doc: Mapping[str, Any]) -> Document:
     """`doc` with every key checked, the always-present attributes filled in and the keys in
     registry order, custom properties last and sorted. Links are recomputed from the id.
@@ -189,28 +262,26 @@ def canonical(doc: Mapping[str, Any]) -> Document:
         raise errors.INVALID_FIELD(name="id", reason="an image needs an id")
     out: Document = {}
     custom: dict[str, str] = {}
+    checks = _CHECKS
     for name, value in doc.items():
-        attr = registry.get(name)
-        if attr is None:
+        check = checks.get(name)
+        if check is None:
             custom[name] = check_custom(name, value)
-        elif attr.kind is Kind.LINK:
-            continue  # derived from the id below
-        elif attr.presence is Presence.NEVER:
-            raise errors.ATTRIBUTE_READ_ONLY(name=name)
         else:
-            out[name] = check_value(attr, value)
+            checked = check(value)
+            if checked is not _LINK:
+                out[name] = checked
     ordered: Document = {}
     image_links = links(image_id)
-    for attr in registry.rendered():
-        if attr.kind is Kind.LINK:
-            ordered[attr.name] = image_links[attr.name]
-        elif attr.name in out:
-            ordered[attr.name] = out[attr.name]
-        elif attr.presence is Presence.ALWAYS:
-            if attr.default is None and not attr.nullable:
-                raise errors.INVALID_FIELD(name=attr.name, reason="this attribute is required")
-            default = attr.default
-            ordered[attr.name] = list(default) if isinstance(default, tuple) else default
+    for name, link, fill in _LAYOUT:
+        if link:
+            ordered[name] = image_links[name]
+        elif name in out:
+            ordered[name] = out[name]
+        elif fill is not _ABSENT:
+            if fill is _REQUIRED:
+                raise errors.INVALID_FIELD(name=name, reason="this attribute is required")
+            ordered[name] = list(fill) if isinstance(fill, tuple) else fill
     for name in sorted(custom):
         ordered[name] = custom[name]
     return ordered

@@ -48,6 +48,15 @@ def parse(text: str, formats: tuple[str, ...] = (RENDER_FORMAT,)) -> int:
     raise ValueError(f"{text!r} is not a UTC time like 2018-10-28T10:00:00Z")
 
 
+def valid(text: str) -> bool:
+    """True when `text` is a UTC time as `parse` reads it (its first format)."""
+    try:
+        parse(text)
+    except ValueError:
+        return False
+    return True
+
+
 def later(previous: str | None, stamp: int) -> str:
     """The rendered update time for a change made at `stamp`: never earlier than `previous`.
 

@@ -203,11 +203,12 @@ def check(value: Any, now: int) -> ImageItem:
         raise ValueError("each line must be a JSON object (an image document)")
     doc = dict(value)
     members_value = doc.pop("members", [])
-    doc.setdefault("id", str(uuid.uuid4()))
+    if "id" not in doc:
+        doc["id"] = str(uuid.uuid4())
     if not isinstance(doc.get("owner"), str) or not doc["owner"]:
         raise ValueError("owner: an image needs the project that owns it")
-    stamp = times.render(now)
-    doc.setdefault("created_at", stamp)
+    if "created_at" not in doc:
+        doc["created_at"] = times.render(now)
     doc.setdefault("updated_at", doc["created_at"])
     canonical = documents.canonical(doc)
     if canonical["id"] != canonical["id"].lower():
