@@ -5,6 +5,7 @@ rendered time then means exactly what the caller sees."""
 from __future__ import annotations
 
 import decimal
+import functools
 import re
 import time
 from dataclasses import dataclass
@@ -29,14 +30,18 @@ _SHAPES = {
 }
 
 
+@functools.lru_cache(maxsize=1024)
 def parse(text: str, formats: tuple[str, ...] = (RENDER_FORMAT,)) -> int:
     """Epoch seconds of a UTC time in one of `formats`; ValueError if it is none of them.
     The digits are counted first: strptime alone would take `2018-1-2T3:4:5Z`.
 
     Once the shape is right, the fields are read with `datetime.fromisoformat` (both formats
     are ISO forms), which checks the calendar and the clock as strptime does but costs a
-    seventh of it: an import of a million images parses a few million times. Only the hour
-    24 is refused first, which some Python versions read as the next day's midnight."""
+    seventh of it; only the hour 24 is refused first, which some Python versions read as the
+    next day's midnight. An import of a million images parses several million times, most of
+    them a time it has just read (an image's `created_at`, `updated_at` and `active_at` are
+    often one time, and its row is built from the document just checked): the last answers
+    are kept."""
     for fmt in formats:
         if not _SHAPES[fmt].fullmatch(text) or text[11:13] >= "24":
             continue
