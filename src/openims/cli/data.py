@@ -9,6 +9,7 @@ import click
 from openims.cli.common import database_option, run_with_services, settings_from, upgrade_database
 from openims.cli.progress import input_size, open_input, progress
 from openims.service import Services
+from openims.store.bulk import Spool
 from openims.store.engine import redacted
 
 
@@ -100,10 +101,13 @@ def demo(images: int | None, seed: int | None, database_url: str | None) -> None
     chosen_seed = seed if seed is not None else demo_catalog.DEFAULT_SEED
 
     async def work(services: Services) -> int:
-        with progress(count_wanted, "Generating") as tick:
-            return await services.store.import_items(
-                demo_catalog.catalog(count_wanted, chosen_seed), progress=tick
-            )
+        # as `import`: a bar while the images are made (and turned into rows), then one
+        # while they are written
+        with Spool() as spool:
+            with progress(count_wanted, "Generating") as tick:
+                spool.fill(demo_catalog.catalog(count_wanted, chosen_seed), progress=tick)
+            with progress(spool.count, "Writing") as tick:
+                return await services.store.import_spool(spool, progress=tick)
 
     try:
         count = run_with_services(settings, work)

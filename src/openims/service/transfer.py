@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from typing import IO, Any
@@ -23,6 +22,7 @@ from openims import errors
 from openims.domain import access, documents, times
 from openims.domain.documents import ImageItem
 from openims.domain.sharing import Member
+from openims.store.bulk import BATCH, Spool
 from openims.store.images import ImageStore
 
 IMPORTABLE_MEMBER_STATUSES = access.MEMBER_STATUSES
@@ -217,13 +217,17 @@ def check(value: Any, now: int) -> ImageItem:
 
 
 class Checked:
-    """Every object of an input, checked and spooled to a temporary file: what `write`
-    stores. Knowing `count` before writing lets the write report progress against it."""
+    """Every object of an input, checked and turned into table rows in a spool of temporary
+    files (`store.bulk.Spool`): what `write` stores. Knowing `count` before writing lets the
+    write report progress against it."""
 
     def __init__(self) -> None:
-        self.spool: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
-        self.count = 0
+        self.spool = Spool()
         self.where: dict[str, str] = {}  # image id -> where in the input it was given
+
+    @property
+    def count(self) -> int:
+        return self.spool.count
 
     def close(self) -> None:
         self.spool.close()
@@ -240,6 +244,7 @@ def check_stream(stream: IO[bytes], progress: Progress | None = None) -> Checked
     bad one raises ImportFailed. `progress` is told the bytes read as they are checked."""
     now = times.now()
     checked = Checked()
+    batch: list[ImageItem] = []
     try:
         for where, value in _objects(stream, progress):
             try:
@@ -252,26 +257,23 @@ def check_stream(stream: IO[bytes], progress: Progress | None = None) -> Checked
                     where, f"id {image_id} was already given on {checked.where[image_id]}"
                 )
             checked.where[image_id] = where
-            checked.spool.write(orjson.dumps({"doc": item.doc, "members": item.members}) + b"\n")
-            checked.count += 1
+            batch.append(item)
+            if len(batch) >= BATCH:
+                checked.spool.add(batch)
+                batch = []
+        if batch:
+            checked.spool.add(batch)
     except BaseException:
         checked.close()
         raise
-    checked.spool.seek(0)
     return checked
 
 
 async def write(store: ImageStore, checked: Checked, progress: Progress | None = None) -> int:
     """Write every checked object in one transaction: all of them or none. `progress` is
     told the images written, batch by batch."""
-
-    def items() -> Iterator[ImageItem]:
-        for raw in checked.spool:
-            entry = orjson.loads(raw)
-            yield ImageItem(entry["doc"], tuple(tuple(m) for m in entry["members"]))
-
     try:
-        return await store.import_items(items(), progress=progress)
+        return await store.import_spool(checked.spool, progress=progress)
     except errors.ApiError as exc:
         if exc.spec is errors.IMAGE_ID_EXISTS:
             clash = str(exc.params.get("image_id"))

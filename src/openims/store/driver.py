@@ -19,14 +19,15 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.compiler import SQLCompiler
 
 Row = Sequence[Any]
+T = TypeVar("T")
 _CACHE_SIZE = 500
 
 
@@ -101,6 +102,22 @@ async def fetch_prepared(
     conn: AsyncConnection, compiler: Compiler, prepared: Prepared, values: dict[str, Any]
 ) -> list[Row]:
     return await run(conn, compiler, prepared.sql, prepared.args(values))
+
+
+async def call(conn: AsyncConnection, operation: Callable[[Any], Awaitable[T]]) -> T:
+    """`operation` on the driver connection under `conn` (asyncpg's or aiosqlite's), for what
+    SQLAlchemy has no form of (COPY, executemany of plain tuples). Inside a transaction, only
+    after SQLAlchemy has started it (on asyncpg: after its first statement through `conn`). A
+    lost connection is invalidated and raised as OperationalError, as in `run`."""
+    raw = (await conn.get_raw_connection()).driver_connection
+    assert raw is not None
+    try:
+        return await operation(raw)
+    except Exception as exc:
+        if _connection_lost(exc):
+            await conn.invalidate(exc)
+            raise sa.exc.OperationalError("bulk write", None, exc) from exc
+        raise
 
 
 async def run(conn: AsyncConnection, compiler: Compiler, sql: str, args: list[Any]) -> list[Row]:

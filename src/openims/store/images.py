@@ -29,7 +29,7 @@ from openims.domain.documents import Document, ImageItem
 from openims.domain.query import Clause, ListQuery
 from openims.domain.registry import Kind
 from openims.domain.sharing import Member
-from openims.store import driver
+from openims.store import bulk, driver
 from openims.store import engine as engines
 from openims.store.tables import (
     SORT_FILL,
@@ -484,66 +484,24 @@ class ImageStore:
             yield ImageTx(self, conn, _require_visible(loaded, image_id, caller))
 
     async def import_items(
-        self,
-        items: Iterable[ImageItem],
-        *,
-        batch: int = 500,
-        progress: Callable[[int], None] | None = None,
+        self, items: Iterable[ImageItem], *, progress: Callable[[int], None] | None = None
     ) -> int:
-        """Insert all items in one transaction: all of them or, on any error, none."""
-        count = 0
-        async with self._write() as conn:
-            chunk: list[ImageItem] = []
-            for item in items:
-                chunk.append(item)
-                if len(chunk) >= batch:
-                    await self._insert_chunk(conn, chunk)
-                    count += len(chunk)
-                    if progress:
-                        progress(len(chunk))
-                    chunk = []
-            if chunk:
-                await self._insert_chunk(conn, chunk)
-                count += len(chunk)
-                if progress:
-                    progress(len(chunk))
-        return count
+        """Insert all items in one transaction: all of them or, on any error, none. They are
+        turned into rows first (`bulk.Spool`), then written by `import_spool`."""
+        with bulk.Spool() as spool:
+            spool.fill(items)
+            return await self.import_spool(spool, progress=progress)
 
-    async def _insert_chunk(self, conn: AsyncConnection, chunk: list[ImageItem]) -> None:
-        ids = [item.doc["id"] for item in chunk]
-        clash = (await conn.execute(sa.select(_C.id).where(_C.id.in_(ids)).limit(1))).first()
-        if clash is not None:
-            raise errors.IMAGE_ID_EXISTS(image_id=clash[0])
-        await conn.execute(images.insert(), [row(item.doc) for item in chunk])
-        props = [
-            {"image_id": item.doc["id"], "name": k, "value": v}
-            for item in chunk
-            for k, v in documents.custom_properties(item.doc).items()
-        ]
-        if props:
-            await conn.execute(image_properties.insert(), props)
-        tags = [
-            {"image_id": item.doc["id"], "tag": t}
-            for item in chunk
-            for t in item.doc.get("tags") or ()
-        ]
-        if tags:
-            await conn.execute(image_tags.insert(), tags)
-        stamp = times.now()
-        members = [
-            {
-                "image_id": item.doc["id"],
-                "member_id": m,
-                "status": s,
-                "created_at": stamp,
-                "updated_at": stamp,
-                "image_created_at": times.parse(item.doc["created_at"]),
-            }
-            for item in chunk
-            for m, s in item.members
-        ]
-        if members:
-            await conn.execute(image_members.insert(), members)
+    async def import_spool(
+        self, spool: bulk.Spool, *, progress: Callable[[int], None] | None = None
+    ) -> int:
+        """Insert the images of `spool` in one transaction, through the database's bulk path:
+        all of them or, on any error, none (see `store.bulk`). `progress` is told the images
+        written, batch by batch."""
+        async with self._write() as conn:
+            if not self.sqlite:  # asyncpg: SQLAlchemy starts the transaction on a statement
+                await conn.execute(sa.text("SELECT 1"))
+            return await bulk.write(conn, sqlite=self.sqlite, spool=spool, progress=progress)
 
 
 def _require_visible(loaded: Loaded | None, image_id: str, caller: Caller) -> Loaded:

@@ -1,0 +1,413 @@
+"""Bulk writes (`openims import`, `openims demo`): many images in one transaction, through each
+database's bulk path, all of them or none.
+
+The images are first turned into the rows of each table and spooled to temporary files (a
+`Spool`; `openims import` fills it while it checks its input), then written from there:
+
+- PostgreSQL: binary `COPY` (asyncpg's `copy_records_to_table`) on the driver connection,
+  inside the transaction SQLAlchemy opened, one `COPY` per table. The rows stream from the
+  spool as they are sent, so the server stores rows while the client reads the next ones.
+- SQLite: `executemany` on the driver connection, inside the `BEGIN IMMEDIATE` transaction,
+  a batch at a time; while SQLite stores one batch (in aiosqlite's thread), the next is read.
+
+A large import into an empty catalog (a migration) drops the secondary indexes first and builds
+them once at the end, in the same transaction: building an index from a million rows costs a
+fraction of keeping it up to date row by row, in the random order of image ids. (On PostgreSQL
+this holds the images table's exclusive lock until the import commits.)
+
+An id that an image of the database already has is found by the primary key: the rows are
+written under a savepoint, and on a unique violation the import rolls back to it and looks up
+which of its ids, the first in input order, was there before (IMAGE_ID_EXISTS).
+
+Every bulk write ends with `ANALYZE` of the tables it touched, so the planner knows the new
+rows at once (the catalog may be served from a database where autovacuum is off).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import marshal
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from typing import IO, Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from openims import errors
+from openims.domain import documents, registry, times
+from openims.domain.documents import ImageItem
+from openims.domain.registry import Kind
+from openims.store import driver
+from openims.store.tables import SORT_FILL, image_members, image_properties, image_tags, images
+
+# An import of at least this many images into an empty catalog builds the secondary indexes
+# after the rows (below it, keeping them up to date costs about the same).
+REBUILD_MIN = 20_000
+# Images per spooled batch: what progress is told at a time.
+BATCH = 500
+# Ids looked up per query when an import clashes with an image already in the database.
+_LOOKUP = 1000
+_SAVEPOINT = "openims_bulk"
+# Seconds a statement of a bulk write may take on PostgreSQL, in place of the engine's
+# per-statement timeout, which bounds requests: copying a million rows or building an index
+# over them takes longer than any request should.
+_PG_TIMEOUT = 24 * 3600.0
+
+Progress = Callable[[int], None]
+
+TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (images.name, tuple(c.name for c in images.c)),
+    (image_properties.name, ("image_id", "name", "value")),
+    (image_tags.name, ("image_id", "tag")),
+    (
+        image_members.name,
+        ("image_id", "member_id", "status", "created_at", "updated_at", "image_created_at"),
+    ),
+)
+TABLE_NAMES = tuple(name for name, _ in TABLES)
+assert all({c.name for c in images.metadata.tables[t].c} == set(cols) for t, cols in TABLES)
+
+# The images row of a document: its stored attributes in column order, then the rendered
+# document. Times are stored as epoch seconds, missing sort keys as their SORT_FILL.
+_STORED = tuple(registry.stored())
+_NAMES = tuple(a.name for a in _STORED)
+_TIMES = tuple(n for n, a in enumerate(_STORED) if a.kind is Kind.DATETIME)
+_FILLS = tuple((n, SORT_FILL[a.column]) for n, a in enumerate(_STORED) if a.column in SORT_FILL)
+_ID = _NAMES.index("id")
+assert (*(a.column for a in _STORED), "doc") == TABLES[0][1]
+
+
+def rows(
+    items: Iterable[ImageItem], stamp: int
+) -> tuple[
+    list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]
+]:
+    """The rows of `items` for each of TABLES: what `ImageStore._write_doc` and `MemberOps.add`
+    write for each image and member, with `stamp` as the members' creation time."""
+    image_rows: list[tuple[Any, ...]] = []
+    properties: list[tuple[Any, ...]] = []
+    tags: list[tuple[Any, ...]] = []
+    members: list[tuple[Any, ...]] = []
+    known = registry.BY_NAME
+    parse = times.parse
+    render = documents.render
+    for item in items:
+        doc = item.doc
+        image_id = doc["id"]
+        values: list[Any] = list(map(doc.get, _NAMES))
+        for n in _TIMES:
+            if values[n] is not None:
+                values[n] = parse(values[n])
+        for n, fill in _FILLS:
+            if values[n] is None:
+                values[n] = fill
+        values.append(render(doc))
+        image_rows.append(tuple(values))
+        properties += [(image_id, k, v) for k, v in doc.items() if k not in known]
+        tags += [(image_id, tag) for tag in doc.get("tags") or ()]
+        if item.members:
+            created_at = parse(doc["created_at"])
+            members += [
+                (image_id, member_id, status, stamp, stamp, created_at)
+                for member_id, status in item.members
+            ]
+    return image_rows, properties, tags, members
+
+
+class Spool:
+    """Images turned into rows and kept in temporary files, one per table, in batches: what
+    `write` stores. `add` takes them a batch at a time; `count` is how many were added."""
+
+    def __init__(self) -> None:
+        self.files: list[IO[bytes]] = []
+        self.count = 0
+        self.stamp = times.now()
+        try:
+            for _ in TABLES:
+                self.files.append(tempfile.TemporaryFile())  # noqa: SIM115 - closed by close()
+        except BaseException:
+            self.close()
+            raise
+        self.sizes = [0] * len(TABLES)  # rows of each table
+
+    def add(self, items: list[ImageItem]) -> None:
+        for n, (file, table_rows) in enumerate(
+            zip(self.files, rows(items, self.stamp), strict=True)
+        ):
+            data = marshal.dumps(table_rows)
+            file.write(len(data).to_bytes(8, "little"))
+            file.write(data)
+            self.sizes[n] += len(table_rows)
+        self.count += len(items)
+
+    def fill(self, items: Iterable[ImageItem], progress: Progress | None = None) -> Spool:
+        """Add every item, BATCH at a time; `progress` is told the images of each batch."""
+        batch: list[ImageItem] = []
+        for item in items:
+            batch.append(item)
+            if len(batch) >= BATCH:
+                self.add(batch)
+                if progress is not None:
+                    progress(len(batch))
+                batch = []
+        if batch:
+            self.add(batch)
+            if progress is not None:
+                progress(len(batch))
+        return self
+
+    def batches(self, table: int) -> Iterator[list[tuple[Any, ...]]]:
+        """The rows of TABLES[table], batch by batch (one batch per `add`, empty ones too)."""
+        file = self.files[table]
+        file.flush()
+        file.seek(0)
+        # each batch is its length, then its rows; read whole, as marshal.load would read a
+        # file object in many small reads
+        while size := file.read(8):
+            data = file.read(int.from_bytes(size, "little"))
+            found: list[tuple[Any, ...]] = marshal.loads(data)  # noqa: S302 - our own file
+            yield found
+
+    def ids(self) -> Iterator[str]:
+        for batch in self.batches(0):
+            for image_row in batch:
+                yield image_row[_ID]
+
+    def close(self) -> None:
+        for file in self.files:
+            file.close()
+
+    def __enter__(self) -> Spool:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+class _Clash(Exception):
+    """The primary key of images refused a row: an id is already in the database."""
+
+
+def _unique_violation(exc: BaseException) -> bool:
+    """asyncpg's UniqueViolationError, or sqlite3's IntegrityError for a UNIQUE constraint."""
+    if getattr(exc, "sqlstate", None) == "23505":
+        return True
+    return type(exc).__name__ == "IntegrityError" and "UNIQUE constraint failed" in str(exc)
+
+
+class _Database:
+    """The statements of a bulk write on one backend, on the driver connection."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def execute(self, sql: str) -> None:
+        raise NotImplementedError
+
+    async def fetch(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    async def empty(self) -> bool:
+        return not await self.fetch("SELECT 1 FROM images LIMIT 1")
+
+    async def lock(self) -> None:
+        """Keep other writers out until the transaction ends (SQLite: they are already)."""
+
+    async def secondary_indexes(self) -> list[tuple[str, str]]:
+        """(name, definition) of the indexes of TABLES that enforce nothing."""
+        raise NotImplementedError
+
+    async def existing(self, ids: list[str]) -> set[str]:
+        raise NotImplementedError
+
+    async def write(self, spool: Spool, told: Progress) -> None:
+        """Write every row of `spool`, telling `told` the images of each batch as it goes;
+        _Clash when the images' primary key refuses a row."""
+        raise NotImplementedError
+
+    async def analyze(self) -> None:
+        raise NotImplementedError
+
+
+class _Postgres(_Database):
+    async def execute(self, sql: str) -> None:
+        await driver.call(self.conn, lambda raw: raw.execute(sql, timeout=_PG_TIMEOUT))
+
+    async def fetch(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        found = await driver.call(self.conn, lambda raw: raw.fetch(sql, *args, timeout=_PG_TIMEOUT))
+        return [tuple(r) for r in found]
+
+    async def lock(self) -> None:
+        await self.execute("LOCK TABLE images IN ACCESS EXCLUSIVE MODE")
+
+    async def secondary_indexes(self) -> list[tuple[str, str]]:
+        found = await self.fetch(
+            "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+            "JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE i.indrelid = ANY($1::regclass[]) AND NOT i.indisunique "
+            "ORDER BY c.relname",
+            list(TABLE_NAMES),
+        )
+        return [(str(name), str(definition)) for name, definition in found]
+
+    async def existing(self, ids: list[str]) -> set[str]:
+        found = await self.fetch("SELECT id FROM images WHERE id = ANY($1::text[])", ids)
+        return {str(r[0]) for r in found}
+
+    async def write(self, spool: Spool, told: Progress) -> None:
+        for n, (table, columns) in enumerate(TABLES):
+            if not spool.sizes[n]:
+                continue
+            try:
+                await self._copy(table, columns, self._streamed(spool, n, told))
+            except Exception as exc:
+                if n == 0 and _unique_violation(exc):
+                    raise _Clash from exc
+                raise
+
+    @staticmethod
+    def _streamed(spool: Spool, table: int, told: Progress) -> Iterator[tuple[Any, ...]]:
+        for batch in spool.batches(table):
+            yield from batch
+            if table == 0:
+                told(len(batch))
+
+    async def _copy(
+        self, table: str, columns: tuple[str, ...], records: Iterator[tuple[Any, ...]]
+    ) -> None:
+        async def copy(raw: Any) -> None:
+            await raw.copy_records_to_table(
+                table, records=records, columns=columns, timeout=_PG_TIMEOUT
+            )
+
+        await driver.call(self.conn, copy)
+
+    async def analyze(self) -> None:
+        await self.execute(f"ANALYZE {', '.join(TABLE_NAMES)}")
+
+
+def _insert_sql(table: str, columns: tuple[str, ...]) -> str:
+    marks = ", ".join("?" * len(columns))
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608
+
+
+def _raise_first(results: list[Any]) -> None:
+    """The first error of a batch's statements (the images' first): _Clash for a row the
+    images' primary key refused."""
+    for n, result in enumerate(results):
+        if isinstance(result, BaseException):
+            if n == 0 and _unique_violation(result):
+                raise _Clash from result
+            raise result
+
+
+class _Sqlite(_Database):
+    _INSERTS = tuple(_insert_sql(table, columns) for table, columns in TABLES)
+
+    async def execute(self, sql: str) -> None:
+        await driver.call(self.conn, lambda raw: raw.execute(sql))
+
+    async def fetch(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        found = await driver.call(self.conn, lambda raw: raw.execute_fetchall(sql, args))
+        return [tuple(r) for r in found]
+
+    async def secondary_indexes(self) -> list[tuple[str, str]]:
+        marks = ", ".join("?" * len(TABLE_NAMES))
+        found = await self.fetch(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' "  # noqa: S608
+            f"AND tbl_name IN ({marks}) AND sql IS NOT NULL "
+            "AND sql NOT LIKE 'CREATE UNIQUE%' ORDER BY name",
+            *TABLE_NAMES,
+        )
+        return [(str(name), str(definition)) for name, definition in found]
+
+    async def existing(self, ids: list[str]) -> set[str]:
+        marks = ", ".join("?" * len(ids))
+        found = await self.fetch(f"SELECT id FROM images WHERE id IN ({marks})", *ids)  # noqa: S608
+        return {str(r[0]) for r in found}
+
+    async def write(self, spool: Spool, told: Progress) -> None:
+        async def write(raw: Any) -> None:
+            storing: asyncio.Future[list[Any]] | None = None
+            stored = 0  # images of the batch being stored
+            try:
+                tables = zip(*(spool.batches(n) for n in range(len(TABLES))), strict=True)
+                for batch in tables:  # read while SQLite stores the previous batch
+                    if storing is not None:
+                        _raise_first(await storing)
+                        told(stored)
+                    storing = asyncio.gather(
+                        *(
+                            raw.executemany(sql, table_rows)
+                            for sql, table_rows in zip(self._INSERTS, batch, strict=True)
+                            if table_rows
+                        ),
+                        return_exceptions=True,
+                    )
+                    stored = len(batch[0])
+                    await asyncio.sleep(0)  # each queues its statement, in order
+                if storing is not None:
+                    _raise_first(await storing)
+                    told(stored)
+            finally:
+                if storing is not None and not storing.done():
+                    await storing  # a statement in aiosqlite's thread runs to its end
+
+        await driver.call(self.conn, write)
+
+    async def analyze(self) -> None:
+        # sampled, as `PRAGMA optimize` does: a full ANALYZE reads every index of a large
+        # catalog, and the planner needs proportions, not exact counts
+        await self.execute("PRAGMA analysis_limit = 1000")
+        try:
+            for table in TABLE_NAMES:
+                await self.execute(f"ANALYZE {table}")
+        finally:
+            await self.execute("PRAGMA analysis_limit = 0")
+
+
+async def write(
+    conn: AsyncConnection, *, sqlite: bool, spool: Spool, progress: Progress | None = None
+) -> int:
+    """Insert the rows of `spool` on `conn`, which is in a write transaction: the caller
+    commits, or rolls back on any error. The ids of the spool must be unique; an id that an
+    image of the database already has is IMAGE_ID_EXISTS, naming the first such id."""
+    db: _Database = _Sqlite(conn) if sqlite else _Postgres(conn)
+    rebuild: list[tuple[str, str]] = []
+    if spool.count >= REBUILD_MIN and await db.empty():
+        await db.lock()
+        if await db.empty():
+            rebuild = await db.secondary_indexes()
+            for name, _definition in rebuild:
+                await db.execute(f'DROP INDEX "{name}"')
+    unreported = 0
+
+    def told(images_written: int) -> None:
+        nonlocal unreported
+        if progress is not None and unreported:
+            progress(unreported)
+        unreported = images_written  # the last batch is told once the write is complete
+
+    await db.execute(f"SAVEPOINT {_SAVEPOINT}")
+    try:
+        await db.write(spool, told)
+    except _Clash:
+        await db.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+        raise errors.IMAGE_ID_EXISTS(image_id=await _first_existing(db, spool.ids())) from None
+    await db.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+    for _name, definition in rebuild:
+        await db.execute(definition)
+    await db.analyze()
+    if progress is not None and unreported:
+        progress(unreported)
+    return spool.count
+
+
+async def _first_existing(db: _Database, ids: Iterator[str]) -> str:
+    """The first of `ids` that an image of the database has."""
+    while chunk := [image_id for _, image_id in zip(range(_LOOKUP), ids, strict=False)]:
+        found = await db.existing(chunk)
+        for image_id in chunk:
+            if image_id in found:
+                return image_id
+    raise AssertionError("the primary key refused an id that no image has")
