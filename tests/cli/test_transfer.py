@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import pty
 import re
+import select
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import orjson
@@ -181,3 +184,101 @@ def test_the_import_progress_bar_advances_on_a_terminal(tmp_path: Path) -> None:
     writing = re.findall(r"Writing .*?(\d+)/1200 images", drawn)
     assert {"500", "1000", "1200"} <= set(writing), frames  # batch by batch
     assert "Imported 1200 images." in drawn
+
+
+def _lines(count: int, owner: str = "p") -> list[bytes]:
+    return [orjson.dumps({"owner": owner, "name": f"n{n}"}) for n in range(count)]
+
+
+def test_a_bad_line_at_the_end_of_a_long_import_writes_nothing(db_url: str) -> None:
+    data = b"\n".join([*_lines(2400), b'{"owner": "p", "min_ram": "2048"}']) + b"\n"
+    done = openims("import", "-", "--database", db_url, stdin=data)
+    assert done.returncode == 1
+    assert b"nothing imported: line 2401:" in done.stderr, done.stderr
+    assert export(db_url) == b""
+
+
+def test_a_clash_on_the_last_line_of_a_long_import_writes_nothing(db_url: str) -> None:
+    """The clash is in the last of several batches: the line is named and no line written."""
+    there = orjson.dumps(PATCH_EXAMPLE)
+    assert openims("import", "-", "--database", db_url, stdin=there + b"\n").returncode == 0
+    before = export(db_url)
+    data = b"\n".join([*_lines(2400), there]) + b"\n"
+    done = openims("import", "-", "--database", db_url, stdin=data)
+    assert done.returncode == 1
+    assert (
+        f"nothing imported: line 2401: image {PATCH_EXAMPLE['id']} is already in the database"
+    ).encode() in done.stderr, done.stderr
+    assert export(db_url) == before
+
+
+@pytest.fixture(scope="module")
+def large_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An exported demo catalog large enough for the bulk write to build the indexes after
+    the rows when it goes into an empty database."""
+    from openims.store import bulk
+
+    directory = tmp_path_factory.mktemp("large")
+    source = f"sqlite:///{directory / 'source.db'}"
+    images = bulk.REBUILD_MIN + 5000
+    made = openims("demo", "--images", str(images), "--database", source)
+    assert made.returncode == 0, made.stderr
+    path = directory / "catalog.jsonl"
+    path.write_bytes(export(source))
+    return path
+
+
+def _kill_while_writing(*args: str) -> str:
+    """Run `openims` with its stderr on a terminal and SIGKILL it as soon as its Writing bar
+    shows images written; what it drew until then."""
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "openims", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=terminal,
+    )
+    os.close(terminal)
+    drawn = ""
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([controller], [], [], 1)
+            if ready:
+                try:
+                    chunk = os.read(controller, 1 << 16)
+                except OSError:
+                    chunk = b""
+                if not chunk:
+                    break
+                drawn += chunk.decode("utf-8", "replace")
+            if re.search(r"Writing .*?[1-9]\d*/\d+ images", drawn):
+                proc.kill()
+                break
+            if proc.poll() is not None:
+                break
+    finally:
+        proc.kill()
+        proc.wait(60)
+        os.close(controller)
+    return drawn
+
+
+@pytest.mark.parametrize("start", ["empty", "not-empty"])
+def test_an_import_killed_while_writing_leaves_nothing(
+    db_url: str, large_catalog: Path, start: str
+) -> None:
+    """SIGKILL in the middle of the write (into an empty catalog: with the indexes dropped for
+    the rebuild) leaves the catalog as it was: no row, and every index and key in place."""
+    from tests.store.test_bulk import _schema
+    from tests.store.test_schema import _differences
+
+    if start == "not-empty":
+        there = orjson.dumps(PATCH_EXAMPLE) + b"\n"
+        assert openims("import", "-", "--database", db_url, stdin=there).returncode == 0
+    before, schema = export(db_url), asyncio.run(_schema(db_url))
+    drawn = _kill_while_writing("import", str(large_catalog), "--database", db_url)
+    assert "Writing" in drawn and "Imported" not in drawn, drawn
+    assert export(db_url) == before
+    assert asyncio.run(_schema(db_url)) == schema
+    assert _differences(db_url) == []
