@@ -62,9 +62,7 @@ async def _fill(url: str, images: int) -> None:
                 rate = done / max(time.monotonic() - started, 1e-9)
                 print(f"  {done:>9,} images ({rate:,.0f}/s)", file=sys.stderr, flush=True)
 
-        await ImageStore(engine).import_items(
-            demo.catalog(images, SEED), batch=2000, progress=progress
-        )
+        await ImageStore(engine).import_items(demo.catalog(images, SEED), progress=progress)
     finally:
         await engine.dispose()
 

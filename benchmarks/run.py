@@ -4,6 +4,7 @@ report to `benchmarks/results/report.md` and `report.json`, replacing the previo
 
     .venv/bin/python -m benchmarks.run      # 100k and 1M, SQLite and PostgreSQL, 1 and 2 workers
     .venv/bin/python -m benchmarks.run --images 100000 --backend postgres --workers 2 --duration 5
+    .venv/bin/python -m benchmarks.run --imports    # `openims import` speed instead (imports.py)
 
 Every figure is requests per second and latency percentiles from wrk at a fixed number of
 connections; the caller is the common tenant `demo` of the demo catalog (no-auth mode), except
@@ -518,7 +519,26 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-ceiling", action="store_true", help="skip the ceiling server")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--imports",
+        action="store_true",
+        help="time `openims import` of the catalogs instead of serving them (imports.py)",
+    )
+    parser.add_argument("--repeat", type=int, default=3, help="imports of each catalog")
     args = parser.parse_args(argv)
+
+    if args.imports:
+        from benchmarks import imports
+
+        if "postgres" in args.backend:
+            subprocess.run(
+                [str(Path(__file__).parents[1] / "scripts" / "ensure-postgres"), args.pg_url],
+                check=True,
+            )
+        info = meta(sys.argv[1:] if argv is None else argv)
+        info.pop("load generator")
+        with tempfile.TemporaryDirectory(prefix="openims-bench-") as tmp:
+            return imports.main(args, info, Path(tmp))
 
     wrk_bin = ensure_wrk()
     if "postgres" in args.backend:
