@@ -62,6 +62,9 @@ class ListQuery:
     tags: tuple[tuple[str, ...], ...] = ()
     visibility: str | None = None
     member_status: str | None = None
+    # `visibility=shared&member_status=S` lists only the images shared with the caller in
+    # status S (IMS); False keeps Glance's rule (`access.listed`)
+    membership_only: bool = False
     sort: tuple[tuple[str, bool], ...] = (("created_at", True), ("id", True))  # (attr, desc)
     marker: str | None = None
     limit: int = IMS_DEFAULT_LIMIT
@@ -447,6 +450,7 @@ def parse_ims(params: Params, caller: Caller) -> ListQuery:
         tags=tags,
         visibility=visibility,
         member_status=member_status,
+        membership_only=True,
         sort=read("sort_key"),
         marker=read("marker"),
         limit=read("limit"),
