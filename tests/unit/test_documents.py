@@ -105,6 +105,31 @@ def test_names_allow_chinese_digits_and_punctuation() -> None:
     assert doc["name"] == "镜像-01_v1.2 final"
 
 
+@pytest.mark.parametrize(
+    "name", ["Other Linux(64 bit)", "Debian GNU/Linux 12.0.0 64bit", " x ", "a<b>", "", "n" * 255]
+)
+def test_stored_names_are_what_glance_stores(name: str) -> None:
+    """A catalog may hold any name of up to 255 characters (an import), where the API keeps
+    IMS's rule."""
+    assert documents.canonical({**PATCH_EXAMPLE, "name": name}, stored=True)["name"] == name
+    with pytest.raises(errors.ApiError):
+        documents.canonical({**PATCH_EXAMPLE, "name": name})
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("n" * 256, "Invalid value for 'name': longer than 255 characters"),
+        ("a\x00b", "Invalid value for 'name': a NUL character is not allowed"),
+        (5, "The image name is incorrect: a name is a string."),
+    ],
+)
+def test_stored_names_have_bounds_too(value: object, message: str) -> None:
+    with pytest.raises(errors.ApiError) as caught:
+        documents.canonical({**PATCH_EXAMPLE, "name": value}, stored=True)
+    assert (caught.value.status, caught.value.message) == (400, message)
+
+
 def test_reserved_custom_names_are_refused() -> None:
     with pytest.raises(errors.ApiError) as caught:
         documents.canonical({**PATCH_EXAMPLE, "os_glance_import": "x"})

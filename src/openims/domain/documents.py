@@ -36,12 +36,27 @@ def _invalid(attr: Attribute, reason: str) -> errors.ApiError:
     return spec(name=attr.name, reason=reason)
 
 
-def check_name(value: Any) -> str | None:
+_NAME = registry.BY_NAME["name"]
+
+
+def check_name(value: Any, *, stored: bool = False) -> str | None:
+    """A name written through the API follows IMS's rule: 1-128 characters of its alphabet.
+    A `stored` name, one a catalog already holds (an import of another region's or Glance's
+    catalog, or the current name of an image a patch rewrites), is what Glance stores: any
+    string of up to 255 characters (without NUL, which PostgreSQL text cannot hold)."""
     if value is None:
         return None
     if not isinstance(value, str):  # not a name at all (IMG.0062), rather than a bad one
         raise errors.NAME_INCORRECT()
-    if len(value) > 128:
+    if stored:
+        if _NAME.max_length is not None and len(value) > _NAME.max_length:
+            raise errors.INVALID_FIELD(
+                name="name", reason=f"longer than {_NAME.max_length} characters"
+            )
+        if "\x00" in value:
+            raise errors.INVALID_FIELD(name="name", reason="a NUL character is not allowed")
+        return value
+    if _NAME.api_max_length is not None and len(value) > _NAME.api_max_length:
         raise errors.NAME_TOO_LONG()
     if not value or value != value.strip(" ") or not _NAME_CHARS.fullmatch(value):
         raise errors.INVALID_NAME()
@@ -80,13 +95,14 @@ def check_tags(value: Any) -> list[str]:
     return tags
 
 
-def check_value(attr: Attribute, value: Any, *, coerce: bool = False) -> Any:
+def check_value(attr: Attribute, value: Any, *, coerce: bool = False, stored: bool = False) -> Any:
     """The value `attr` takes from `value`, or a 400 naming the attribute.
 
     `coerce` accepts the string forms of integers, as the IMS SDK sends every patch value as
-    a string ("2048")."""
+    a string ("2048"). `stored` checks a value a catalog already holds rather than one
+    written through the API (`check_name`)."""
     if attr.name == "name":
-        return check_name(value)
+        return check_name(value, stored=stored)
     if attr.name == "__description":
         return check_description(value)
     if attr.kind is Kind.TAGS:
@@ -179,9 +195,13 @@ def links(image_id: str) -> dict[str, str]:
     }
 
 
-def canonical(doc: Mapping[str, Any]) -> Document:
+def canonical(doc: Mapping[str, Any], *, stored: bool = False) -> Document:
     """`doc` with every key checked, the always-present attributes filled in and the keys in
     registry order, custom properties last and sorted. Links are recomputed from the id.
+
+    `stored` checks the values as a catalog may hold them (an import; a document a patch or
+    a tag change rewrites, whose new values were checked on their way in) rather than as the
+    API takes them: the name is then any string of up to 255 characters (`check_name`).
 
     Raises ApiError (400/403) for the first bad attribute."""
     image_id = doc.get("id")
@@ -198,7 +218,7 @@ def canonical(doc: Mapping[str, Any]) -> Document:
         elif attr.presence is Presence.NEVER:
             raise errors.ATTRIBUTE_READ_ONLY(name=name)
         else:
-            out[name] = check_value(attr, value)
+            out[name] = check_value(attr, value, stored=stored)
     ordered: Document = {}
     image_links = links(image_id)
     for attr in registry.rendered():
