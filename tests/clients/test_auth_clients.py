@@ -163,3 +163,29 @@ def test_openstacksdk_with_a_token(auth_server: AuthServer) -> None:
         assert caught.value.status_code == 401
     finally:
         bad.close()
+
+
+def test_openstacksdk_hides_and_finds_hidden_images(auth_server: AuthServer) -> None:
+    """openstacksdk's `is_hidden` is Glance's `os_hidden`: `update_image(image,
+    is_hidden=True)` patches it, the default list leaves the image out, `is_hidden=True`
+    lists it, and `find_image` looks among the hidden images when the others lack it."""
+    conn = openstack_connection(auth_server, auth_server.tokens["t1"].token)
+    try:
+        image = conn.image.create_image(
+            name="old-release", disk_format="qcow2", container_format="bare", allow_duplicates=True
+        )
+        shown = conn.image.create_image(
+            name="new-release", disk_format="qcow2", container_format="bare", allow_duplicates=True
+        )
+        assert image.is_hidden is False
+        hidden = conn.image.update_image(image, is_hidden=True)
+        assert hidden.is_hidden is True
+        assert conn.image.get_image(image.id).is_hidden is True
+        assert [i.id for i in conn.image.images()] == [shown.id]
+        assert [i.id for i in conn.image.images(is_hidden=True)] == [image.id]
+        found = conn.image.find_image("old-release")
+        assert found is not None and found.id == image.id
+        assert conn.image.update_image(image, is_hidden=False).is_hidden is False
+        assert {i.id for i in conn.image.images()} == {image.id, shown.id}
+    finally:
+        conn.close()

@@ -119,3 +119,17 @@ def test_images_imported_with_names_outside_the_api_rule(server: Server, name: s
     updated = g.images.update(doc["id"], min_ram=1024, team="blue")
     assert (updated["name"], updated["min_ram"], updated["team"]) == (name, 1024, "blue")
     assert [i["id"] for i in g.images.list(filters={"name": name})] == [doc["id"]]
+
+
+def test_hiding_an_image(server: Server) -> None:
+    """glanceclient validates the patched image against the schema (`os_hidden` a boolean),
+    sends `replace /os_hidden`, and lists hidden images with the `os_hidden` filter."""
+    g = glance(server)
+    image = g.images.create(name="old")
+    shown = g.images.create(name="new")
+    assert image["os_hidden"] is False
+    assert g.images.update(image["id"], os_hidden=True)["os_hidden"] is True
+    with pytest.raises(TypeError, match="is not of type 'boolean'"):  # checked by the client
+        g.images.update(image["id"], os_hidden="yes")
+    assert [i["id"] for i in g.images.list()] == [shown["id"]]
+    assert [i["id"] for i in g.images.list(filters={"os_hidden": True})] == [image["id"]]

@@ -13,13 +13,15 @@ from typing import Any
 import orjson
 import pytest
 import sqlalchemy as sa
+from alembic import command
 
-from openims.domain import documents
+from openims.domain import documents, registry
 from openims.store import migrate
 from openims.store.engine import create_engine
 from openims.store.images import row
+from openims.store.tables import images
 from tests.catalogs import image, private, shared
-from tests.conftest import PG_URL, _execute_autocommit
+from tests.conftest import PG_URL, _execute_autocommit, start_server
 from tests.reliability.consistency import problems
 
 
@@ -134,3 +136,99 @@ def test_upgrades_from_the_first_revision_keep_tags_properties_and_members(
     after = {t: count(fresh_url, t) for t in before}
     assert after == before
     assert problems(fresh_url) == []
+
+
+# --- 0006: os_hidden ---------------------------------------------------------------------------
+# Lists return stored document bytes without parsing them, so 0006 puts the key into every
+# stored document, in the place and the bytes a new write renders.
+
+
+def _custom_0005(doc: dict[str, Any]) -> dict[str, Any]:
+    """Custom properties as revision 0005 saw them: `os_hidden` was not registered."""
+    return {k: v for k, v in doc.items() if k not in registry.BY_NAME or k == "os_hidden"}
+
+
+def _as_0005(doc: dict[str, Any]) -> dict[str, Any]:
+    """The document as revision 0005 stored it: registered attributes in registry order but
+    `os_hidden`, then the custom properties sorted, a custom `os_hidden` among them."""
+    doc = dict(doc)
+    members = doc.pop("members", [])
+    custom_hidden = doc.pop("os_hidden", None)
+    canon = documents.canonical(doc, stored=True)
+    custom = _custom_0005(canon)
+    custom.pop("os_hidden")
+    if custom_hidden is not None:
+        custom["os_hidden"] = custom_hidden
+    registered = {k: v for k, v in canon.items() if k not in custom and k != "os_hidden"}
+    return {**registered, **dict(sorted(custom.items())), "members": members}
+
+
+def docs_of(url: str) -> dict[str, tuple[bytes, bool]]:
+    async def go() -> dict[str, tuple[bytes, bool]]:
+        engine = create_engine(url, pool_size=1)
+        try:
+            async with engine.connect() as conn:
+                rows = await conn.execute(sa.select(images.c.id, images.c.doc, images.c.os_hidden))
+                return {r[0]: (bytes(r[1]), bool(r[2])) for r in rows}
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(go())
+
+
+def test_0006_gives_every_stored_document_os_hidden(fresh_url: str, tmp_path: Path) -> None:
+    migrate.upgrade(fresh_url, "0005")
+    plain = [
+        image(name="public", protected=True, team="blue", tags=["a", "k=v"]),
+        private("p1", name="Other Linux(64 bit)", __description='say "protected":false,'),
+        shared("p1", {"p2": "accepted"}, name="shared"),
+    ]
+    # before 0006 `os_hidden` was no attribute: a patch could store it as a custom string
+    hidden = private("p1", name="was hidden", os_hidden="True")
+    odd = private("p1", name="odd value", os_hidden="yes")
+    old = [_as_0005(d) for d in (*plain, hidden, odd)]
+    assert all("os_hidden" not in d for d in old[:3])
+    assert list(old[3])[-2:] == ["os_hidden", "members"]  # the last custom property
+    write_rows(fresh_url, old, custom=_custom_0005)
+
+    async def raw() -> dict[str, bytes]:
+        engine = create_engine(fresh_url, pool_size=1)
+        try:
+            async with engine.connect() as conn:
+                rows = await conn.execute(sa.text("SELECT id, doc FROM images"))
+                return {r[0]: bytes(r[1]) for r in rows}
+        finally:
+            await engine.dispose()
+
+    old_bytes = asyncio.run(raw())
+
+    migrate.upgrade(fresh_url)
+
+    after = docs_of(fresh_url)
+    flags = {d["id"]: False for d in plain} | {hidden["id"]: True, odd["id"]: False}
+    for image_id, (doc_bytes, flag) in after.items():
+        new = {**orjson.loads(old_bytes[image_id]), "os_hidden": flags[image_id]}
+        assert doc_bytes == documents.render(documents.canonical(new, stored=True)), image_id
+        assert flag == flags[image_id]
+    assert count(fresh_url, "image_properties") == 1  # `team`; the custom os_hidden went
+    assert problems(fresh_url) == []  # columns, properties and tags agree with documents
+
+    # what the API serves: the stored bytes, with `os_hidden`; the hidden image is left out
+    # of the Glance list only
+    server = start_server(fresh_url, tmp_path, "--no-auth")
+    try:
+        admin = server.admin()
+        for image_id, (doc_bytes, flag) in after.items():
+            r = admin.get(f"/v2/images/{image_id}")
+            assert r.content == doc_bytes and r.json()["os_hidden"] is flag
+        assert {i["id"] for i in admin.get("/v2/images").json()["images"]} == set(after) - {
+            hidden["id"]
+        }
+        assert {i["id"] for i in admin.get("/v2/cloudimages").json()["images"]} == set(after)
+    finally:
+        server.stop()
+
+    # and back: the documents of the images without a custom os_hidden are as they were
+    command.downgrade(migrate.config(fresh_url), "0005")
+    back = asyncio.run(raw())
+    assert {d["id"]: back[d["id"]] for d in plain} == {d["id"]: old_bytes[d["id"]] for d in plain}

@@ -549,6 +549,19 @@ def _glance_tags(params: Params) -> tuple[tuple[str, ...], ...]:
     return tags
 
 
+def _glance_os_hidden(params: Params) -> list[Clause]:
+    """Glance lists hidden images only when asked: without `os_hidden` the list has the
+    images that are not hidden, with `os_hidden=true` only the hidden ones. The value is read
+    in any case, as Glance lower-cases it."""
+    value = _one(params, "os_hidden")
+    wanted = "false" if value is None else value.lower()
+    if wanted not in ("true", "false"):
+        raise _bad(
+            f"Invalid value '{wanted}' for 'os_hidden' filter. Valid values are 'true' or 'false'."
+        )
+    return [Clause("os_hidden", "eq", wanted == "true")]
+
+
 def _size_reader(name: str, op: str) -> Callable[[Params], list[Clause]]:
     def read(params: Params) -> list[Clause]:
         bound = _one(params, name)
@@ -575,6 +588,12 @@ GLANCE_PARAMETERS = Parameters(
         _size_reader("size_max", "lte"),
     ),
     Parameter("tag", _STRING, "A tag (repeat for several).", _glance_tags),
+    Parameter(
+        "os_hidden",
+        {"type": "string", "pattern": "^([Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee])$"},
+        "true: only hidden images; false (the default): only the others. Any case.",
+        _glance_os_hidden,
+    ),
     Parameter(
         "visibility",
         _enum(*GLANCE_VISIBILITIES),
@@ -622,6 +641,7 @@ def parse_glance(params: Params, caller: Caller) -> ListQuery:
     read = GLANCE_PARAMETERS.reader(params)
     clauses += read("size_min")
     clauses += read("size_max")
+    clauses += read("os_hidden")
     return ListQuery(
         clauses=tuple(clauses),
         tags=read("tag"),

@@ -295,6 +295,20 @@ REGISTRY: tuple[Attribute, ...] = (
         filter=Filter.BOOLEAN,
         nullable=False,
     ),
+    # Glance's (since Rocky): rendered on every image, right after `protected` (migration
+    # 0006 puts it there in documents stored before it existed)
+    _attr(
+        "os_hidden",
+        Kind.BOOLEAN,
+        "A hidden image is left out of the Glance list `GET /v2/images` unless the query says "
+        "`os_hidden=true`; `GET /v2/images/{id}` and the IMS list still show it.",
+        presence=Presence.ALWAYS,
+        change=Change.KEEP,
+        default=False,
+        filter=Filter.BOOLEAN,
+        indexed=True,  # the Glance list filters on it by default
+        nullable=False,
+    ),
     _attr(
         "container_format",
         Kind.STRING,
