@@ -13,6 +13,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_URL = "sqlite:///./data/openims.db"
 DEFAULT_CREDENTIALS = Path("./data/credentials.toml")
 LOG_LEVELS = ("debug", "info", "warning", "error")  # the documented ones; logging knows more
+PORTS = (1, 65535)
+WORKERS = (1, 64)
 
 
 class Settings(BaseSettings):
@@ -20,8 +22,8 @@ class Settings(BaseSettings):
 
     database_url: str = DEFAULT_URL
     host: str = "127.0.0.1"
-    port: int = 9292
-    workers: int = 1
+    port: int = Field(default=9292, ge=PORTS[0], le=PORTS[1])
+    workers: int = Field(default=1, ge=WORKERS[0], le=WORKERS[1])
     credentials: Path = DEFAULT_CREDENTIALS
     no_auth: bool = False
     demo: bool = False
