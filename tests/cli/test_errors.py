@@ -13,8 +13,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
-from tests.conftest import free_port
+from tests.conftest import PG_URL, free_port
 
 
 def run(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
@@ -243,3 +244,78 @@ def test_a_refused_credentials_file_leaves_the_database_untouched(
     assert str(path) in one_line(stderr)
     assert code == 1
     assert not database.exists()
+
+
+def with_database(command: str, url: str) -> tuple[str, ...]:
+    """`command`, one of those that take --database, on `url`."""
+    return {
+        "serve": ("serve", "--no-auth", "--port", str(free_port())),
+        "db upgrade": ("db", "upgrade"),
+        "import": ("import", "-"),
+        "export": ("export", "-"),
+        "demo": ("demo", "--images", "5"),
+    }[command] + ("--database", url)
+
+
+DATABASE_COMMANDS = ["serve", "db upgrade", "import", "export", "demo"]
+
+
+@pytest.mark.parametrize("command", DATABASE_COMMANDS)
+@pytest.mark.parametrize(
+    "url",
+    [
+        "mysql://u:secret@127.0.0.1/x",
+        "notaurl",
+        "sqlite://",
+        "sqlite:///",
+        "postgresql+pg8000://h/x",
+    ],
+)
+def test_a_database_url_of_no_known_kind_is_refused(tmp_path: Path, command: str, url: str) -> None:
+    """`notaurl` used to be a SQLite file of that name in the current directory, and
+    `mysql://…` a trace."""
+    code, stderr = run(tmp_path, *with_database(command, url))
+    line = one_line(stderr)
+    assert code == 2
+    assert line.startswith("Error: Invalid value for '--database': "), line
+    assert line.endswith(": expected sqlite:///PATH or postgresql://USER@HOST[:PORT]/DATABASE")
+    assert "secret" not in line
+    assert list(tmp_path.iterdir()) == []  # no file of any name
+
+
+@pytest.mark.parametrize("command", DATABASE_COMMANDS)
+def test_a_database_variable_of_no_known_kind_names_the_variable(
+    tmp_path: Path, command: str
+) -> None:
+    args = with_database(command, "unused")[:-2]  # no --database: the variable is read
+    code, stderr = run(tmp_path, *args, env={"OPENIMS_DATABASE_URL": "mysql://u:secret@h/x"})
+    line = one_line(stderr)
+    assert code == 2
+    assert line.startswith("Error: OPENIMS_DATABASE_URL=mysql://u:***@h/x: expected "), line
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("command", DATABASE_COMMANDS)
+@pytest.mark.parametrize("missing", ["role", "database"])
+def test_a_missing_role_or_database_is_one_line(tmp_path: Path, command: str, missing: str) -> None:
+    """Each used to be a trace of about 200 lines."""
+    assert PG_URL
+    server = sa.make_url(PG_URL)
+    if missing == "role":
+        url = server.set(username="openims_no_such_role", database="x")
+        reason = 'role "openims_no_such_role" does not exist'
+    else:
+        url = server.set(database="openims_no_such_database")
+        reason = 'database "openims_no_such_database" does not exist'
+    shown = url.render_as_string(hide_password=True)
+    code, stderr = run(tmp_path, *with_database(command, url.render_as_string(False)))
+    assert one_line(stderr) == f"Error: cannot use the database {shown}: {reason}"
+    assert code == 1
+
+
+@pytest.mark.postgres
+def test_postgres_is_an_alias_of_postgresql(pg_database: str, tmp_path: Path) -> None:
+    alias = "postgres://" + pg_database.removeprefix("postgresql://")
+    code, stderr = run(tmp_path, "db", "upgrade", "--database", alias)
+    assert code == 0, stderr

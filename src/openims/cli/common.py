@@ -97,11 +97,29 @@ def run_with_services(
 
 
 def upgrade_database(url: str) -> None:
-    """Apply migrations; a database out of reach is a one-line error, not a trace."""
+    """Apply migrations. A database out of reach, or one that refuses us (no such role or
+    database, a wrong password), is a one-line error, not a trace."""
     try:
         migrate.upgrade(url)
     except Exception as exc:
+        if database_refused(exc):
+            raise click.ClickException(
+                f"cannot use the database {redacted(url)}: {_first_line(exc)}"
+            ) from None
         if not errors.database_unavailable(exc):
             raise
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        raise click.ClickException(f"cannot reach the database {redacted(url)}: {reason}") from None
+        raise click.ClickException(
+            f"cannot reach the database {redacted(url)}: {_first_line(exc)}"
+        ) from None
+
+
+def database_refused(exc: BaseException) -> bool:
+    """True when PostgreSQL refused the connection itself: SQLSTATE class 28 (invalid
+    authorization: no such role, a wrong password, pg_hba.conf) or 3D (no such database)."""
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return isinstance(sqlstate, str) and sqlstate[:2] in ("28", "3D")
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
