@@ -25,7 +25,7 @@ from starlette.requests import Request
 from openims import errors
 from openims.auth import signature
 from openims.auth.caller import BodyReader
-from openims.domain.access import Caller
+from openims.domain.access import ROLES, Caller
 
 
 class CredentialsFileError(Exception):
@@ -57,7 +57,14 @@ def _roles(entry: dict[str, Any], where: str) -> frozenset[str]:
     roles = entry.get("roles", [])
     if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
         raise CredentialsFileError(f"{where}: roles must be a list of strings")
+    for role in roles:
+        if role.lower() not in ROLES:
+            raise CredentialsFileError(f"{where}: unknown role {role!r} ({known_roles()})")
     return frozenset(r.lower() for r in roles)
+
+
+def known_roles() -> str:
+    return "known roles: " + ", ".join(ROLES)
 
 
 def _text(entry: dict[str, Any], key: str, where: str) -> str:
@@ -163,8 +170,9 @@ def _append(path: Path, entry: str) -> None:
         chunks = []
         while chunk := os.read(fd, 1 << 16):
             chunks.append(chunk)
+        existing = b"".join(chunks)
         added = entry.encode("utf-8")
-        _parse(b"".join(chunks) + added, path)
+        _parse(existing + added, path)
         while added:  # O_APPEND: every write goes to the end
             added = added[os.write(fd, added) :]
         os.fsync(fd)  # the secret is printed next: it must be in the file by then
