@@ -238,3 +238,23 @@ def test_serve_refuses_a_file_with_an_unknown_role(
     added = openims("credentials", "add", "--project-id", "p3", "--file", str(path))
     assert added.returncode == 1 and b"'superuser'" in added.stderr
     assert path.read_bytes() == before
+
+
+def test_a_new_file_starts_with_its_first_entry(tmp_path: Path) -> None:
+    """It used to start with a blank line; entries stay one blank line apart."""
+    path = tmp_path / "credentials.toml"
+    assert openims("credentials", "add", "--project-id", "p1", "--file", str(path)).returncode == 0
+    assert path.read_text().startswith("[[credential]]\n")
+    assert openims("token", "add", "--project-id", "p2", "--file", str(path)).returncode == 0
+    text = path.read_text()
+    assert text.count("\n\n[[token]]\n") == 1 and "\n\n\n" not in text
+    assert not text.endswith("\n\n")
+
+
+def test_an_entry_added_to_a_file_without_a_final_newline(tmp_path: Path) -> None:
+    path = tmp_path / "credentials.toml"
+    path.write_text('# tokens of the ops team\n[[token]]\ntoken = "T"\nproject_id = "ops"')
+    path.chmod(0o600)
+    assert openims("token", "add", "--project-id", "p2", "--file", str(path)).returncode == 0
+    assert '\nproject_id = "ops"\n\n[[token]]\n' in path.read_text()
+    assert [t.project_id for t in credentials.load(path)[1]] == ["ops", "p2"]

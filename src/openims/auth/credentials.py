@@ -171,7 +171,7 @@ def _append(path: Path, entry: str) -> None:
         while chunk := os.read(fd, 1 << 16):
             chunks.append(chunk)
         existing = b"".join(chunks)
-        added = entry.encode("utf-8")
+        added = _separator(existing) + entry.encode("utf-8")
         _parse(existing + added, path)
         while added:  # O_APPEND: every write goes to the end
             added = added[os.write(fd, added) :]
@@ -180,6 +180,13 @@ def _append(path: Path, entry: str) -> None:
         raise CredentialsFileError(f"cannot write {path}: {exc.strerror}") from None
     finally:
         os.close(fd)
+
+
+def _separator(existing: bytes) -> bytes:
+    """What goes before a new entry: entries one blank line apart, none before the first."""
+    if not existing.strip() or existing.endswith(b"\n\n"):
+        return b""
+    return b"\n" if existing.endswith(b"\n") else b"\n\n"
 
 
 def add_credential(path: Path, project_id: str, roles: frozenset[str]) -> Credential:
@@ -193,7 +200,7 @@ def add_credential(path: Path, project_id: str, roles: frozenset[str]) -> Creden
     )
     _append(
         path,
-        "\n[[credential]]\n"
+        "[[credential]]\n"
         f"access_key = {_toml_string(credential.access_key)}\n"
         f"secret_key = {_toml_string(credential.secret_key)}\n"
         f"project_id = {_toml_string(credential.project_id)}\n"
@@ -207,7 +214,7 @@ def add_token(path: Path, project_id: str, roles: frozenset[str]) -> Token:
     token = Token(secrets.token_hex(24), check_project_id(project_id), roles)
     _append(
         path,
-        "\n[[token]]\n"
+        "[[token]]\n"
         f"token = {_toml_string(token.token)}\n"
         f"project_id = {_toml_string(token.project_id)}\n"
         f"roles = {_toml_roles(roles)}\n",
