@@ -59,7 +59,11 @@ def create_engine(url: str, *, pool_size: int = 10, timeout: float = 30.0) -> As
         if database and database != ":memory:" and not database.startswith("file:"):
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(
-            target, pool_size=pool_size, max_overflow=pool_size, pool_timeout=30
+            target,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_timeout=30,
+            hide_parameters=True,  # no value from a request in an error's text (logs.py)
         )
         _configure_sqlite(engine)
         return engine
@@ -85,6 +89,7 @@ def create_engine(url: str, *, pool_size: int = 10, timeout: float = 30.0) -> As
         pool_pre_ping=False,
         pool_recycle=1800,
         connect_args=connect_args,
+        hide_parameters=True,  # no value from a request in an error's text (logs.py)
     )
 
 
