@@ -144,6 +144,30 @@ def _log_lines(path: Path, request_id: str) -> list[dict[str, object]]:
         time.sleep(0.05)
 
 
+def test_several_workers_write_the_access_log(db_url: str, tmp_path: Path) -> None:
+    """Workers are new processes: each sets up the log as `serve` does (they logged nothing)."""
+    srv = start_server(
+        db_url, tmp_path, "--no-auth", "--workers", "2", env={"OPENIMS_LOG_LEVEL": "info"}
+    )
+    ids = [f"req-worker-{i}" for i in range(20)]
+    try:
+        for request_id in ids:  # fresh connections, so both workers answer some
+            r = httpx.get(
+                f"{srv.url}/v2/schemas/member",
+                headers={"Connection": "close", "X-Request-Id": request_id},
+            )
+            assert r.status_code == 200
+    finally:
+        srv.stop()
+    for request_id in ids:
+        [line] = _log_lines(srv.log, request_id)
+        assert (line["logger"], line["route"], line["status"]) == (
+            "openims.access",
+            "/v2/schemas/member",
+            200,
+        )
+
+
 @pytest.fixture
 def logging_server(db_url: str, tmp_path: Path) -> Iterator[Server]:
     srv = start_server(db_url, tmp_path, "--no-auth", env={"OPENIMS_LOG_LEVEL": "info"})
