@@ -222,13 +222,17 @@ def add_token(path: Path, project_id: str, roles: frozenset[str]) -> Token:
     return token
 
 
+TEMPORARY_CREDENTIAL_HEADER = "x-security-token"  # the SDK sends it with a security token
+
+
 class CredentialsAuthenticator:
     """Authenticates a request against the credentials file, the two ways Huawei Cloud's
     clients do: an `SDK-HMAC-SHA256` AK/SK signature (`Authorization` + `X-Sdk-Date`), or a
     static token in `X-Auth-Token`. The caller's project and roles come from the matching
     entry; an `X-Project-Id` header, when sent, must name that same project.
 
-    Every failure is the same 401, so a client cannot tell an unknown key from a wrong
+    Temporary credentials (`X-Security-Token`) are not supported: a request carrying one is
+    refused. Every failure is the same 401, so a client cannot tell an unknown key from a wrong
     signature, a stale date or a foreign project. Secrets are compared in constant time."""
 
     def __init__(
@@ -274,6 +278,10 @@ class CredentialsAuthenticator:
         return Caller(credential.project_id, credential.roles)
 
     async def authenticate(self, request: Request, read_body: BodyReader) -> Caller:
+        if TEMPORARY_CREDENTIAL_HEADER in request.headers:
+            # temporary credentials (an AK/SK pair with a security token from IAM): OpenIMS
+            # has none, and a permanent key sent with one is not what the client meant to use
+            raise errors.UNAUTHORIZED()
         authorization = request.headers.get("authorization", "")
         presented = request.headers.get("x-auth-token")
         caller: Caller | None = None
