@@ -185,17 +185,27 @@ def _metrics_directory(workers: int) -> Iterator[None]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
+DEMO_PROJECT = "demo"  # the tenant of the demo catalog a caller acts as by default
+
+
 def _load_demo(settings: Settings) -> None:
     from openims.service import demo
 
     async def load(services: Services) -> tuple[int, str | None]:
         store = services.store
         count = await store.import_items(demo.catalog()) if await store.count() == 0 else 0
-        gold = ListQuery(clauses=(Clause("__imagetype", "eq", "gold"),), limit=1)
-        found = await store.query(gold, Caller("openims-cli", frozenset({"admin"})))
+        # an image the demo caller owns and may update (the IMS update takes active images)
+        mine = ListQuery(
+            clauses=(
+                Clause("owner", "eq", DEMO_PROJECT),
+                Clause("status", "eq", "active"),
+            ),
+            limit=1,
+        )
+        found = await store.query(mine, Caller(DEMO_PROJECT))
         return count, (documents.parse(found[0])["id"] if found else None)
 
-    count, gold = run_with_services(settings, load, upgrade=False)
+    count, mine = run_with_services(settings, load, upgrade=False)
     base = f"http://{settings.host}:{settings.port}"
     if count:
         click.echo(f"Loaded the demo catalog: {count} images.", err=True)
@@ -204,6 +214,12 @@ def _load_demo(settings: Settings) -> None:
     auth = "" if settings.no_auth else " -H 'X-Auth-Token: <token>'"
     click.echo("Try:", err=True)
     click.echo(f"  curl{auth} '{base}/v2/cloudimages?__imagetype=gold&limit=2'", err=True)
-    if gold:
-        click.echo(f"  curl{auth} {base}/v2/images/{gold}", err=True)
-    click.echo(f"  curl{auth} -H 'X-Project-Id: demo' '{base}/v2/images?limit=5'", err=True)
+    # without authentication the caller is whoever X-Project-Id names (demo by default)
+    project = " -H 'X-Project-Id: demo'" if settings.no_auth else ""
+    click.echo(f"  curl{auth}{project} '{base}/v2/images?limit=5'", err=True)
+    if mine:
+        click.echo(f"  curl{auth} {base}/v2/images/{mine}", err=True)
+        click.echo(
+            f"  ({mine}: an active image of project {DEMO_PROJECT}, which may update it)",
+            err=True,
+        )
