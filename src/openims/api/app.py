@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "and the OpenStack Glance v2 image API.",
         lifespan=lifespan,
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # served by meta.docs_router from packaged files
         redoc_url=None,
     )
     # read through `api.deps` only
@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         glance.router,
         sharing.router,
         meta.schemas_router,
+        meta.docs_router,
     ]
     for router in routers:
         app.include_router(router)

@@ -307,11 +307,16 @@ def _marker(params: Params) -> str | None:
     return marker
 
 
-def _ims_visibility(params: Params) -> str | None:
-    visibility = _one(params, "visibility")
-    if visibility is not None and visibility not in IMS_VISIBILITIES:
-        raise _bad(f"Invalid visibility value: {visibility}")
-    return visibility
+def _one_of(name: str, allowed: Sequence[str], refusal: str) -> Callable[[Params], str | None]:
+    """The parser of a parameter given at most once, with one of `allowed` values."""
+
+    def read(params: Params) -> str | None:
+        value = _one(params, name)
+        if value is not None and value not in allowed:
+            raise _bad(f"{refusal}: {value}")
+        return value
+
+    return read
 
 
 def _ims_member_status(params: Params) -> str | None:
@@ -380,7 +385,10 @@ IMS_PARAMETERS = Parameters(
         _ims_tags,
     ),
     Parameter(
-        "visibility", _enum(*IMS_VISIBILITIES), "public, private or shared.", _ims_visibility
+        "visibility",
+        _enum(*IMS_VISIBILITIES),
+        "public, private or shared.",
+        _one_of("visibility", IMS_VISIBILITIES, "Invalid visibility value"),
     ),
     Parameter(
         "member_status",
@@ -524,20 +532,6 @@ def _size_bound(name: str, op: str, text: str) -> list[Clause]:
     return [Clause(name, "lt", low)]  # no 64-bit value is below the lowest one
 
 
-def _glance_visibility(params: Params) -> str | None:
-    visibility = _one(params, "visibility")
-    if visibility is not None and visibility not in GLANCE_VISIBILITIES:
-        raise _bad(f"Invalid visibility value: {visibility}")
-    return visibility
-
-
-def _glance_member_status(params: Params) -> str | None:
-    member_status = _one(params, "member_status")
-    if member_status is not None and member_status not in (*MEMBER_STATUSES, "all"):
-        raise _bad(f"Invalid status value: {member_status}")
-    return member_status
-
-
 def _glance_tags(params: Params) -> tuple[tuple[str, ...], ...]:
     tags = tuple((v,) for k, v in params if k == "tag")
     for (tag,) in tags:
@@ -575,13 +569,13 @@ GLANCE_PARAMETERS = Parameters(
         "visibility",
         _enum(*GLANCE_VISIBILITIES),
         "public, private, shared, community or all.",
-        _glance_visibility,
+        _one_of("visibility", GLANCE_VISIBILITIES, "Invalid visibility value"),
     ),
     Parameter(
         "member_status",
         _enum(*MEMBER_STATUSES, "all"),
         "The caller's member status for shared images.",
-        _glance_member_status,
+        _one_of("member_status", (*MEMBER_STATUSES, "all"), "Invalid status value"),
     ),
     Parameter("sort_key", _enum(*GLANCE_SORT_KEYS), _SORT_SYNTAX, _sort_glance),
     Parameter("sort_dir", _enum("asc", "desc"), "Sort direction.", _sort_glance),
