@@ -474,3 +474,21 @@ def test_no_secret_reaches_the_server_log(sqlite_database: str, tmp_path: Path) 
     for secret in secrets:
         assert secret not in log
     assert "authorization" not in log.lower()
+
+
+def test_temporary_credentials_are_refused(auth_server: AuthServer) -> None:
+    """`X-Security-Token` is the SDK's temporary-credential header: a request carrying it is
+    refused, signed into the request by a permanent key (as the SDK sends it) or not, and
+    beside a static token, as docs/auth.md says; it used to be ignored."""
+    signed = signed_by(
+        auth_server, "t1", "GET", "/v2/images", headers={"X-Security-Token": "temporary"}
+    )
+    assert "x-security-token" in signed.headers["Authorization"]  # covered by the signature
+    refused(signed.send())
+    late = signed_by(auth_server, "t1", "GET", "/v2/cloudimages")
+    late.extra["X-Security-Token"] = "temporary"
+    refused(late.send())
+    refused(auth_server.client("t2", **{"X-Security-Token": "temporary"}).get("/v2/images"))
+    # the same requests without it are accepted
+    assert signed_by(auth_server, "t1", "GET", "/v2/images").send().status_code == 200
+    assert auth_server.client("t2").get("/v2/images").status_code == 200

@@ -90,6 +90,20 @@ def test_ims_sdk_with_a_wrong_secret_gets_the_gateway_error(auth_server: AuthSer
     assert caught.value.error_msg == "Incorrect IAM authentication information."
 
 
+def test_ims_sdk_with_temporary_credentials_is_refused(auth_server: AuthServer) -> None:
+    """A security token makes the SDK's credentials temporary ones, which OpenIMS does not
+    have: refused with the gateway's 401, though the AK/SK pair is a valid permanent one."""
+    key = auth_server.keys["t1"]
+    credentials = BasicCredentials(key.access_key, key.secret_key, key.project_id)
+    credentials = credentials.with_security_token("a-temporary-security-token")
+    sdk = ImsClient.new_builder().with_credentials(credentials).with_endpoint(auth_server.url)
+    with pytest.raises(ClientRequestException) as caught:
+        sdk.build().list_images(ListImagesRequest(limit=1))
+    assert caught.value.status_code == 401
+    assert caught.value.error_code == "APIGW.0301"
+    assert ims(auth_server, "t1").list_images(ListImagesRequest(limit=1)).images == []
+
+
 def test_ims_sdk_updates(auth_server: AuthServer) -> None:
     """The SDK's JSON-patch PATCH is signed with UNSIGNED-PAYLOAD; it must get through."""
     sdk = ims(auth_server, "t1")

@@ -20,6 +20,9 @@ from dataclasses import dataclass, field
 from openims import errors
 
 MEMBER_STATUSES = ("pending", "accepted", "rejected")
+# Every role a caller may hold: `admin` (every tenant), `reader` and `observer` (read only).
+# A credential naming any other is refused, since it would silently be a common user.
+ROLES = ("admin", "observer", "reader")
 
 
 @dataclass(frozen=True, slots=True)
