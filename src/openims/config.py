@@ -13,6 +13,21 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_URL = "sqlite:///./data/openims.db"
 DEFAULT_CREDENTIALS = Path("./data/credentials.toml")
 LOG_LEVELS = ("debug", "info", "warning", "error")  # the documented ones; logging knows more
+PORTS = (1, 65535)
+WORKERS = (1, 64)
+DATABASE_URL_FORMS = "sqlite:///PATH or postgresql://USER@HOST[:PORT]/DATABASE"
+
+
+def check_database_url(url: str) -> str:
+    """`url` if it names a database OpenIMS can use: a SQLite file (`sqlite:///PATH`) or a
+    PostgreSQL database (`postgresql://…`, or its alias `postgres://`). Anything else is a
+    ValueError, so that neither a typo (taken for a file name) nor another database's URL gets
+    as far as a driver."""
+    if url.startswith("sqlite:///") and len(url) > len("sqlite:///"):
+        return url
+    if url.startswith(("postgresql://", "postgres://")):
+        return url
+    raise ValueError(f"expected {DATABASE_URL_FORMS}")
 
 
 class Settings(BaseSettings):
@@ -20,8 +35,8 @@ class Settings(BaseSettings):
 
     database_url: str = DEFAULT_URL
     host: str = "127.0.0.1"
-    port: int = 9292
-    workers: int = 1
+    port: int = Field(default=9292, ge=PORTS[0], le=PORTS[1])
+    workers: int = Field(default=1, ge=WORKERS[0], le=WORKERS[1])
     credentials: Path = DEFAULT_CREDENTIALS
     no_auth: bool = False
     demo: bool = False
@@ -40,6 +55,11 @@ class Settings(BaseSettings):
     keep_alive_timeout: int = 5  # seconds an idle keep-alive connection stays open
     log_level: str = "info"
     access_log: bool = True
+
+    @field_validator("database_url")
+    @classmethod
+    def _usable_database_url(cls, value: str) -> str:
+        return check_database_url(value)
 
     @field_validator("log_level")
     @classmethod

@@ -71,7 +71,7 @@ RESERVED = ["__imagetype", "__isregistered", "__os_type", "__platform", "__os_ve
 RESERVED += ["__support_arm", "__system__cmkid", "virtual_env_type"]
 # changeable on the Glance face, not listed as updatable by IMS
 NOT_UPDATABLE = [("protected", True), ("visibility", "shared"), ("tags", ["b"])]
-NOT_UPDATABLE += [("os_shutdown_timeout", "120")]
+NOT_UPDATABLE += [("os_shutdown_timeout", "120"), ("os_hidden", True)]
 NAME_RULE = (
     "Invalid image name: use 1-128 letters, digits, Chinese characters, spaces, '-', '.' or "
     "'_', not starting or ending with a space."

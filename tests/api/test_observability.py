@@ -144,6 +144,30 @@ def _log_lines(path: Path, request_id: str) -> list[dict[str, object]]:
         time.sleep(0.05)
 
 
+def test_several_workers_write_the_access_log(db_url: str, tmp_path: Path) -> None:
+    """Workers are new processes: each sets up the log as `serve` does (they logged nothing)."""
+    srv = start_server(
+        db_url, tmp_path, "--no-auth", "--workers", "2", env={"OPENIMS_LOG_LEVEL": "info"}
+    )
+    ids = [f"req-worker-{i}" for i in range(20)]
+    try:
+        for request_id in ids:  # fresh connections, so both workers answer some
+            r = httpx.get(
+                f"{srv.url}/v2/schemas/member",
+                headers={"Connection": "close", "X-Request-Id": request_id},
+            )
+            assert r.status_code == 200
+    finally:
+        srv.stop()
+    for request_id in ids:
+        [line] = _log_lines(srv.log, request_id)
+        assert (line["logger"], line["route"], line["status"]) == (
+            "openims.access",
+            "/v2/schemas/member",
+            200,
+        )
+
+
 @pytest.fixture
 def logging_server(db_url: str, tmp_path: Path) -> Iterator[Server]:
     srv = start_server(db_url, tmp_path, "--no-auth", env={"OPENIMS_LOG_LEVEL": "info"})
@@ -344,3 +368,51 @@ def test_route_templates_cover_every_documented_operation(tmp_path: Path) -> Non
         assert resolve(scope("GET", public)) == public
     assert resolve(scope("GET", "/v2/images/a/b/c/d")) == "<unmatched>"
     assert resolve(scope("GET", "/v2/images/")) == "<unmatched>"  # the router redirects it
+
+
+# --- no request body in the log, at any level -----------------------------------------------
+@pytest.mark.parametrize("level", ["debug", "notset"])
+def test_no_request_body_reaches_the_log_at_debug_level(
+    db_url: str, tmp_path: Path, level: str
+) -> None:
+    """At debug level the database driver logged every statement with its values: image names,
+    properties and project ids from request bodies. Distinctive values sent in the bodies (and
+    query strings) of creates, patches of both faces, member and tag requests must appear
+    nowhere in the log, while the requests themselves are logged."""
+    marker = f"zq{uuid.uuid4().hex[:10]}"
+    srv = start_server(db_url, tmp_path, "--no-auth", env={"OPENIMS_LOG_LEVEL": level})
+    try:
+        admin = srv.admin()
+        made = admin.post(
+            "/v2/images",
+            json={
+                "name": f"{marker}-name",
+                "owner": f"{marker}-owner",
+                "disk_format": "qcow2",
+                "container_format": "bare",
+                "__os_version": "Ubuntu 20.04 server 64bit",
+                "custom_prop": f"{marker}-property",
+            },
+        )
+        assert made.status_code == 201, made.text
+        image_id = made.json()["id"]
+        patched = admin.patch(
+            f"/v2/images/{image_id}",
+            content=orjson.dumps([{"op": "add", "path": "/extra", "value": f"{marker}-patch"}]),
+            headers={"Content-Type": "application/openstack-images-v2.1-json-patch"},
+        )
+        assert patched.status_code == 200, patched.text
+        assert admin.put(f"/v2/images/{image_id}/tags/{marker}-tag").status_code == 204
+        member = admin.post(f"/v2/images/{image_id}/members", json={"member": f"{marker}-member"})
+        assert member.status_code == 200, member.text
+        listed = admin.get("/v2/images", params={"name": f"{marker}-name"})
+        assert [i["id"] for i in listed.json()["images"]] == [image_id]
+        ims = admin.get("/v2/cloudimages", params={"name": f"{marker}-name"})
+        assert [i["id"] for i in ims.json()["images"]] == [image_id]
+        refused = admin.post("/v2/images", json={"name": f"{marker}-refused", "min_ram": -1})
+        assert refused.status_code == 400
+    finally:
+        srv.stop()
+    log = srv.log.read_text("utf-8", "replace")
+    assert log.count('"logger":"openims.access"') >= 8  # the requests were logged
+    assert marker not in log

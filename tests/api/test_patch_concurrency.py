@@ -18,11 +18,13 @@ import pytest
 
 from tests.catalogs import load, private
 from tests.conftest import BACKENDS, Server, empty, start_server
+from tests.reliability.scale import SCALE, TIMEOUT
 
 V20 = "application/openstack-images-v2.0-json-patch"
 V21 = "application/openstack-images-v2.1-json-patch"
-CLIENTS = 12
-ROUNDS = 4
+CLIENTS = SCALE.patch_clients
+ROUNDS = SCALE.patch_rounds  # patches per client
+pytestmark = TIMEOUT
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -49,7 +51,10 @@ def run_together(server: Server, work: Callable[[httpx.Client, int], list[int]])
             return work(c, n)
 
     with ThreadPoolExecutor(CLIENTS) as pool:
-        return [status for statuses in pool.map(one, range(CLIENTS)) for status in statuses]
+        sent = [status for statuses in pool.map(one, range(CLIENTS)) for status in statuses]
+    print(f"{CLIENTS} clients at once on one image: {len(sent)} requests, statuses", end=" ")
+    print({status: sent.count(status) for status in sorted(set(sent))})
+    return sent
 
 
 def send(c: httpx.Client, image_id: str, ops: list[dict[str, Any]], media: str = V21) -> int:

@@ -93,7 +93,7 @@ RESERVED = [
     "__support_arm",
     "__system__cmkid",
 ]
-NOT_REMOVABLE = ["name", "min_ram", "tags", "protected", "visibility"]
+NOT_REMOVABLE = ["name", "min_ram", "tags", "protected", "visibility", "os_hidden"]
 _ENUM = str(list(VISIBILITIES))
 
 CASES: list[Case] = [
@@ -512,6 +512,13 @@ CASES: list[Case] = [
         400,
         "IMG.0001",
         "Invalid value for 'protected': 'yes' is not of type 'boolean'",
+    ),
+    Case(
+        'replace `/os_hidden` → "true"',
+        _replace("/os_hidden", "true"),
+        400,
+        "IMG.0001",
+        "Invalid value for 'os_hidden': 'true' is not of type 'boolean'",
     ),
     Case(
         'replace `/min_ram` → "big"',

@@ -210,3 +210,79 @@ def test_public_images_cannot_be_shared_and_duplicates_conflict(server: Server) 
     assert error(server.client("p3").post(url, json={"member": "p3"}), 404).startswith(
         "No image found"
     )
+
+
+# --- visibility=shared&member_status=S: the rule of each face ---------------------------------
+# p1 owns `mine-a` (shared with p2, accepted) and `mine-b` (shared with p3, pending); others
+# share `in-accepted`, `in-pending`, `in-rejected` with p1, `not-mine` with p4 only, and
+# `admins` with the admin's project. Glance (`_select_images_query`): a common user's list
+# is its own shared images plus those shared with it in status S, and an admin's list
+# ignores member_status; IMS: only the images shared with the caller in status S.
+SHARED_SCENE = {
+    "mine-a": ("p1", {"p2": "accepted"}),
+    "mine-b": ("p1", {"p3": "pending"}),
+    "in-accepted": ("p2", {"p1": "accepted"}),
+    "in-pending": ("p3", {"p1": "pending"}),
+    "in-rejected": ("p3", {"p1": "rejected", "p2": "accepted"}),
+    "not-mine": ("p2", {"p4": "accepted"}),
+    "admins": ("p2", {"admin-project": "accepted"}),
+}
+MINE = {"mine-a", "mine-b"}
+EVERY_SHARED = set(SHARED_SCENE)
+
+
+@pytest.fixture
+def shared_scene(server: Server) -> Server:
+    from tests.catalogs import load, shared
+
+    load(
+        server.database_url,
+        [shared(owner, members, name=name) for name, (owner, members) in SHARED_SCENE.items()],
+    )
+    return server
+
+
+def names(client: httpx.Client, path: str, **params: str) -> set[str]:
+    r = client.get(path, params=params)
+    assert r.status_code == 200, r.text
+    return {i["name"] for i in r.json()["images"]}
+
+
+@pytest.mark.parametrize(
+    ("member_status", "tenant", "admin"),
+    [
+        (None, MINE | {"in-accepted"}, EVERY_SHARED),
+        ("accepted", MINE | {"in-accepted"}, EVERY_SHARED),  # Glance's default: no change
+        ("pending", MINE | {"in-pending"}, EVERY_SHARED),
+        ("rejected", MINE | {"in-rejected"}, EVERY_SHARED),
+        ("all", MINE | {"in-accepted", "in-pending", "in-rejected"}, EVERY_SHARED),
+    ],
+)
+def test_glance_shared_list_keeps_own_images_and_admins_ignore_member_status(
+    shared_scene: Server, member_status: str | None, tenant: set[str], admin: set[str]
+) -> None:
+    params = {"visibility": "shared"}
+    if member_status is not None:
+        params["member_status"] = member_status
+    assert names(shared_scene.client("p1"), "/v2/images", **params) == tenant
+    assert names(shared_scene.admin(), "/v2/images", **params) == admin
+
+
+@pytest.mark.parametrize(
+    ("member_status", "tenant", "admin"),
+    [
+        ("accepted", {"in-accepted"}, {"admins"}),
+        ("pending", {"in-pending"}, set()),
+        ("rejected", {"in-rejected"}, set()),
+    ],
+)
+def test_ims_shared_list_with_member_status_shows_only_shares_with_the_caller(
+    shared_scene: Server, member_status: str, tenant: set[str], admin: set[str]
+) -> None:
+    params = {"visibility": "shared", "member_status": member_status}
+    assert names(shared_scene.client("p1"), "/v2/cloudimages", **params) == tenant
+    assert names(shared_scene.admin(), "/v2/cloudimages", **params) == admin
+    # without member_status both faces agree: own shared images and accepted shares
+    assert names(shared_scene.client("p1"), "/v2/cloudimages", visibility="shared") == (
+        MINE | {"in-accepted"}
+    )

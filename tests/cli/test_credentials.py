@@ -164,3 +164,97 @@ def test_serve_refuses_a_missing_credentials_file(sqlite_database: str, tmp_path
     )
     assert done.returncode != 0
     assert b"openims credentials add" in done.stderr and b"--no-auth" in done.stderr
+
+
+KNOWN_ROLES = "known roles: admin, observer, reader"
+
+
+@pytest.mark.parametrize("command", ADD_COMMANDS)
+def test_add_refuses_an_unknown_role(tmp_path: Path, command: tuple[str, str]) -> None:
+    """`--role admn` used to add a common user without a word."""
+    path = tmp_path / "credentials.toml"
+    done = openims(*command, "--project-id", "p1", "--role", "admn", "--file", str(path))
+    assert done.returncode == 2
+    lines = done.stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), lines
+    assert "'admn'" in lines[0] and KNOWN_ROLES in lines[0], lines
+    assert done.stdout == b""
+    assert not path.exists()
+
+
+@pytest.mark.parametrize("command", ADD_COMMANDS)
+def test_add_takes_known_roles_in_any_case(tmp_path: Path, command: tuple[str, str]) -> None:
+    path = tmp_path / "credentials.toml"
+    done = openims(
+        *command,
+        "--project-id",
+        "p1",
+        "--role",
+        "Reader",
+        "--role",
+        "OBSERVER",
+        "--file",
+        str(path),
+    )
+    assert done.returncode == 0, done.stderr
+    creds, tokens = credentials.load(path)
+    assert [e.roles for e in [*creds, *tokens]] == [frozenset({"reader", "observer"})]
+
+
+@pytest.mark.parametrize("entry", ["credential", "token"])
+def test_serve_refuses_a_file_with_an_unknown_role(
+    sqlite_database: str, tmp_path: Path, entry: str
+) -> None:
+    """`roles = ["superuser"]` used to be a common user."""
+    path = tmp_path / "credentials.toml"
+    assert openims("token", "add", "--project-id", "p1", "--file", str(path)).returncode == 0
+    fields = 'access_key = "AK"\nsecret_key = "SK"\n' if entry == "credential" else 'token = "T"\n'
+    with path.open("a") as out:
+        out.write(f'\n[[{entry}]]\n{fields}project_id = "p2"\nroles = ["admin", "superuser"]\n')
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "openims",
+            "serve",
+            "--port",
+            str(free_port()),
+            "--database",
+            sqlite_database,
+            "--credentials",
+            str(path),
+        ],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stderr.decode() == (
+        f"Error: {path}: {entry} {1 if entry == 'credential' else 2}: "
+        f"unknown role 'superuser' ({KNOWN_ROLES})\n"
+    )
+    # and nothing is added to such a file
+    before = path.read_bytes()
+    added = openims("credentials", "add", "--project-id", "p3", "--file", str(path))
+    assert added.returncode == 1 and b"'superuser'" in added.stderr
+    assert path.read_bytes() == before
+
+
+def test_a_new_file_starts_with_its_first_entry(tmp_path: Path) -> None:
+    """It used to start with a blank line; entries stay one blank line apart."""
+    path = tmp_path / "credentials.toml"
+    assert openims("credentials", "add", "--project-id", "p1", "--file", str(path)).returncode == 0
+    assert path.read_text().startswith("[[credential]]\n")
+    assert openims("token", "add", "--project-id", "p2", "--file", str(path)).returncode == 0
+    text = path.read_text()
+    assert text.count("\n\n[[token]]\n") == 1 and "\n\n\n" not in text
+    assert not text.endswith("\n\n")
+
+
+def test_an_entry_added_to_a_file_without_a_final_newline(tmp_path: Path) -> None:
+    path = tmp_path / "credentials.toml"
+    path.write_text('# tokens of the ops team\n[[token]]\ntoken = "T"\nproject_id = "ops"')
+    path.chmod(0o600)
+    assert openims("token", "add", "--project-id", "p2", "--file", str(path)).returncode == 0
+    assert '\nproject_id = "ops"\n\n[[token]]\n' in path.read_text()
+    assert [t.project_id for t in credentials.load(path)[1]] == ["ops", "p2"]

@@ -1,19 +1,21 @@
 """Bad operator input is one line naming what is wrong, never a Python trace.
 
-Exit status 2 when an option, argument or `OPENIMS_*` setting has an unusable value (as
-click reports `OPENIMS_PORT=abc`), 1 when the command cannot do its work with valid input (a
-file it cannot open, a database out of reach, data it refuses)."""
+Exit status 2 when an option, argument or `OPENIMS_*` setting has an unusable value, 1 when
+the command cannot do its work with valid input (a file it cannot open, a database out of
+reach, data it refuses)."""
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
-from tests.conftest import free_port
+from tests.conftest import PG_URL, free_port
 
 
 def run(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
@@ -94,14 +96,107 @@ def test_a_missing_flavor_catalog_is_one_line(tmp_path: Path) -> None:
     assert line.startswith(f"Error: OPENIMS_FLAVORS: flavor catalog {missing}: "), line
 
 
-def test_a_bad_option_value_is_still_a_usage_error(tmp_path: Path) -> None:
-    """The reference the settings follow: click's own report of a bad option value."""
-    database = f"sqlite:///{tmp_path / 'openims.db'}"  # no --port: it would win over the variable
+def test_a_bad_option_value_is_one_line_naming_the_option(tmp_path: Path) -> None:
+    """click's own report of a bad option value, in one line like a setting's."""
+    database = f"sqlite:///{tmp_path / 'openims.db'}"
+    code, stderr = run(tmp_path, "serve", "--no-auth", "--database", database, "--port", "abc")
+    line = one_line(stderr)
+    assert code == 2
+    assert line.startswith("Error: Invalid value for '--port': 'abc' is not a valid integer")
+    assert line.endswith(" serve -h' for help."), line
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("credentials", "add"),  # a missing option
+        ("serve", "--prot", "9292"),  # an unknown one
+        ("import",),  # a missing argument
+        ("bogus",),  # an unknown command
+    ],
+    ids=" ".join,
+)
+def test_a_command_line_it_cannot_use_is_one_line(tmp_path: Path, args: tuple[str, ...]) -> None:
+    code, stderr = run(tmp_path, *args)
+    one_line(stderr)
+    assert code == 2
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "reason"),
+    [
+        ("OPENIMS_PORT", "abc", "valid integer"),
+        ("OPENIMS_PORT", "70000", "less than or equal to 65535"),
+        ("OPENIMS_PORT", "0", "greater than or equal to 1"),
+        ("OPENIMS_WORKERS", "0", "greater than or equal to 1"),
+        ("OPENIMS_WORKERS", "many", "valid integer"),
+        ("OPENIMS_NO_AUTH", "maybe", "valid boolean"),
+        ("OPENIMS_DEMO", "sure", "valid boolean"),
+    ],
+)
+def test_a_bad_value_of_an_option_variable_names_the_variable(
+    tmp_path: Path, variable: str, value: str, reason: str
+) -> None:
+    """Options read their `OPENIMS_*` variable too; a bad value there is not the option's
+    (the operator never typed `--port`), so it is reported like any other setting."""
+    database = tmp_path / "openims.db"
     code, stderr = run(
-        tmp_path, "serve", "--no-auth", "--database", database, env={"OPENIMS_PORT": "abc"}
+        tmp_path, "serve", "--database", f"sqlite:///{database}", env={variable: value}
     )
-    assert code == 2 and "Traceback" not in stderr
-    assert "Error: Invalid value for '--port'" in stderr
+    line = one_line(stderr)
+    assert code == 2
+    assert line.startswith(f"Error: {variable}={value!r}: "), line
+    assert reason in line and "--" not in line, line
+    assert not database.exists()
+
+
+@pytest.mark.parametrize("port", ["70000", "65536", "-1", "0"])
+def test_a_port_out_of_range_is_refused_before_anything_starts(tmp_path: Path, port: str) -> None:
+    """70000 used to listen on 4464 (70000 - 65536) while announcing 70000, and -1 printed
+    the banner before failing."""
+    database = tmp_path / "openims.db"
+    code, stderr = run(
+        tmp_path, "serve", "--no-auth", "--database", f"sqlite:///{database}", "--port", port
+    )
+    line = one_line(stderr)
+    assert code == 2
+    assert line.startswith(f"Error: Invalid value for '--port': {port} is not in the range"), line
+    assert not database.exists()
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+@pytest.mark.parametrize("auth", ["--no-auth", "credentials"])
+def test_a_port_in_use_is_one_line_before_anything_starts(
+    tmp_path: Path, workers: str, auth: str
+) -> None:
+    """Not the banner, the demo's "Try:" hints and a JSON log line with the reason last."""
+    database = tmp_path / "openims.db"
+    args = ["--no-auth"]
+    if auth == "credentials":
+        from tests.conftest import write_credentials
+
+        write_credentials(tmp_path / "credentials.toml")
+        args = ["--credentials", str(tmp_path / "credentials.toml")]
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, stderr = run(
+            tmp_path,
+            "serve",
+            *args,
+            "--demo",
+            "--workers",
+            workers,
+            "--port",
+            str(port),
+            "--database",
+            f"sqlite:///{database}",
+        )
+    assert one_line(stderr) == f"Error: 127.0.0.1:{port} is already in use"
+    assert code == 1
+    assert not database.exists()  # checked before the database is created
 
 
 @pytest.mark.parametrize("where", ["missing/x.jsonl", "."])
@@ -123,3 +218,104 @@ def test_import_of_a_file_it_cannot_read(tmp_path: Path) -> None:
         one_line(stderr)
         == f"Error: cannot read {tmp_path / 'nope.jsonl'}: No such file or directory"
     )
+
+
+@pytest.mark.parametrize("problem", ["missing", "readable by others", "not TOML"])
+def test_a_refused_credentials_file_leaves_the_database_untouched(
+    tmp_path: Path, problem: str
+) -> None:
+    """`serve` used to migrate (and create) the database before it read the credentials file:
+    every input is checked first."""
+    database = tmp_path / "openims.db"
+    path = tmp_path / "credentials.toml"
+    if problem != "missing":
+        path.write_text("[[token]\n" if problem == "not TOML" else "")
+        path.chmod(0o644 if problem == "readable by others" else 0o600)
+    code, stderr = run(
+        tmp_path,
+        "serve",
+        "--port",
+        str(free_port()),
+        "--credentials",
+        str(path),
+        "--database",
+        f"sqlite:///{database}",
+    )
+    assert str(path) in one_line(stderr)
+    assert code == 1
+    assert not database.exists()
+
+
+def with_database(command: str, url: str) -> tuple[str, ...]:
+    """`command`, one of those that take --database, on `url`."""
+    return {
+        "serve": ("serve", "--no-auth", "--port", str(free_port())),
+        "db upgrade": ("db", "upgrade"),
+        "import": ("import", "-"),
+        "export": ("export", "-"),
+        "demo": ("demo", "--images", "5"),
+    }[command] + ("--database", url)
+
+
+DATABASE_COMMANDS = ["serve", "db upgrade", "import", "export", "demo"]
+
+
+@pytest.mark.parametrize("command", DATABASE_COMMANDS)
+@pytest.mark.parametrize(
+    "url",
+    [
+        "mysql://u:secret@127.0.0.1/x",
+        "notaurl",
+        "sqlite://",
+        "sqlite:///",
+        "postgresql+pg8000://h/x",
+    ],
+)
+def test_a_database_url_of_no_known_kind_is_refused(tmp_path: Path, command: str, url: str) -> None:
+    """`notaurl` used to be a SQLite file of that name in the current directory, and
+    `mysql://…` a trace."""
+    code, stderr = run(tmp_path, *with_database(command, url))
+    line = one_line(stderr)
+    assert code == 2
+    assert line.startswith("Error: Invalid value for '--database': "), line
+    assert line.endswith(": expected sqlite:///PATH or postgresql://USER@HOST[:PORT]/DATABASE")
+    assert "secret" not in line
+    assert list(tmp_path.iterdir()) == []  # no file of any name
+
+
+@pytest.mark.parametrize("command", DATABASE_COMMANDS)
+def test_a_database_variable_of_no_known_kind_names_the_variable(
+    tmp_path: Path, command: str
+) -> None:
+    args = with_database(command, "unused")[:-2]  # no --database: the variable is read
+    code, stderr = run(tmp_path, *args, env={"OPENIMS_DATABASE_URL": "mysql://u:secret@h/x"})
+    line = one_line(stderr)
+    assert code == 2
+    assert line.startswith("Error: OPENIMS_DATABASE_URL=mysql://u:***@h/x: expected "), line
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("command", DATABASE_COMMANDS)
+@pytest.mark.parametrize("missing", ["role", "database"])
+def test_a_missing_role_or_database_is_one_line(tmp_path: Path, command: str, missing: str) -> None:
+    """Each used to be a trace of about 200 lines."""
+    assert PG_URL
+    server = sa.make_url(PG_URL)
+    if missing == "role":
+        url = server.set(username="openims_no_such_role", database="x")
+        reason = 'role "openims_no_such_role" does not exist'
+    else:
+        url = server.set(database="openims_no_such_database")
+        reason = 'database "openims_no_such_database" does not exist'
+    shown = url.render_as_string(hide_password=True)
+    code, stderr = run(tmp_path, *with_database(command, url.render_as_string(False)))
+    assert one_line(stderr) == f"Error: cannot use the database {shown}: {reason}"
+    assert code == 1
+
+
+@pytest.mark.postgres
+def test_postgres_is_an_alias_of_postgresql(pg_database: str, tmp_path: Path) -> None:
+    alias = "postgres://" + pg_database.removeprefix("postgresql://")
+    code, stderr = run(tmp_path, "db", "upgrade", "--database", alias)
+    assert code == 0, stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -15,17 +16,19 @@ from tests.seeds import QUERY_EXAMPLE
 
 def test_serve_demo_on_the_default_sqlite_file(tmp_path: Path) -> None:
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "openims", "serve", "--demo", "--no-auth", "--port", str(port)],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "openims", "serve", "--demo", "--no-auth", "--port", str(port)],
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=out,
+        )
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
         while True:
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert proc.poll() is None, log.read_text()
             try:
                 if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
                     break
@@ -44,8 +47,22 @@ def test_serve_demo_on_the_default_sqlite_file(tmp_path: Path) -> None:
             assert isinstance(doc[key], bool)
         assert doc["virtual_size"] is None
         assert doc["__imagetype"] == "gold" and doc["visibility"] == "public"
+        # the banner's example image is one the demo caller owns and may update: it used to be
+        # a gold image, on which the README's update examples are a 403
+        err = log.read_text()
+        assert "authentication is OFF" in err
+        [mine] = re.findall(rf"curl {base}/v2/images/([0-9a-f-]{{36}})\n", err)
+        assert f"({mine}: an active image of project demo, which may update it)" in err
+        shown = httpx.get(f"{base}/v2/images/{mine}").json()
+        assert (shown["owner"], shown["status"]) == ("demo", "active")
+        updated = httpx.patch(
+            f"{base}/v2/cloudimages/{mine}",
+            json=[
+                {"op": "replace", "path": "/name", "value": "web-01"},
+                {"op": "add", "path": "/__description", "value": "web servers"},
+            ],
+        )
+        assert updated.status_code == 200, updated.text
     finally:
         proc.terminate()
-        _out, err = proc.communicate(timeout=20)
-    assert b"authentication is OFF" in err
-    assert f"curl http://127.0.0.1:{port}/v2/images/{gold['id']}".encode() in err
+        proc.wait(timeout=20)

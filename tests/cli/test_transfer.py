@@ -16,6 +16,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from openims.service import demo
 from tests.seeds import PATCH_EXAMPLE, QUERY_EXAMPLE
 
 
@@ -75,7 +76,11 @@ def test_import_accepts_a_json_array(db_url: str) -> None:
 @pytest.mark.parametrize(
     ("lines", "where"),
     [
-        ([b'{"owner": "p", "name": "ok"}', b'{"owner": "p", "name": "bad<name>"}'], "line 2"),
+        (
+            [b'{"owner": "p", "name": "ok"}', b'{"owner": "p", "name": "' + b"n" * 256 + b'"}'],
+            "line 2",
+        ),
+        ([b'{"owner": "p", "name": "ok"}', b'{"owner": "p", "name": 5}'], "line 2"),
         ([b'{"owner": "p"}', b"", b"{not json"], "line 3"),
         ([b'{"owner": "p"}', b'["a list"]'], "line 2"),
         ([b'{"name": "no owner"}'], "line 1"),
@@ -92,6 +97,27 @@ def test_a_bad_line_is_named_and_nothing_is_written(
     assert done.returncode != 0
     assert f"nothing imported: {where}:".encode() in done.stderr, done.stderr
     assert export(db_url) == b""
+
+
+def test_import_takes_the_names_real_catalogs_hold(db_url: str, tmp_path: Path) -> None:
+    """Every name of IMS's own OS-version table (`Other Linux(64 bit)`, `Debian GNU/Linux …`
+    are outside the name rule of its API) and what Glance stores: any string of up to 255
+    characters. They come back from export as they went in."""
+    versions = [v.os_version for v in demo.os_versions()]
+    glance_names = ["n" * 255, " padded ", "web <prod> / #1", "tab\tand 中文", ""]
+    assert "Other Linux(64 bit)" in versions and "Other(32 bit)" in versions
+    docs = [{"owner": "p", "name": name} for name in [*versions, *glance_names]]
+    data = b"\n".join(orjson.dumps(d) for d in docs) + b"\n"
+    done = openims("import", "-", "--database", db_url, stdin=data)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == f"Imported {len(docs)} images.\n".encode()
+    exported = export(db_url)
+    assert sorted(orjson.loads(line)["name"] for line in exported.splitlines()) == sorted(
+        d["name"] for d in docs
+    )
+    other = f"sqlite:///{tmp_path / 'copy.db'}"
+    assert openims("import", "-", "--database", other, stdin=exported).returncode == 0
+    assert export(other) == exported
 
 
 def test_a_bad_element_of_an_array_is_named_by_its_line(db_url: str, tmp_path: Path) -> None:

@@ -90,6 +90,20 @@ def test_ims_sdk_with_a_wrong_secret_gets_the_gateway_error(auth_server: AuthSer
     assert caught.value.error_msg == "Incorrect IAM authentication information."
 
 
+def test_ims_sdk_with_temporary_credentials_is_refused(auth_server: AuthServer) -> None:
+    """A security token makes the SDK's credentials temporary ones, which OpenIMS does not
+    have: refused with the gateway's 401, though the AK/SK pair is a valid permanent one."""
+    key = auth_server.keys["t1"]
+    credentials = BasicCredentials(key.access_key, key.secret_key, key.project_id)
+    credentials = credentials.with_security_token("a-temporary-security-token")
+    sdk = ImsClient.new_builder().with_credentials(credentials).with_endpoint(auth_server.url)
+    with pytest.raises(ClientRequestException) as caught:
+        sdk.build().list_images(ListImagesRequest(limit=1))
+    assert caught.value.status_code == 401
+    assert caught.value.error_code == "APIGW.0301"
+    assert ims(auth_server, "t1").list_images(ListImagesRequest(limit=1)).images == []
+
+
 def test_ims_sdk_updates(auth_server: AuthServer) -> None:
     """The SDK's JSON-patch PATCH is signed with UNSIGNED-PAYLOAD; it must get through."""
     sdk = ims(auth_server, "t1")
@@ -163,3 +177,29 @@ def test_openstacksdk_with_a_token(auth_server: AuthServer) -> None:
         assert caught.value.status_code == 401
     finally:
         bad.close()
+
+
+def test_openstacksdk_hides_and_finds_hidden_images(auth_server: AuthServer) -> None:
+    """openstacksdk's `is_hidden` is Glance's `os_hidden`: `update_image(image,
+    is_hidden=True)` patches it, the default list leaves the image out, `is_hidden=True`
+    lists it, and `find_image` looks among the hidden images when the others lack it."""
+    conn = openstack_connection(auth_server, auth_server.tokens["t1"].token)
+    try:
+        image = conn.image.create_image(
+            name="old-release", disk_format="qcow2", container_format="bare", allow_duplicates=True
+        )
+        shown = conn.image.create_image(
+            name="new-release", disk_format="qcow2", container_format="bare", allow_duplicates=True
+        )
+        assert image.is_hidden is False
+        hidden = conn.image.update_image(image, is_hidden=True)
+        assert hidden.is_hidden is True
+        assert conn.image.get_image(image.id).is_hidden is True
+        assert [i.id for i in conn.image.images()] == [shown.id]
+        assert [i.id for i in conn.image.images(is_hidden=True)] == [image.id]
+        found = conn.image.find_image("old-release")
+        assert found is not None and found.id == image.id
+        assert conn.image.update_image(image, is_hidden=False).is_hidden is False
+        assert {i.id for i in conn.image.images()} == {image.id, shown.id}
+    finally:
+        conn.close()

@@ -12,6 +12,7 @@ import pytest
 from glanceclient import Client
 from glanceclient import exc as glance_exc
 
+from tests.catalogs import load, private
 from tests.conftest import Server
 
 pytestmark = pytest.mark.clients
@@ -105,3 +106,30 @@ def test_image_members(server: Server) -> None:
     assert list(owner.image_members.list(image["id"])) == []
     with pytest.raises(glance_exc.HTTPNotFound):
         member.images.get(image["id"])
+
+
+@pytest.mark.parametrize("name", ["Debian GNU/Linux 12.0.0 64bit", "n" * 200])
+def test_images_imported_with_names_outside_the_api_rule(server: Server, name: str) -> None:
+    """glanceclient validates the image against `/v2/schemas/image` before it diffs it: a
+    name an import took (here longer than the API's 128 characters, or outside its alphabet)
+    must pass, and the patch of another field must leave it alone."""
+    doc = private("p1", name=name)
+    load(server.database_url, [doc])
+    g = glance(server)
+    updated = g.images.update(doc["id"], min_ram=1024, team="blue")
+    assert (updated["name"], updated["min_ram"], updated["team"]) == (name, 1024, "blue")
+    assert [i["id"] for i in g.images.list(filters={"name": name})] == [doc["id"]]
+
+
+def test_hiding_an_image(server: Server) -> None:
+    """glanceclient validates the patched image against the schema (`os_hidden` a boolean),
+    sends `replace /os_hidden`, and lists hidden images with the `os_hidden` filter."""
+    g = glance(server)
+    image = g.images.create(name="old")
+    shown = g.images.create(name="new")
+    assert image["os_hidden"] is False
+    assert g.images.update(image["id"], os_hidden=True)["os_hidden"] is True
+    with pytest.raises(TypeError, match="is not of type 'boolean'"):  # checked by the client
+        g.images.update(image["id"], os_hidden="yes")
+    assert [i["id"] for i in g.images.list()] == [shown["id"]]
+    assert [i["id"] for i in g.images.list(filters={"os_hidden": True})] == [image["id"]]

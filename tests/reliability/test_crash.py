@@ -17,11 +17,12 @@ import pytest
 
 from tests.conftest import Server, start_server
 from tests.reliability import consistency
+from tests.reliability.scale import SCALE, TIMEOUT
 from tests.reliability.writes import UPDATE_KINDS, Ack, Refused, create, missing
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, TIMEOUT]
 
-ROUNDS = 5
+ROUNDS = SCALE.kills
 THREADS = 3
 SEED = 20181028
 MIN_WRITES_BEFORE_KILL = 30  # per round, so every round kills a server that is busy writing

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,6 +128,26 @@ def test_dropped_connections_cost_at_most_one_503(behind_proxy: Setup) -> None:
         assert statuses.count(503) <= 1, (round_, statuses)
         assert statuses[-5:] == [200] * 5, (round_, statuses)
         assert proxy.connections > before  # it did reconnect
+    assert "Traceback" not in server.log.read_text()
+
+
+def test_a_reset_of_several_pooled_connections_costs_one_503(behind_proxy: Setup) -> None:
+    """Several connections in the pool (made by concurrent requests), all reset at once: the
+    request that meets the first dead one gets a 503, and the pool replaces the others with it
+    rather than answering 503 once per pooled connection."""
+    server, proxy = behind_proxy.server, behind_proxy.proxy
+    c = server.client("p-faults")
+    image = c.post("/v2/images", json={"name": "restart"}).json()
+    clients = [server.client("p-faults") for _ in range(4)]
+    with ThreadPoolExecutor(len(clients)) as pool:
+        for _ in range(5):
+            got = pool.map(lambda k: k.get(f"/v2/images/{image['id']}").status_code, clients)
+            assert set(got) == {200}
+    before = proxy.connections
+    proxy.drop_connections()
+    statuses = [c.get(f"/v2/images/{image['id']}").status_code for _ in range(8)]
+    assert statuses.count(503) <= 1 and statuses[-7:] == [200] * 7, statuses
+    assert proxy.connections > before  # it did reconnect
     assert "Traceback" not in server.log.read_text()
 
 

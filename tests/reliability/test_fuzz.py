@@ -43,14 +43,15 @@ from openims.store.engine import create_engine
 from openims.store.images import ImageItem, ImageStore
 from tests.catalogs import activate
 from tests.conftest import AuthServer, Server
+from tests.reliability.scale import SCALE, TIMEOUT
 from tests.signing import sign
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, TIMEOUT]
 
-MAX_EXAMPLES = 30  # per operation, mode and target, with authentication on
-ANONYMOUS_EXAMPLES = 8  # per operation and mode, without a valid credential
-NO_AUTH_EXAMPLES = 8  # per operation, mode and target, emulator mode
-QUERY_EXAMPLES = 300
+MAX_EXAMPLES = SCALE.fuzz_examples  # per operation, mode and target, with authentication on
+ANONYMOUS_EXAMPLES = SCALE.anonymous_examples  # per operation and mode, without a valid credential
+NO_AUTH_EXAMPLES = SCALE.no_auth_examples  # per operation, mode and target, emulator mode
+QUERY_EXAMPLES = SCALE.query_examples
 
 
 def error_format(ctx: Any, response: schemathesis.Response, case: schemathesis.Case) -> None:

@@ -27,10 +27,11 @@ from openims.domain import registry
 from tests.catalogs import activate, load, shared
 from tests.conftest import AuthServer
 from tests.reliability import consistency
+from tests.reliability.scale import SCALE, TIMEOUT
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, TIMEOUT]
 
-EXAMPLES = 300
+EXAMPLES = SCALE.patch_examples
 V20 = "application/openstack-images-v2.0-json-patch"
 V21 = "application/openstack-images-v2.1-json-patch"
 # sampled_from with repeats is a weighted choice (and hypothesis favours the ends of the list,

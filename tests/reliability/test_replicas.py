@@ -16,12 +16,13 @@ import pytest
 
 from tests.conftest import Server, empty, start_server
 from tests.reliability import consistency
+from tests.reliability.scale import SCALE, TIMEOUT
 from tests.reliability.writes import UPDATE_KINDS, Ack, Refused, missing
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, TIMEOUT]
 
 THREADS_PER_REPLICA = 3
-WRITES_PER_THREAD = 10  # of each kind: 2 x 3 x 10 = 60 tags, members and patches of one image
+WRITES_PER_THREAD = SCALE.replica_writes  # of each kind, per thread (default 2 x 3 x 10 = 60)
 
 
 def _start_pair(url: str, log_dir: Path) -> Iterator[tuple[Server, Server]]:

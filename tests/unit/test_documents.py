@@ -154,9 +154,10 @@ def test_canonical_checks_each_value_as_check_value_does(data: st.DataObject) ->
         if attr.kind is registry.Kind.LINK or attr.presence is registry.Presence.NEVER:
             continue
         value = data.draw(_values(attr), label=attr.name)
-        fast = documents._checker(attr)
-        slow = functools.partial(documents.check_value, attr)
-        assert _outcome(fast, value) == _outcome(slow, value), (attr.name, value)
+        for stored in (False, True):
+            fast = documents._checker(attr, stored=stored)
+            slow = functools.partial(documents.check_value, attr, stored=stored)
+            assert _outcome(fast, value) == _outcome(slow, value), (attr.name, value, stored)
 
 
 def test_the_shortcut_is_taken_for_the_values_a_catalog_is_made_of(
@@ -182,6 +183,31 @@ def test_the_shortcut_is_taken_for_the_values_a_catalog_is_made_of(
 def test_names_allow_chinese_digits_and_punctuation() -> None:
     doc = documents.canonical({**PATCH_EXAMPLE, "name": "镜像-01_v1.2 final"})
     assert doc["name"] == "镜像-01_v1.2 final"
+
+
+@pytest.mark.parametrize(
+    "name", ["Other Linux(64 bit)", "Debian GNU/Linux 12.0.0 64bit", " x ", "a<b>", "", "n" * 255]
+)
+def test_stored_names_are_what_glance_stores(name: str) -> None:
+    """A catalog may hold any name of up to 255 characters (an import), where the API keeps
+    IMS's rule."""
+    assert documents.canonical({**PATCH_EXAMPLE, "name": name}, stored=True)["name"] == name
+    with pytest.raises(errors.ApiError):
+        documents.canonical({**PATCH_EXAMPLE, "name": name})
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("n" * 256, "Invalid value for 'name': longer than 255 characters"),
+        ("a\x00b", "Invalid value for 'name': a NUL character is not allowed"),
+        (5, "The image name is incorrect: a name is a string."),
+    ],
+)
+def test_stored_names_have_bounds_too(value: object, message: str) -> None:
+    with pytest.raises(errors.ApiError) as caught:
+        documents.canonical({**PATCH_EXAMPLE, "name": value}, stored=True)
+    assert (caught.value.status, caught.value.message) == (400, message)
 
 
 def test_reserved_custom_names_are_refused() -> None:

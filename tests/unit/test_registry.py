@@ -29,7 +29,14 @@ def test_every_seed_attribute_is_registered_once() -> None:
 
 def test_booleans_are_exactly_the_documented_json_booleans() -> None:
     booleans = {a.name for a in registry.REGISTRY if a.kind is Kind.BOOLEAN}
-    assert booleans == {"protected", "deleted", "__system_support_market", "__whole_image"}
+    # the seed documents' booleans, and Glance's `os_hidden` (a boolean in its image schema)
+    assert booleans == {
+        "protected",
+        "deleted",
+        "__system_support_market",
+        "__whole_image",
+        "os_hidden",
+    }
 
 
 def test_sortable_attributes_have_columns_and_links_do_not() -> None:

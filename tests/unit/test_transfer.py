@@ -32,14 +32,18 @@ def position(text: str, needle: str, start: int = 0) -> tuple[int, int]:
 
 
 def test_a_bad_element_of_an_indented_array_is_named_by_its_line() -> None:
-    docs = [doc(), doc(description="two", tags=["a", "b"]), doc("bad<name>"), doc()]
+    too_long = "n" * 256  # names are what Glance stores: at most 255 characters
+    docs = [doc(), doc(description="two", tags=["a", "b"]), doc(too_long), doc()]
     text = json.dumps(docs, indent=2)
-    line, _column = position(text, '"bad<name>"')
+    line, _column = position(text, f'"{too_long}"')
     # the element starts at the `{` that opens it, three lines above its "name" member
-    start_line, start_column = position(text, "{", text.rindex("\n  {", 0, text.index("bad<")))
+    start_line, start_column = position(text, "{", text.rindex("\n  {", 0, text.index(too_long)))
     assert (start_line, start_column) == (line - 3, 3)
     message = failure(text.encode())
-    assert message.startswith(f"line {start_line}, column 3 (item 3): Invalid image name"), message
+    assert message == (
+        f"line {start_line}, column 3 (item 3): Invalid value for 'name': longer than 255 "
+        "characters"
+    ), message
 
 
 def test_a_bad_element_of_a_one_line_array_is_named_by_its_column() -> None:

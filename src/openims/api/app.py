@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from openims import __version__
+from openims import __version__, logs
 from openims.api.http import errors as http_errors
 from openims.api.http.authentication import Authenticate, is_public
 from openims.api.http.limits import HeadLimits
@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "and the OpenStack Glance v2 image API.",
         lifespan=lifespan,
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # served by meta.docs_router from packaged files
         redoc_url=None,
     )
     # read through `api.deps` only
@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         glance.router,
         sharing.router,
         meta.schemas_router,
+        meta.docs_router,
     ]
     for router in routers:
         app.include_router(router)
@@ -103,8 +104,11 @@ def _describe(app: FastAPI, *, secured: bool) -> None:
 
 
 def factory() -> FastAPI:
-    """Entry point for uvicorn workers: settings come from `OPENIMS_*` variables."""
-    app = create_app(Settings())
+    """Entry point for uvicorn workers: settings come from `OPENIMS_*` variables. A worker of
+    `--workers` > 1 is a new process, so it sets up the log itself."""
+    settings = Settings()
+    logs.configure(settings.log_level)
+    app = create_app(settings)
     # The application's own objects (routes, schemas, SQLAlchemy metadata) live as long as the
     # process: move them out of the cyclic collector's sight, so its full passes stay short.
     gc.collect()

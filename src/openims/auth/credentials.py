@@ -25,7 +25,7 @@ from starlette.requests import Request
 from openims import errors
 from openims.auth import signature
 from openims.auth.caller import BodyReader
-from openims.domain.access import Caller
+from openims.domain.access import ROLES, Caller
 
 
 class CredentialsFileError(Exception):
@@ -57,7 +57,14 @@ def _roles(entry: dict[str, Any], where: str) -> frozenset[str]:
     roles = entry.get("roles", [])
     if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
         raise CredentialsFileError(f"{where}: roles must be a list of strings")
+    for role in roles:
+        if role.lower() not in ROLES:
+            raise CredentialsFileError(f"{where}: unknown role {role!r} ({known_roles()})")
     return frozenset(r.lower() for r in roles)
+
+
+def known_roles() -> str:
+    return "known roles: " + ", ".join(ROLES)
 
 
 def _text(entry: dict[str, Any], key: str, where: str) -> str:
@@ -163,8 +170,9 @@ def _append(path: Path, entry: str) -> None:
         chunks = []
         while chunk := os.read(fd, 1 << 16):
             chunks.append(chunk)
-        added = entry.encode("utf-8")
-        _parse(b"".join(chunks) + added, path)
+        existing = b"".join(chunks)
+        added = _separator(existing) + entry.encode("utf-8")
+        _parse(existing + added, path)
         while added:  # O_APPEND: every write goes to the end
             added = added[os.write(fd, added) :]
         os.fsync(fd)  # the secret is printed next: it must be in the file by then
@@ -172,6 +180,13 @@ def _append(path: Path, entry: str) -> None:
         raise CredentialsFileError(f"cannot write {path}: {exc.strerror}") from None
     finally:
         os.close(fd)
+
+
+def _separator(existing: bytes) -> bytes:
+    """What goes before a new entry: entries one blank line apart, none before the first."""
+    if not existing.strip() or existing.endswith(b"\n\n"):
+        return b""
+    return b"\n" if existing.endswith(b"\n") else b"\n\n"
 
 
 def add_credential(path: Path, project_id: str, roles: frozenset[str]) -> Credential:
@@ -185,7 +200,7 @@ def add_credential(path: Path, project_id: str, roles: frozenset[str]) -> Creden
     )
     _append(
         path,
-        "\n[[credential]]\n"
+        "[[credential]]\n"
         f"access_key = {_toml_string(credential.access_key)}\n"
         f"secret_key = {_toml_string(credential.secret_key)}\n"
         f"project_id = {_toml_string(credential.project_id)}\n"
@@ -199,12 +214,15 @@ def add_token(path: Path, project_id: str, roles: frozenset[str]) -> Token:
     token = Token(secrets.token_hex(24), check_project_id(project_id), roles)
     _append(
         path,
-        "\n[[token]]\n"
+        "[[token]]\n"
         f"token = {_toml_string(token.token)}\n"
         f"project_id = {_toml_string(token.project_id)}\n"
         f"roles = {_toml_roles(roles)}\n",
     )
     return token
+
+
+TEMPORARY_CREDENTIAL_HEADER = "x-security-token"  # the SDK sends it with a security token
 
 
 class CredentialsAuthenticator:
@@ -213,7 +231,8 @@ class CredentialsAuthenticator:
     static token in `X-Auth-Token`. The caller's project and roles come from the matching
     entry; an `X-Project-Id` header, when sent, must name that same project.
 
-    Every failure is the same 401, so a client cannot tell an unknown key from a wrong
+    Temporary credentials (`X-Security-Token`) are not supported: a request carrying one is
+    refused. Every failure is the same 401, so a client cannot tell an unknown key from a wrong
     signature, a stale date or a foreign project. Secrets are compared in constant time."""
 
     def __init__(
@@ -259,6 +278,10 @@ class CredentialsAuthenticator:
         return Caller(credential.project_id, credential.roles)
 
     async def authenticate(self, request: Request, read_body: BodyReader) -> Caller:
+        if TEMPORARY_CREDENTIAL_HEADER in request.headers:
+            # temporary credentials (an AK/SK pair with a security token from IAM): OpenIMS
+            # has none, and a permanent key sent with one is not what the client meant to use
+            raise errors.UNAUTHORIZED()
         authorization = request.headers.get("authorization", "")
         presented = request.headers.get("x-auth-token")
         caller: Caller | None = None

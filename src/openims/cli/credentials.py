@@ -20,11 +20,26 @@ credentials_file_option = click.option(
 project_option = click.option(
     "--project-id", required=True, help="The project (tenant) the new secret acts as."
 )
+
+
+def _known_roles(
+    _ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
+) -> frozenset[str]:
+    from openims.auth.credentials import known_roles
+    from openims.domain.access import ROLES
+
+    for value in values:
+        if value.lower() not in ROLES:
+            raise click.BadParameter(f"unknown role {value!r} ({known_roles()})")
+    return frozenset(value.lower() for value in values)
+
+
 role_option = click.option(
     "--role",
     "roles",
     multiple=True,
-    help="A role, e.g. admin (repeat for several) [default: none, a common user]",
+    callback=_known_roles,
+    help="admin, reader or observer (repeat for several) [default: none, a common user]",
 )
 
 
@@ -42,13 +57,13 @@ def credentials() -> None:
 @project_option
 @role_option
 @credentials_file_option
-def credentials_add(project_id: str, roles: tuple[str, ...], path: Path | None) -> None:
+def credentials_add(project_id: str, roles: frozenset[str], path: Path | None) -> None:
     """Append a new AK/SK pair to the credentials file and print it."""
     from openims.auth.credentials import CredentialsFileError, add_credential
 
     target = _credentials_path(path)
     try:
-        added = add_credential(target, project_id, frozenset(r.lower() for r in roles))
+        added = add_credential(target, project_id, roles)
     except CredentialsFileError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"access_key = {added.access_key}")
@@ -66,13 +81,13 @@ def token() -> None:
 @project_option
 @role_option
 @credentials_file_option
-def token_add(project_id: str, roles: tuple[str, ...], path: Path | None) -> None:
+def token_add(project_id: str, roles: frozenset[str], path: Path | None) -> None:
     """Append a new static token to the credentials file and print it."""
     from openims.auth.credentials import CredentialsFileError, add_token
 
     target = _credentials_path(path)
     try:
-        added = add_token(target, project_id, frozenset(r.lower() for r in roles))
+        added = add_token(target, project_id, roles)
     except CredentialsFileError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(added.token)

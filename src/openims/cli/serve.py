@@ -1,10 +1,13 @@
-"""`openims serve`: check every input, migrate, optionally load the demo catalog, then run
-the API under uvicorn."""
+"""`openims serve`: check every input and take the port, then migrate, optionally load the demo
+catalog, and run the API under uvicorn."""
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import socket
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,13 +18,13 @@ import click
 
 from openims import __version__, logs
 from openims.cli.common import (
-    SettingError,
+    BadInput,
     database_option,
     run_with_services,
     settings_from,
     upgrade_database,
 )
-from openims.config import Settings
+from openims.config import PORTS, WORKERS, Settings
 from openims.domain import documents
 from openims.domain.access import Caller
 from openims.domain.query import Clause, ListQuery
@@ -30,19 +33,17 @@ from openims.store.engine import redacted
 
 
 @click.command()
-@click.option("--host", envvar="OPENIMS_HOST", default=None, help="[default: 127.0.0.1]")
-@click.option("--port", envvar="OPENIMS_PORT", type=int, default=None, help="[default: 9292]")
+@click.option("--host", default=None, help="[default: 127.0.0.1]")
+@click.option("--port", type=click.IntRange(*PORTS), default=None, help="[default: 9292]")
 @click.option(
     "--workers",
-    envvar="OPENIMS_WORKERS",
-    type=click.IntRange(1, 64),
+    type=click.IntRange(*WORKERS),
     default=None,
     help="Worker processes [default: 1]",
 )
 @database_option
 @click.option(
     "--credentials",
-    envvar="OPENIMS_CREDENTIALS",
     type=click.Path(path_type=Path),
     default=None,
     help="Credentials file [default: ./data/credentials.toml]",
@@ -58,9 +59,20 @@ from openims.store.engine import redacted
 )
 def serve(**options: Any) -> None:
     """Start the API server (applies pending migrations first)."""
+    # Every input is checked, and the port taken, before the database is touched: a refused
+    # start creates, migrates and loads nothing.
     settings = settings_from(**options)
     logs.configure(settings.log_level)
     _check_flavors(settings)
+    if not settings.no_auth:
+        from openims.api.app import authenticator
+        from openims.auth.credentials import CredentialsFileError
+
+        try:  # refuse to start on a missing or unsafe credentials file
+            authenticator(settings)
+        except CredentialsFileError as exc:
+            raise click.ClickException(str(exc)) from None
+    listener = _listen(settings.host, settings.port)
     # workers are new processes: they read their settings from the environment
     for name, value in settings.model_dump().items():
         if value is not None:
@@ -74,36 +86,73 @@ def serve(**options: Any) -> None:
             bold=True,
             err=True,
         )
-    else:
-        from openims.api.app import authenticator
-        from openims.auth.credentials import CredentialsFileError
-
-        try:  # refuse to start on a missing or unsafe credentials file
-            authenticator(settings)
-        except CredentialsFileError as exc:
-            raise click.ClickException(str(exc)) from None
     if settings.demo:
         _load_demo(settings)
-    base = f"http://{settings.host}:{settings.port}"
+    base = f"http://{_address(settings.host, settings.port)}"
     click.echo(
         f"OpenIMS {__version__} on {base} (database {redacted(settings.database_url)})", err=True
     )
-    import uvicorn
-
     with _metrics_directory(settings.workers):
-        uvicorn.run(
-            "openims.api.app:factory",
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            workers=settings.workers,
-            http="openims.api.http.protocol:BoundedHttpProtocol",
-            timeout_keep_alive=settings.keep_alive_timeout,
-            log_config=None,
-            access_log=False,
-            server_header=False,
-            timeout_graceful_shutdown=10,
-        )
+        _run(settings, listener)
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The server's listening socket, taken now, before any other work, and handed to uvicorn
+    (which would otherwise bind it last, after migrations and the banner, and report a port in
+    use in a log line). Bound as uvicorn binds (IPv6 when the host has a colon, SO_REUSEADDR so
+    a restart does not wait for old connections) and listening at once, so that no second
+    server can take the port meanwhile; connections made before the server is ready wait."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)  # uvicorn's default backlog
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise click.ClickException(f"{_address(host, port)} is already in use") from None
+        reason = exc.strerror or str(exc)
+        raise click.ClickException(f"cannot listen on {_address(host, port)}: {reason}") from None
+    sock.set_inheritable(True)  # workers (--workers > 1) inherit it
+    return sock
+
+
+def _run(settings: Settings, listener: socket.socket) -> None:
+    """uvicorn on the socket `_listen` took: `uvicorn.run`, given a socket instead of an
+    address to bind."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config(
+        "openims.api.app:factory",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        http="openims.api.http.protocol:BoundedHttpProtocol",
+        timeout_keep_alive=settings.keep_alive_timeout,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        timeout_graceful_shutdown=10,
+    )
+    server = uvicorn.Server(config)
+    try:
+        if settings.workers > 1:
+            Multiprocess(config, sockets=[listener]).run()
+        else:
+            server.run(sockets=[listener])
+    except KeyboardInterrupt:
+        pass
+    finally:
+        listener.close()
+    if settings.workers == 1 and not server.started:
+        sys.exit(3)  # as uvicorn.run: the application did not start
 
 
 def _check_flavors(settings: Settings) -> None:
@@ -114,7 +163,7 @@ def _check_flavors(settings: Settings) -> None:
     try:
         FlavorCatalog.load(settings.flavors)
     except ValueError as exc:
-        raise SettingError(f"OPENIMS_FLAVORS: {exc}") from None
+        raise BadInput(f"OPENIMS_FLAVORS: {exc}") from None
 
 
 @contextmanager
@@ -136,17 +185,27 @@ def _metrics_directory(workers: int) -> Iterator[None]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
+DEMO_PROJECT = "demo"  # the tenant of the demo catalog a caller acts as by default
+
+
 def _load_demo(settings: Settings) -> None:
     from openims.service import demo
 
     async def load(services: Services) -> tuple[int, str | None]:
         store = services.store
         count = await store.import_items(demo.catalog()) if await store.count() == 0 else 0
-        gold = ListQuery(clauses=(Clause("__imagetype", "eq", "gold"),), limit=1)
-        found = await store.query(gold, Caller("openims-cli", frozenset({"admin"})))
+        # an image the demo caller owns and may update (the IMS update takes active images)
+        mine = ListQuery(
+            clauses=(
+                Clause("owner", "eq", DEMO_PROJECT),
+                Clause("status", "eq", "active"),
+            ),
+            limit=1,
+        )
+        found = await store.query(mine, Caller(DEMO_PROJECT))
         return count, (documents.parse(found[0])["id"] if found else None)
 
-    count, gold = run_with_services(settings, load, upgrade=False)
+    count, mine = run_with_services(settings, load, upgrade=False)
     base = f"http://{settings.host}:{settings.port}"
     if count:
         click.echo(f"Loaded the demo catalog: {count} images.", err=True)
@@ -155,6 +214,12 @@ def _load_demo(settings: Settings) -> None:
     auth = "" if settings.no_auth else " -H 'X-Auth-Token: <token>'"
     click.echo("Try:", err=True)
     click.echo(f"  curl{auth} '{base}/v2/cloudimages?__imagetype=gold&limit=2'", err=True)
-    if gold:
-        click.echo(f"  curl{auth} {base}/v2/images/{gold}", err=True)
-    click.echo(f"  curl{auth} -H 'X-Project-Id: demo' '{base}/v2/images?limit=5'", err=True)
+    # without authentication the caller is whoever X-Project-Id names (demo by default)
+    project = " -H 'X-Project-Id: demo'" if settings.no_auth else ""
+    click.echo(f"  curl{auth}{project} '{base}/v2/images?limit=5'", err=True)
+    if mine:
+        click.echo(f"  curl{auth} {base}/v2/images/{mine}", err=True)
+        click.echo(
+            f"  ({mine}: an active image of project {DEMO_PROJECT}, which may update it)",
+            err=True,
+        )

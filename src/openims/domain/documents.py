@@ -36,12 +36,27 @@ def _invalid(attr: Attribute, reason: str) -> errors.ApiError:
     return spec(name=attr.name, reason=reason)
 
 
-def check_name(value: Any) -> str | None:
+_NAME = registry.BY_NAME["name"]
+
+
+def check_name(value: Any, *, stored: bool = False) -> str | None:
+    """A name written through the API follows IMS's rule: 1-128 characters of its alphabet.
+    A `stored` name, one a catalog already holds (an import of another region's or Glance's
+    catalog, or the current name of an image a patch rewrites), is what Glance stores: any
+    string of up to 255 characters (without NUL, which PostgreSQL text cannot hold)."""
     if value is None:
         return None
     if not isinstance(value, str):  # not a name at all (IMG.0062), rather than a bad one
         raise errors.NAME_INCORRECT()
-    if len(value) > 128:
+    if stored:
+        if _NAME.max_length is not None and len(value) > _NAME.max_length:
+            raise errors.INVALID_FIELD(
+                name="name", reason=f"longer than {_NAME.max_length} characters"
+            )
+        if "\x00" in value:
+            raise errors.INVALID_FIELD(name="name", reason="a NUL character is not allowed")
+        return value
+    if _NAME.api_max_length is not None and len(value) > _NAME.api_max_length:
         raise errors.NAME_TOO_LONG()
     if not value or value != value.strip(" ") or not _NAME_CHARS.fullmatch(value):
         raise errors.INVALID_NAME()
@@ -80,13 +95,14 @@ def check_tags(value: Any) -> list[str]:
     return tags
 
 
-def check_value(attr: Attribute, value: Any, *, coerce: bool = False) -> Any:
+def check_value(attr: Attribute, value: Any, *, coerce: bool = False, stored: bool = False) -> Any:
     """The value `attr` takes from `value`, or a 400 naming the attribute.
 
     `coerce` accepts the string forms of integers, as the IMS SDK sends every patch value as
-    a string ("2048")."""
+    a string ("2048"). `stored` checks a value a catalog already holds rather than one
+    written through the API (`check_name`)."""
     if attr.name == "name":
-        return check_name(value)
+        return check_name(value, stored=stored)
     if attr.name == "__description":
         return check_description(value)
     if attr.kind is Kind.TAGS:
@@ -183,12 +199,13 @@ _LINK = object()  # what a link attribute's check returns: it is derived from th
 _REQUIRED = object()  # the fill of an always-present attribute that has no default
 
 
-def _checker(attr: Attribute) -> Callable[[Any], Any]:
+def _checker(attr: Attribute, *, stored: bool = False) -> Callable[[Any], Any]:
     """`check_value(attr, ·)` as `canonical` calls it for every key of every document, with
     the common case first: a value of the attribute's type that is valid as it is comes back
     after the few comparisons that decide it. Anything else (None, another type, a refusal)
     goes to `check_value`, which decides it and says what is wrong; the shortcut never
-    accepts what `check_value` would refuse or change (tests/unit/test_documents.py)."""
+    accepts what `check_value` would refuse or change (tests/unit/test_documents.py).
+    `stored` is passed on to `check_value`."""
     if attr.kind is Kind.LINK:
         return lambda _v: _LINK
     if attr.presence is Presence.NEVER:
@@ -199,7 +216,7 @@ def _checker(attr: Attribute) -> Callable[[Any], Any]:
         return refuse
 
     def full(v: Any) -> Any:
-        return check_value(attr, v)
+        return check_value(attr, v, stored=stored)
 
     if attr.name in ("name", "__description") or attr.kind is Kind.TAGS:
         return full
@@ -237,8 +254,12 @@ def _checker(attr: Attribute) -> Callable[[Any], Any]:
     )
 
 
-# Built once from the registry: `canonical` runs for every image an import or a write checks.
-_CHECKS: dict[str, Callable[[Any], Any]] = {a.name: _checker(a) for a in registry.REGISTRY}
+# Built once from the registry, as the API checks values and as a catalog holds them
+# (`stored`): `canonical` runs for every image an import or a write checks.
+_CHECKS: dict[bool, dict[str, Callable[[Any], Any]]] = {
+    stored: {a.name: _checker(a, stored=stored) for a in registry.REGISTRY}
+    for stored in (False, True)
+}
 # (name, is a link, what fills it when absent: _ABSENT for none, _REQUIRED, or the default)
 _LAYOUT: tuple[tuple[str, bool, Any], ...] = tuple(
     (
@@ -252,9 +273,13 @@ _LAYOUT: tuple[tuple[str, bool, Any], ...] = tuple(
 )
 
 
-def canonical(doc: Mapping[str, Any]) -> Document:
+def canonical(doc: Mapping[str, Any], *, stored: bool = False) -> Document:
     """`doc` with every key checked, the always-present attributes filled in and the keys in
     registry order, custom properties last and sorted. Links are recomputed from the id.
+
+    `stored` checks the values as a catalog may hold them (an import; a document a patch or
+    a tag change rewrites, whose new values were checked on their way in) rather than as the
+    API takes them: the name is then any string of up to 255 characters (`check_name`).
 
     Raises ApiError (400/403) for the first bad attribute."""
     image_id = doc.get("id")
@@ -262,7 +287,7 @@ def canonical(doc: Mapping[str, Any]) -> Document:
         raise errors.INVALID_FIELD(name="id", reason="an image needs an id")
     out: Document = {}
     custom: dict[str, str] = {}
-    checks = _CHECKS
+    checks = _CHECKS[stored]
     for name, value in doc.items():
         check = checks.get(name)
         if check is None:

@@ -255,7 +255,9 @@ def apply(doc: Document, patch: Patch, caller: Caller, *, now: int) -> Document 
     ):
         work["__imagetype"] = documents.imagetype_for(work.get("visibility"))
     work["updated_at"] = times.later(doc.get("updated_at"), now)
-    return documents.canonical(work)
+    # every value the patch wrote was checked by the API's rules (`_checked`); the others
+    # are the stored ones, which may be what an import took (a name outside IMS's alphabet)
+    return documents.canonical(work, stored=True)
 
 
 def _writable(name: str, caller: Caller, policy: Policy) -> Attribute | None:

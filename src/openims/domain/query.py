@@ -62,6 +62,9 @@ class ListQuery:
     tags: tuple[tuple[str, ...], ...] = ()
     visibility: str | None = None
     member_status: str | None = None
+    # `visibility=shared&member_status=S` lists only the images shared with the caller in
+    # status S (IMS); False keeps Glance's rule (`access.listed`)
+    membership_only: bool = False
     sort: tuple[tuple[str, bool], ...] = (("created_at", True), ("id", True))  # (attr, desc)
     marker: str | None = None
     limit: int = IMS_DEFAULT_LIMIT
@@ -307,11 +310,16 @@ def _marker(params: Params) -> str | None:
     return marker
 
 
-def _ims_visibility(params: Params) -> str | None:
-    visibility = _one(params, "visibility")
-    if visibility is not None and visibility not in IMS_VISIBILITIES:
-        raise _bad(f"Invalid visibility value: {visibility}")
-    return visibility
+def _one_of(name: str, allowed: Sequence[str], refusal: str) -> Callable[[Params], str | None]:
+    """The parser of a parameter given at most once, with one of `allowed` values."""
+
+    def read(params: Params) -> str | None:
+        value = _one(params, name)
+        if value is not None and value not in allowed:
+            raise _bad(f"{refusal}: {value}")
+        return value
+
+    return read
 
 
 def _ims_member_status(params: Params) -> str | None:
@@ -380,7 +388,10 @@ IMS_PARAMETERS = Parameters(
         _ims_tags,
     ),
     Parameter(
-        "visibility", _enum(*IMS_VISIBILITIES), "public, private or shared.", _ims_visibility
+        "visibility",
+        _enum(*IMS_VISIBILITIES),
+        "public, private or shared.",
+        _one_of("visibility", IMS_VISIBILITIES, "Invalid visibility value"),
     ),
     Parameter(
         "member_status",
@@ -447,6 +458,7 @@ def parse_ims(params: Params, caller: Caller) -> ListQuery:
         tags=tags,
         visibility=visibility,
         member_status=member_status,
+        membership_only=True,
         sort=read("sort_key"),
         marker=read("marker"),
         limit=read("limit"),
@@ -524,25 +536,24 @@ def _size_bound(name: str, op: str, text: str) -> list[Clause]:
     return [Clause(name, "lt", low)]  # no 64-bit value is below the lowest one
 
 
-def _glance_visibility(params: Params) -> str | None:
-    visibility = _one(params, "visibility")
-    if visibility is not None and visibility not in GLANCE_VISIBILITIES:
-        raise _bad(f"Invalid visibility value: {visibility}")
-    return visibility
-
-
-def _glance_member_status(params: Params) -> str | None:
-    member_status = _one(params, "member_status")
-    if member_status is not None and member_status not in (*MEMBER_STATUSES, "all"):
-        raise _bad(f"Invalid status value: {member_status}")
-    return member_status
-
-
 def _glance_tags(params: Params) -> tuple[tuple[str, ...], ...]:
     tags = tuple((v,) for k, v in params if k == "tag")
     for (tag,) in tags:
         _check_value("tag", tag)
     return tags
+
+
+def _glance_os_hidden(params: Params) -> list[Clause]:
+    """Glance lists hidden images only when asked: without `os_hidden` the list has the
+    images that are not hidden, with `os_hidden=true` only the hidden ones. The value is read
+    in any case, as Glance lower-cases it."""
+    value = _one(params, "os_hidden")
+    wanted = "false" if value is None else value.lower()
+    if wanted not in ("true", "false"):
+        raise _bad(
+            f"Invalid value '{wanted}' for 'os_hidden' filter. Valid values are 'true' or 'false'."
+        )
+    return [Clause("os_hidden", "eq", wanted == "true")]
 
 
 def _size_reader(name: str, op: str) -> Callable[[Params], list[Clause]]:
@@ -572,16 +583,22 @@ GLANCE_PARAMETERS = Parameters(
     ),
     Parameter("tag", _STRING, "A tag (repeat for several).", _glance_tags),
     Parameter(
+        "os_hidden",
+        {"type": "string", "pattern": "^([Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee])$"},
+        "true: only hidden images; false (the default): only the others. Any case.",
+        _glance_os_hidden,
+    ),
+    Parameter(
         "visibility",
         _enum(*GLANCE_VISIBILITIES),
         "public, private, shared, community or all.",
-        _glance_visibility,
+        _one_of("visibility", GLANCE_VISIBILITIES, "Invalid visibility value"),
     ),
     Parameter(
         "member_status",
         _enum(*MEMBER_STATUSES, "all"),
         "The caller's member status for shared images.",
-        _glance_member_status,
+        _one_of("member_status", (*MEMBER_STATUSES, "all"), "Invalid status value"),
     ),
     Parameter("sort_key", _enum(*GLANCE_SORT_KEYS), _SORT_SYNTAX, _sort_glance),
     Parameter("sort_dir", _enum("asc", "desc"), "Sort direction.", _sort_glance),
@@ -618,6 +635,7 @@ def parse_glance(params: Params, caller: Caller) -> ListQuery:
     read = GLANCE_PARAMETERS.reader(params)
     clauses += read("size_min")
     clauses += read("size_max")
+    clauses += read("os_hidden")
     return ListQuery(
         clauses=tuple(clauses),
         tags=read("tag"),

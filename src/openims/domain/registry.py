@@ -77,7 +77,10 @@ class Attribute:
     sortable: bool = False
     indexed: bool = False
     enum: tuple[str, ...] | None = None
-    max_length: int | None = None
+    max_length: int | None = None  # the longest value a document may hold
+    # a tighter bound for values written through the APIs (POST, both PATCH faces) than for
+    # documents, which may come from an import of another region's or Glance's catalog
+    api_max_length: int | None = None
     # the range of an integer, or of the number a digits-only string spells (its `pattern`
     # says digits): IMS keeps some numbers as strings, e.g. `os_shutdown_timeout` "60"-"300"
     minimum: int | None = None
@@ -252,15 +255,17 @@ REGISTRY: tuple[Attribute, ...] = (
     _attr(
         "name",
         Kind.STRING,
-        "The image name: 1-128 characters (letters, digits, Chinese characters, "
-        "spaces, '-', '.', '_'), not starting or ending with a space.",
+        "The image name. Written through the API: 1-128 characters (letters, digits, Chinese "
+        "characters, spaces, '-', '.', '_'), not starting or ending with a space. Imported "
+        "catalogs (another region's, Glance's) may hold any string of up to 255 characters.",
         presence=Presence.ALWAYS,
         change=Change.KEEP,
         ims_update=True,
         filter=Filter.EXACT,
         sortable=True,
         indexed=True,
-        max_length=128,
+        max_length=255,  # Glance's bound; indexed: within PostgreSQL's entry limit
+        api_max_length=128,
         error="invalid_name",
     ),
     _attr(
@@ -288,6 +293,20 @@ REGISTRY: tuple[Attribute, ...] = (
         change=Change.KEEP,
         default=False,
         filter=Filter.BOOLEAN,
+        nullable=False,
+    ),
+    # Glance's (since Rocky): rendered on every image, right after `protected` (migration
+    # 0006 puts it there in documents stored before it existed)
+    _attr(
+        "os_hidden",
+        Kind.BOOLEAN,
+        "A hidden image is left out of the Glance list `GET /v2/images` unless the query says "
+        "`os_hidden=true`; `GET /v2/images/{id}` and the IMS list still show it.",
+        presence=Presence.ALWAYS,
+        change=Change.KEEP,
+        default=False,
+        filter=Filter.BOOLEAN,
+        indexed=True,  # the Glance list filters on it by default
         nullable=False,
     ),
     _attr(

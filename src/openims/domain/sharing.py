@@ -79,7 +79,7 @@ def shared_document(doc: Document) -> Document | None:
     doc["visibility"] = "shared"
     doc["__imagetype"] = "shared"
     doc["updated_at"] = times.later(doc.get("updated_at"), times.now())
-    return documents.canonical(doc)
+    return documents.canonical(doc, stored=True)
 
 
 def check_can_set_status(

@@ -71,7 +71,7 @@ class Images:
             doc = dict(tx.doc)
             doc["tags"] = documents.check_tags(tags)
             doc["updated_at"] = times.later(doc.get("updated_at"), times.now())
-            await tx.save(documents.canonical(doc))
+            await tx.save(documents.canonical(doc, stored=True))
 
     async def delete(self, caller: Caller, image_id: str) -> None:
         async with self.store.image_for_update(image_id, caller) as tx:

@@ -210,7 +210,9 @@ def check(value: Any, now: int) -> ImageItem:
     if "created_at" not in doc:
         doc["created_at"] = times.render(now)
     doc.setdefault("updated_at", doc["created_at"])
-    canonical = documents.canonical(doc)
+    # names as Glance stores them: a catalog exported from a real region or from Glance
+    # holds names outside the IMS alphabet the API asks for
+    canonical = documents.canonical(doc, stored=True)
     if canonical["id"] != canonical["id"].lower():
         raise ValueError("id: use the lower-case form of the UUID")
     return ImageItem(canonical, _members(canonical, members_value))

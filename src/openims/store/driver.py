@@ -12,7 +12,8 @@ transaction lazily, on its own first statement, so a statement sent past it insi
 would run outside the transaction (and a `FOR UPDATE` lock would be released at once).
 
 The pool must still learn about broken connections: a connection-level failure invalidates the
-connection and is raised as SQLAlchemy's `OperationalError`, which the API answers with 503.
+connection and every other the pool has opened so far, as SQLAlchemy's own execution does, and
+is raised as SQLAlchemy's `OperationalError`, which the API answers with 503.
 """
 
 from __future__ import annotations
@@ -122,7 +123,8 @@ async def call(conn: AsyncConnection, operation: Callable[[Any], Awaitable[T]]) 
 
 async def run(conn: AsyncConnection, compiler: Compiler, sql: str, args: list[Any]) -> list[Row]:
     """Rows of compiled `sql` with positional `args`, on the driver connection under `conn`."""
-    raw = (await conn.get_raw_connection()).driver_connection
+    pooled = await conn.get_raw_connection()
+    raw = pooled.driver_connection
     assert raw is not None
     try:
         if compiler.asyncpg:
@@ -131,6 +133,11 @@ async def run(conn: AsyncConnection, compiler: Compiler, sql: str, args: list[An
             rows = list(await raw.execute_fetchall(sql, args))
     except Exception as exc:
         if _connection_lost(exc):
+            # As SQLAlchemy does with a disconnect it sees itself: every connection the pool
+            # has opened so far is taken for lost (a database restart resets them all) and
+            # replaced at its next checkout, so a reset costs one 503, not one per pooled
+            # connection.
+            conn.sync_engine.pool._invalidate(pooled, exc, _checkin=False)
             await conn.invalidate(exc)
             raise sa.exc.OperationalError(sql, None, exc) from exc
         raise

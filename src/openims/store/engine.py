@@ -17,29 +17,27 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from openims.config import check_database_url
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 IMMEDIATE = "openims_immediate"
 
 
 def async_url(url: str) -> sa.URL:
-    """The SQLAlchemy URL with an async driver for what the operator wrote. A bare path is a
-    SQLite file."""
-    if "://" not in url:
-        url = f"sqlite:///{url}"
-    parsed = sa.make_url(url)
-    backend = parsed.get_backend_name()
-    if backend == "sqlite":
+    """The SQLAlchemy URL with an async driver for what the operator wrote: `sqlite:///PATH` or
+    `postgresql://…` (`config.check_database_url`: anything else is a ValueError)."""
+    parsed = sa.make_url(check_database_url(url))
+    if parsed.get_backend_name() == "sqlite":
         return parsed.set(drivername="sqlite+aiosqlite")
-    if backend in ("postgresql", "postgres", "cockroachdb"):
-        return parsed.set(drivername="postgresql+asyncpg")
-    raise ValueError(f"unsupported database URL {url!r}: use sqlite:/// or postgresql://")
+    return parsed.set(drivername="postgresql+asyncpg")
 
 
 def redacted(url: str) -> str:
     """The URL with any password masked, for logs and messages."""
+    if "://" not in url:  # not a URL (refused by check_database_url): shown as it is
+        return url if "@" not in url else "<unparsable database URL>"
     try:
-        plain = sa.make_url(url if "://" in url else f"sqlite:///{url}")
-        return plain.render_as_string(hide_password=True)
+        return sa.make_url(url).render_as_string(hide_password=True)
     except (ValueError, sa.exc.ArgumentError):
         return "<unparsable database URL>"
 
@@ -61,7 +59,11 @@ def create_engine(url: str, *, pool_size: int = 10, timeout: float = 30.0) -> As
         if database and database != ":memory:" and not database.startswith("file:"):
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(
-            target, pool_size=pool_size, max_overflow=pool_size, pool_timeout=30
+            target,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_timeout=30,
+            hide_parameters=True,  # no value from a request in an error's text (logs.py)
         )
         _configure_sqlite(engine)
         return engine
@@ -87,6 +89,7 @@ def create_engine(url: str, *, pool_size: int = 10, timeout: float = 30.0) -> As
         pool_pre_ping=False,
         pool_recycle=1800,
         connect_args=connect_args,
+        hide_parameters=True,  # no value from a request in an error's text (logs.py)
     )
 
 

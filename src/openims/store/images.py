@@ -106,42 +106,36 @@ def _member_is(project_id: str, status: str) -> sa.ColumnElement[bool]:
 def visible_to(
     caller: Caller, q: ListQuery, *, members_joined: bool = False
 ) -> sa.ColumnElement[bool]:
-    """The SQL form of `domain.access.can_see`, narrowed by the query's visibility and
-    member_status the way Glance and IMS lists read them. `members_joined` says the caller's
-    member rows of the wanted status are already joined (see `_by_membership`)."""
+    """The SQL form of `domain.access.listed`: what the caller's list shows, narrowed by the
+    query's visibility and member_status the way Glance and IMS lists read them.
+    `members_joined` says the caller's member rows of the wanted status are already joined
+    (see `_by_membership`)."""
     p = caller.project_id
     vis, ms = q.visibility, q.member_status
     own = _C.owner == p
-    shared_with_me = sa.and_(_C.visibility == "shared", _member_is(p, ms or "accepted"))
-    if vis is None or vis == "all":
-        if caller.is_admin:
-            cond: sa.ColumnElement[bool] = (
-                sa.true() if vis == "all" else sa.or_(_C.visibility != "community", own)
-            )
+    shared = _C.visibility == "shared"
+    cond: sa.ColumnElement[bool]
+    if q.membership_only and vis == "shared" and ms is not None:
+        cond = shared if members_joined else sa.and_(shared, _member_is(p, ms))
+    elif caller.is_admin:  # every image; Glance's admin list ignores member_status
+        if vis is None:
+            cond = sa.or_(_C.visibility != "community", own)
+        elif vis == "all":
+            cond = sa.true()
         else:
-            public = (
-                _C.visibility.in_(("public", "community"))
-                if vis == "all"
-                else _C.visibility == "public"
-            )
-            cond = sa.or_(own, public, shared_with_me)
-    elif vis in ("public", "community"):
-        cond = _C.visibility == vis
-    elif vis == "private":
-        cond = (
-            _C.visibility == "private"
-            if caller.is_admin
-            else sa.and_(_C.visibility == "private", own)
-        )
-    else:  # shared
-        if ms is not None and members_joined:
-            cond = _C.visibility == "shared"
-        elif ms is not None:
-            cond = sa.and_(_C.visibility == "shared", _member_is(p, ms))
-        elif caller.is_admin:
-            cond = _C.visibility == "shared"
+            cond = _C.visibility == vis
+    else:
+        member = sa.and_(shared, _member_is(p, ms or "accepted"))
+        if vis is None:
+            cond = sa.or_(own, _C.visibility == "public", member)
+        elif vis == "all":
+            cond = sa.or_(own, _C.visibility.in_(("public", "community")), member)
+        elif vis in ("public", "community"):
+            cond = _C.visibility == vis
+        elif vis == "shared":  # Glance: the caller's own shared images too
+            cond = sa.or_(sa.and_(shared, own), member)
         else:
-            cond = sa.or_(sa.and_(_C.visibility == "shared", own), shared_with_me)
+            cond = sa.and_(_C.visibility == vis, own)
     if not caller.is_admin:
         cond = sa.and_(cond, sa.or_(own, _C.isregistered == "true"))
     return cond
@@ -189,9 +183,11 @@ def _by_membership(q: ListQuery) -> bool:
     """True for "images shared with me in status S, by creation time" (the IMS common queries
     for shared images): the page is read off the member index (member_id, status,
     image_created_at, image_id) in order, so it costs the same however many images are
-    shared with the caller."""
+    shared with the caller. Not for the Glance list of that shape, which also has the
+    caller's own shared images (`access.listed`)."""
     return (
-        q.visibility == "shared"
+        q.membership_only
+        and q.visibility == "shared"
         and q.member_status in MEMBER_STATUSES
         and [name for name, _ in q.sort] == ["created_at", "id"]
         and q.sort[0][1] == q.sort[1][1]

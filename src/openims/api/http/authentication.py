@@ -35,8 +35,12 @@ PUBLIC_PATHS = frozenset(
 )
 
 
+# The files of the API reference page (`api.routes.meta`).
+PUBLIC_PREFIXES = ("/docs/assets/",)
+
+
 def is_public(path: str) -> bool:
-    return path in PUBLIC_PATHS
+    return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
 
 
 class _Recorder:

@@ -147,6 +147,15 @@ def _dedupe(params: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(seen.values())
 
 
+def _as_written(name: str, prop: dict[str, Any]) -> dict[str, Any]:
+    """An attribute's schema in a request body: the API may take shorter values than a
+    document holds (a name: 128 characters; an imported one may have 255)."""
+    attr = registry.get(name)
+    if attr is None or attr.api_max_length is None:
+        return prop
+    return {**prop, "maxLength": attr.api_max_length}
+
+
 def components() -> dict[str, Any]:
     """The shared schemas every `$ref` above points to."""
 
@@ -157,7 +166,7 @@ def components() -> dict[str, Any]:
         a.name for a in registry.rendered() if a.presence is registry.Presence.ALWAYS
     ]
     writable = {
-        name: prop
+        name: _as_written(name, prop)
         for name, prop in image["properties"].items()
         if not prop.get("readOnly") or name == "id"
     }

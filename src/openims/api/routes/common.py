@@ -11,9 +11,9 @@ from starlette.responses import Response
 
 from openims import errors
 from openims.api import deps
-from openims.api.http import body
+from openims.api.http import body, responses
 from openims.api.http import errors as http_errors
-from openims.domain import patch
+from openims.domain import documents, patch
 from openims.domain.access import Caller
 from openims.service import Services
 
@@ -34,3 +34,14 @@ async def read_patch(request: Request, policy: patch.Policy) -> patch.Patch | Re
         return refused
     limit = deps.settings(request).max_patch_operations
     return patch.parse(policy, dialect, await body.json(request), max_operations=limit)
+
+
+async def patch_image(
+    request: Request, policy: patch.Policy, image_id: str, caller: Caller, services: Services
+) -> Response:
+    """`PATCH` of an image on either face: the faces differ only in their `policy`."""
+    changes = await read_patch(request, policy)
+    if isinstance(changes, Response):
+        return changes
+    doc = await services.images.update(caller, image_id, changes)
+    return responses.raw(documents.render(doc))

@@ -15,7 +15,7 @@ from starlette.responses import Response
 from openims.api import deps
 from openims.api.http import body, responses
 from openims.api.openapi import spec
-from openims.api.routes.common import CallerDep, ImageId, ServicesDep, read_patch
+from openims.api.routes.common import CallerDep, ImageId, ServicesDep, patch_image
 from openims.domain import documents, patch
 
 router = APIRouter(tags=["images (Glance)"])
@@ -91,10 +91,7 @@ async def delete_image(image_id: ImageId, caller: CallerDep, services: ServicesD
 async def update_image(
     image_id: ImageId, request: Request, caller: CallerDep, services: ServicesDep
 ) -> Response:
-    changes = await read_patch(request, patch.GLANCE)
-    if isinstance(changes, Response):
-        return changes
-    return responses.raw(documents.render(await services.images.update(caller, image_id, changes)))
+    return await patch_image(request, patch.GLANCE, image_id, caller, services)
 
 
 @router.put(

@@ -11,8 +11,8 @@ from starlette.responses import Response
 from openims.api import deps
 from openims.api.http import responses
 from openims.api.openapi import spec
-from openims.api.routes.common import CallerDep, ImageId, ServicesDep, read_patch
-from openims.domain import documents, patch
+from openims.api.routes.common import CallerDep, ImageId, ServicesDep, patch_image
+from openims.domain import patch
 
 router = APIRouter(tags=["images (IMS)"])
 
@@ -41,7 +41,4 @@ async def list_cloudimages(request: Request, caller: CallerDep, services: Servic
 async def update_cloudimage(
     image_id: ImageId, request: Request, caller: CallerDep, services: ServicesDep
 ) -> Response:
-    changes = await read_patch(request, patch.IMS)
-    if isinstance(changes, Response):
-        return changes
-    return responses.raw(documents.render(await services.images.update(caller, image_id, changes)))
+    return await patch_image(request, patch.IMS, image_id, caller, services)

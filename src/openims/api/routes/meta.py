@@ -1,13 +1,16 @@
 """What clients and operators read before (or besides) images: version discovery, the Glance
-JSON schemas, `/healthz` and `/metrics`. None of these needs a caller."""
+JSON schemas, `/healthz`, `/metrics` and the API reference page `/docs`. None of these needs a
+caller but the schemas."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from importlib import resources
 from typing import Any
 
 from fastapi import APIRouter
+from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -137,3 +140,45 @@ async def get_member_schema() -> Response:
 )
 async def get_members_schema() -> Response:
     return responses.json(schemas.members_schema())
+
+
+# --- the API reference page ------------------------------------------------------------------
+# `/docs` renders `/openapi.json` with Swagger UI, from files inside the installed packages
+# (fastapi-offline ships Swagger UI's bundle, stylesheet and an icon): the page fetches nothing
+# from outside, so it works on a machine without internet access.
+docs_router = APIRouter(include_in_schema=False)
+DOCS_ASSETS_PATH = "/docs/assets"
+_DOCS_ASSETS = {  # name → media type; nothing else is served from the folder
+    "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
+    "swagger-ui.css": "text/css; charset=utf-8",
+    "favicon.png": "image/png",
+}
+_ASSETS = resources.files("fastapi_offline") / "static"
+
+
+@docs_router.get("/docs")
+async def docs_page() -> Response:
+    return get_swagger_ui_html(
+        openapi_url="/openapi.json",
+        title="OpenIMS API reference",
+        swagger_js_url=f"{DOCS_ASSETS_PATH}/swagger-ui-bundle.js",
+        swagger_css_url=f"{DOCS_ASSETS_PATH}/swagger-ui.css",
+        swagger_favicon_url=f"{DOCS_ASSETS_PATH}/favicon.png",
+        oauth2_redirect_url="/docs/oauth2-redirect",
+        # Swagger UI would ask validator.swagger.io for a badge
+        swagger_ui_parameters={"validatorUrl": None},
+    )
+
+
+@docs_router.get("/docs/oauth2-redirect")
+async def docs_oauth2_redirect() -> Response:
+    return get_swagger_ui_oauth2_redirect_html()
+
+
+@docs_router.get(DOCS_ASSETS_PATH + "/{name}")
+async def docs_asset(name: str) -> Response:
+    media_type = _DOCS_ASSETS.get(name)
+    if media_type is None:
+        raise errors.ROUTE_NOT_FOUND()
+    body = await run_in_threadpool((_ASSETS / name).read_bytes)
+    return Response(body, media_type=media_type, headers={"Cache-Control": "max-age=86400"})

@@ -13,17 +13,44 @@ from openims.store.tables import metadata
 MIGRATION_LOCK_ID = 0x0C0FFEE  # any constant shared by every OpenIMS process
 
 
+def _sqlite_foreign_keys(connection: sa.Connection, *, on: bool) -> None:
+    """Switch SQLite's foreign-key enforcement, which only changes outside a transaction: on
+    the driver's connection, so that SQLAlchemy does not begin one first."""
+    driver = connection.connection.dbapi_connection
+    assert driver is not None
+    cursor = driver.cursor()
+    try:
+        cursor.execute(f"PRAGMA foreign_keys = {'ON' if on else 'OFF'}")
+    finally:
+        cursor.close()
+
+
 def _run(connection: sa.Connection) -> None:
+    sqlite = connection.dialect.name == "sqlite"
     context.configure(
         connection=connection,
         target_metadata=metadata,
-        render_as_batch=connection.dialect.name == "sqlite",
+        render_as_batch=sqlite,
         compare_type=True,
     )
-    with context.begin_transaction():
-        if connection.dialect.name == "postgresql":
-            connection.execute(sa.text(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})"))
-        context.run_migrations()
+    if sqlite:
+        # A batch migration rebuilds a SQLite table (copy, drop, rename). With foreign keys
+        # enforced, dropping `images` deletes every row that references it (ON DELETE
+        # CASCADE): the tags, custom properties and members of every image. Alembic's advice:
+        # enforcement off while migrating, and a check of every reference before the commit.
+        _sqlite_foreign_keys(connection, on=False)
+    try:
+        with context.begin_transaction():
+            if not sqlite:
+                connection.execute(sa.text(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})"))
+            context.run_migrations()
+            if sqlite:
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").first()
+                if broken is not None:
+                    raise RuntimeError(f"a migration broke a reference: {tuple(broken)}")
+    finally:
+        if sqlite:
+            _sqlite_foreign_keys(connection, on=True)
 
 
 async def _main(url: str) -> None:

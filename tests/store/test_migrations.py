@@ -1,0 +1,234 @@
+"""Migrations run against databases that earlier revisions wrote, on SQLite and PostgreSQL:
+an upgrade keeps every image, tag, custom property and member, and leaves each image's row
+in agreement with its stored document."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import sqlalchemy as sa
+from alembic import command
+
+from openims.domain import documents, registry
+from openims.store import migrate
+from openims.store.engine import create_engine
+from openims.store.images import row
+from openims.store.tables import images
+from tests.catalogs import image, private, shared
+from tests.conftest import PG_URL, _execute_autocommit, start_server
+from tests.reliability.consistency import problems
+
+
+@pytest.fixture
+def fresh_url(backend: str, tmp_path: Path) -> Iterator[str]:
+    """An empty database with no schema at all, of the backend under test."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'old.db'}"
+        return
+    assert PG_URL, "OPENIMS_TEST_PG_URL is not set"
+    name = f"openims_migration_{uuid.uuid4().hex[:12]}"
+    admin = sa.make_url(PG_URL)
+    asyncio.run(_execute_autocommit(admin, f'CREATE DATABASE "{name}"'))
+    yield admin.set(database=name).render_as_string(hide_password=False)
+    asyncio.run(_execute_autocommit(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def write_rows(url: str, docs: list[dict[str, Any]], custom: Any = None) -> None:
+    """Rows for `docs` (stored documents; `members` taken out) in the tables as the database
+    has them now, whatever its revision: columns it lacks are left out. `custom(doc)` gives
+    the custom properties (default: what the current registry calls custom)."""
+    custom = custom or documents.custom_properties
+
+    async def go() -> None:
+        engine = create_engine(url, pool_size=1)
+        try:
+            async with engine.begin() as conn:
+                await conn.run_sync(write)
+        finally:
+            await engine.dispose()
+
+    def write(sync: sa.Connection) -> None:
+        meta = sa.MetaData()
+        tables = {
+            name: sa.Table(name, meta, autoload_with=sync)
+            for name in ("images", "image_properties", "image_tags", "image_members")
+        }
+
+        def insert(table: str, values: list[dict[str, Any]]) -> None:
+            columns = tables[table].c
+            if values:
+                sync.execute(
+                    tables[table].insert(),
+                    [{k: v for k, v in v.items() if k in columns} for v in values],
+                )
+
+        for doc in docs:
+            members = doc.pop("members", [])
+            values = row(doc)
+            values["doc"] = orjson.dumps(doc)
+            insert("images", [values])
+            props = custom(doc).items()
+            insert(
+                "image_properties",
+                [{"image_id": doc["id"], "name": k, "value": v} for k, v in props],
+            )
+            insert("image_tags", [{"image_id": doc["id"], "tag": t} for t in doc["tags"]])
+            stamp = values["created_at"]
+            insert(
+                "image_members",
+                [
+                    {
+                        "image_id": doc["id"],
+                        "member_id": m["member_id"],
+                        "status": m["status"],
+                        "created_at": stamp,
+                        "updated_at": stamp,
+                        "image_created_at": stamp,
+                    }
+                    for m in members
+                ],
+            )
+
+    asyncio.run(go())
+
+
+def count(url: str, table: str) -> int:
+    async def go() -> int:
+        engine = create_engine(url, pool_size=1)
+        try:
+            async with engine.connect() as conn:
+                result = await conn.execute(sa.text(f"SELECT count(*) FROM {table}"))  # noqa: S608
+                return int(result.scalar_one())
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(go())
+
+
+def stored(doc: dict[str, Any]) -> dict[str, Any]:
+    members = doc.pop("members", [])
+    return {**documents.canonical(doc, stored=True), "members": members}
+
+
+def test_upgrades_from_the_first_revision_keep_tags_properties_and_members(
+    fresh_url: str,
+) -> None:
+    """SQLite migrations rebuild the images table (copy, drop, rename); with foreign keys
+    enforced the drop would cascade to every tag, property and member row."""
+    migrate.upgrade(fresh_url, "0001")
+    docs = [
+        stored(image(name="public", team="blue", tags=["a", "k=v"])),
+        stored(private("p1", name="private", squad="red", tags=["b"])),
+        stored(shared("p1", {"p2": "accepted", "p3": "pending"}, name="shared", tags=["c"])),
+    ]
+    write_rows(fresh_url, docs)
+    before = {t: count(fresh_url, t) for t in ("image_properties", "image_tags", "image_members")}
+    assert before == {"image_properties": 2, "image_tags": 4, "image_members": 2}
+
+    migrate.upgrade(fresh_url)
+
+    after = {t: count(fresh_url, t) for t in before}
+    assert after == before
+    assert problems(fresh_url) == []
+
+
+# --- 0006: os_hidden ---------------------------------------------------------------------------
+# Lists return stored document bytes without parsing them, so 0006 puts the key into every
+# stored document, in the place and the bytes a new write renders.
+
+
+def _custom_0005(doc: dict[str, Any]) -> dict[str, Any]:
+    """Custom properties as revision 0005 saw them: `os_hidden` was not registered."""
+    return {k: v for k, v in doc.items() if k not in registry.BY_NAME or k == "os_hidden"}
+
+
+def _as_0005(doc: dict[str, Any]) -> dict[str, Any]:
+    """The document as revision 0005 stored it: registered attributes in registry order but
+    `os_hidden`, then the custom properties sorted, a custom `os_hidden` among them."""
+    doc = dict(doc)
+    members = doc.pop("members", [])
+    custom_hidden = doc.pop("os_hidden", None)
+    canon = documents.canonical(doc, stored=True)
+    custom = _custom_0005(canon)
+    custom.pop("os_hidden")
+    if custom_hidden is not None:
+        custom["os_hidden"] = custom_hidden
+    registered = {k: v for k, v in canon.items() if k not in custom and k != "os_hidden"}
+    return {**registered, **dict(sorted(custom.items())), "members": members}
+
+
+def docs_of(url: str) -> dict[str, tuple[bytes, bool]]:
+    async def go() -> dict[str, tuple[bytes, bool]]:
+        engine = create_engine(url, pool_size=1)
+        try:
+            async with engine.connect() as conn:
+                rows = await conn.execute(sa.select(images.c.id, images.c.doc, images.c.os_hidden))
+                return {r[0]: (bytes(r[1]), bool(r[2])) for r in rows}
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(go())
+
+
+def test_0006_gives_every_stored_document_os_hidden(fresh_url: str, tmp_path: Path) -> None:
+    migrate.upgrade(fresh_url, "0005")
+    plain = [
+        image(name="public", protected=True, team="blue", tags=["a", "k=v"]),
+        private("p1", name="Other Linux(64 bit)", __description='say "protected":false,'),
+        shared("p1", {"p2": "accepted"}, name="shared"),
+    ]
+    # before 0006 `os_hidden` was no attribute: a patch could store it as a custom string
+    hidden = private("p1", name="was hidden", os_hidden="True")
+    odd = private("p1", name="odd value", os_hidden="yes")
+    old = [_as_0005(d) for d in (*plain, hidden, odd)]
+    assert all("os_hidden" not in d for d in old[:3])
+    assert list(old[3])[-2:] == ["os_hidden", "members"]  # the last custom property
+    write_rows(fresh_url, old, custom=_custom_0005)
+
+    async def raw() -> dict[str, bytes]:
+        engine = create_engine(fresh_url, pool_size=1)
+        try:
+            async with engine.connect() as conn:
+                rows = await conn.execute(sa.text("SELECT id, doc FROM images"))
+                return {r[0]: bytes(r[1]) for r in rows}
+        finally:
+            await engine.dispose()
+
+    old_bytes = asyncio.run(raw())
+
+    migrate.upgrade(fresh_url)
+
+    after = docs_of(fresh_url)
+    flags = {d["id"]: False for d in plain} | {hidden["id"]: True, odd["id"]: False}
+    for image_id, (doc_bytes, flag) in after.items():
+        new = {**orjson.loads(old_bytes[image_id]), "os_hidden": flags[image_id]}
+        assert doc_bytes == documents.render(documents.canonical(new, stored=True)), image_id
+        assert flag == flags[image_id]
+    assert count(fresh_url, "image_properties") == 1  # `team`; the custom os_hidden went
+    assert problems(fresh_url) == []  # columns, properties and tags agree with documents
+
+    # what the API serves: the stored bytes, with `os_hidden`; the hidden image is left out
+    # of the Glance list only
+    server = start_server(fresh_url, tmp_path, "--no-auth")
+    try:
+        admin = server.admin()
+        for image_id, (doc_bytes, flag) in after.items():
+            r = admin.get(f"/v2/images/{image_id}")
+            assert r.content == doc_bytes and r.json()["os_hidden"] is flag
+        assert {i["id"] for i in admin.get("/v2/images").json()["images"]} == set(after) - {
+            hidden["id"]
+        }
+        assert {i["id"] for i in admin.get("/v2/cloudimages").json()["images"]} == set(after)
+    finally:
+        server.stop()
+
+    # and back: the documents of the images without a custom os_hidden are as they were
+    command.downgrade(migrate.config(fresh_url), "0005")
+    back = asyncio.run(raw())
+    assert {d["id"]: back[d["id"]] for d in plain} == {d["id"]: old_bytes[d["id"]] for d in plain}
