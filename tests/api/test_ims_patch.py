@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 
-from tests.catalogs import activate, image, load, private
-from tests.conftest import Server
+from tests.support.catalogs import activate, image, load, private
+from tests.support.servers import Server
 
 JSON = "application/json"
 

@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from openims.domain import query
-from tests.conftest import Server
+from tests.support.servers import Server
 
 SQL = [
     "' OR '1'='1",

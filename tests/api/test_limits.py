@@ -19,7 +19,7 @@ import pytest
 
 from openims.config import Settings
 from tests.api.test_native import import_docs
-from tests.conftest import Server, free_port
+from tests.support.servers import Server, free_port
 
 DEFAULTS = Settings()
 

@@ -7,8 +7,8 @@ import uuid
 import pytest
 
 from openims import transfer
-from tests.conftest import Server
-from tests.seeds import PATCH_EXAMPLE, QUERY_EXAMPLE
+from tests.support.seeds import PATCH_EXAMPLE, QUERY_EXAMPLE
+from tests.support.servers import Server
 
 
 def create(client, **fields) -> dict:

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from openims.domain import query
-from tests.catalogs import ABSENT, load, private
-from tests.conftest import Server
+from tests.support.catalogs import ABSENT, load, private
+from tests.support.servers import Server
 
 GLANCE_TIME_ERROR = 'Bad "{}" query filter format. Use ISO 8601 DateTime notation.'
 

@@ -17,8 +17,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from openims.api.middleware import RequestContext, RouteTemplates
 from openims.app import create_app
 from openims.config import Settings
-from tests.conftest import AuthServer, Server, start_server, write_credentials
-from tests.signing import sign
+from tests.support.servers import AuthServer, Server, ServerProcess, start_server
+from tests.support.signing import sign
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -106,9 +106,7 @@ def test_refusals_before_routing_are_counted(server: Server) -> None:
 
 def test_metrics_of_several_workers_are_summed(db_url: str, tmp_path: Path) -> None:
     """A scrape reaches one worker at random; every scrape must show the whole server."""
-    srv = start_server(
-        db_url, tmp_path, "--no-auth", "--workers", "2", env={"OPENIMS_POOL_SIZE": "3"}
-    )
+    srv = start_server(db_url, tmp_path, auth=False, workers=2, env={"OPENIMS_POOL_SIZE": "3"})
     try:
         # the pool gauges of both workers: 2 x 3 configured connections, once both are up
         deadline = time.monotonic() + 30
@@ -145,13 +143,13 @@ def _log_lines(path: Path, request_id: str) -> list[dict[str, object]]:
 
 
 @pytest.fixture
-def logging_server(db_url: str, tmp_path: Path) -> Iterator[Server]:
-    srv = start_server(db_url, tmp_path, "--no-auth", env={"OPENIMS_LOG_LEVEL": "info"})
+def logging_server(db_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
+    srv = start_server(db_url, tmp_path, auth=False, env={"OPENIMS_LOG_LEVEL": "info"})
     yield srv
     srv.stop()
 
 
-def test_one_log_line_per_request_without_secrets(logging_server: Server) -> None:
+def test_one_log_line_per_request_without_secrets(logging_server: ServerProcess) -> None:
     srv = logging_server
     secret_headers = {
         "X-Auth-Token": SECRET_TOKEN,
@@ -194,12 +192,8 @@ def test_one_log_line_per_request_without_secrets(logging_server: Server) -> Non
 # --- the access log with authentication on --------------------------------------------------
 @pytest.fixture
 def logging_auth_server(db_url: str, tmp_path: Path) -> Iterator[AuthServer]:
-    path = tmp_path / "credentials.toml"
-    keys, tokens = write_credentials(path)
-    srv = start_server(
-        db_url, tmp_path, "--credentials", str(path), env={"OPENIMS_LOG_LEVEL": "info"}
-    )
-    yield AuthServer(srv, path, keys, tokens)
+    srv = start_server(db_url, tmp_path, auth=True, env={"OPENIMS_LOG_LEVEL": "info"})
+    yield srv
     srv.stop()
 
 

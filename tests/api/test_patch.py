@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import Server, start_server
+from tests.support.servers import Server, start_server
 
 V20 = "application/openstack-images-v2.0-json-patch"
 V21 = "application/openstack-images-v2.1-json-patch"
@@ -171,7 +171,7 @@ def test_an_imported_conflict_does_not_block_other_changes(server: Server) -> No
     """Images imported with both attributes keep them; a patch that touches neither passes,
     one that writes either side is refused."""
     from tests.api.test_native import import_docs
-    from tests.seeds import PATCH_EXAMPLE
+    from tests.support.seeds import PATCH_EXAMPLE
 
     both = dict(PATCH_EXAMPLE, __support_kvm="true", __support_kvm_gpu_type="P100")
     import_docs(server, both)
@@ -231,7 +231,7 @@ def test_admins_patch_any_image_and_move_it_to_another_owner(server: Server) -> 
 def test_updated_at_never_moves_backwards(server: Server) -> None:
     """An image imported with a future `updated_at` keeps it; a present one moves on."""
     from tests.api.test_native import import_docs
-    from tests.seeds import PATCH_EXAMPLE
+    from tests.support.seeds import PATCH_EXAMPLE
 
     future = dict(PATCH_EXAMPLE, id="3d0d7d33-5a19-4a4e-8c6b-3b8f2bdb1e01")
     future["updated_at"] = "2100-01-01T00:00:00Z"
@@ -252,7 +252,7 @@ def test_patch_is_in_the_openapi_document(server: Server) -> None:
 
 
 def test_the_operation_limit_is_a_setting(db_url: str, tmp_path: Path) -> None:
-    server = start_server(db_url, tmp_path, "--no-auth", env={"OPENIMS_MAX_PATCH_OPERATIONS": "2"})
+    server = start_server(db_url, tmp_path, auth=False, env={"OPENIMS_MAX_PATCH_OPERATIONS": "2"})
     try:
         c = server.client("p1")
         image = create(c)

@@ -19,7 +19,9 @@ import pytest
 
 from openims.attributes import REGISTRY, VISIBILITIES, Change, Presence
 from tests.api.patch_scene import Scene, callers
-from tests.conftest import BACKENDS, Server, empty
+from tests.support.databases import BACKENDS
+from tests.support.fixtures import shared_server
+from tests.support.servers import Server
 
 V20 = "application/openstack-images-v2.0-json-patch"
 V21 = "application/openstack-images-v2.1-json-patch"
@@ -708,10 +710,8 @@ def test_the_docs_tables_are_these_tables() -> None:
 def scene(request: pytest.FixtureRequest) -> Iterator[Scene]:
     """One set of images per backend for all cases: a refused patch changes nothing, and
     every case checks exactly that, so the cases can share it."""
-    server: Server = request.getfixturevalue(
-        "pg_server" if request.param == "postgres" else "sqlite_server"
-    )
-    empty(server.database_url)
+    server = shared_server(request, request.param, auth=False)
+    assert isinstance(server, Server)
     with callers(server) as built:
         owner, admin = built.clients["owner"], built.clients["admin"]
         own = owner.post("/v2/images", json={"name": "img", "team": "blue", "tags": ["a"]})

@@ -9,7 +9,7 @@ import httpx
 import jsonschema
 import pytest
 
-from tests.conftest import Server
+from tests.support.servers import Server
 
 
 def create(client: httpx.Client, **fields: Any) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
+from tests.support.servers import free_port
 
 
 def run(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:

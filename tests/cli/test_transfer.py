@@ -13,7 +13,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.seeds import PATCH_EXAMPLE, QUERY_EXAMPLE
+from tests.support.seeds import PATCH_EXAMPLE, QUERY_EXAMPLE
 
 
 def openims(

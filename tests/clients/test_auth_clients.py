@@ -23,7 +23,7 @@ from huaweicloudsdkims.v2 import (
 )
 from openstack import exceptions as os_exc
 
-from tests.conftest import AuthServer
+from tests.support.servers import AuthServer
 
 pytestmark = [
     pytest.mark.clients,

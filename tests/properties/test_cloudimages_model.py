@@ -18,8 +18,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.catalogs import load
-from tests.conftest import Server, empty
+from tests.support.catalogs import load
+from tests.support.databases import empty
+from tests.support.servers import Server
 
 # --- the value pools: small, so that filters hit and sort keys tie ---------------------------
 

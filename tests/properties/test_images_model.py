@@ -20,8 +20,9 @@ import iso8601
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.catalogs import load
-from tests.conftest import Server, empty
+from tests.support.catalogs import load
+from tests.support.databases import empty
+from tests.support.servers import Server
 
 CALLER = "p1"
 NAMES = (None, "a", "a", "B", "b", "镜像")

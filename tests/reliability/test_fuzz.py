@@ -41,9 +41,9 @@ from openims import demo
 from openims.api.authentication import is_public
 from openims.store.engine import create_engine
 from openims.store.images import ImageItem, ImageStore
-from tests.catalogs import activate
-from tests.conftest import AuthServer, Server
-from tests.signing import sign
+from tests.support.catalogs import activate
+from tests.support.servers import AuthServer, Server
+from tests.support.signing import sign
 
 pytestmark = pytest.mark.slow
 
@@ -121,9 +121,9 @@ def _settings(examples: int) -> settings:
 
 
 class SdkSignature(requests.auth.AuthBase):
-    """Signs each request the way the official SDK does (`tests.signing`, which calls the SDK's
-    own signer), over the method, path, query, content type and body `requests` is about to
-    send: whatever the fuzzer put in them."""
+    """Signs each request the way the official SDK does (`tests.support.signing`, which calls
+    the SDK's own signer), over the method, path, query, content type and body `requests` is
+    about to send: whatever the fuzzer put in them."""
 
     def __init__(self, access_key: str, secret_key: str) -> None:
         self.access_key = access_key

@@ -24,9 +24,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from openims import attributes
-from tests.catalogs import activate, load, shared
-from tests.conftest import AuthServer
 from tests.reliability import consistency
+from tests.support.catalogs import activate, load, shared
+from tests.support.servers import AuthServer
 
 pytestmark = pytest.mark.slow
 

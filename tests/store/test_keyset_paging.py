@@ -17,7 +17,7 @@ from openims.domain import documents, query
 from openims.domain.access import Caller
 from openims.store.engine import create_engine
 from openims.store.images import ImageStore
-from tests.catalogs import image, load
+from tests.support.catalogs import image, load
 
 ADMIN = Caller("admin-project", frozenset({"admin"}))
 MEMBER = Caller("p1")

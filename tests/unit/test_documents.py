@@ -9,7 +9,7 @@ import pytest
 
 from openims import attributes
 from openims.domain import documents, errors, times
-from tests.seeds import PATCH_EXAMPLE, QUERY_EXAMPLE
+from tests.support.seeds import PATCH_EXAMPLE, QUERY_EXAMPLE
 
 
 @pytest.mark.parametrize("example", [PATCH_EXAMPLE, QUERY_EXAMPLE])
