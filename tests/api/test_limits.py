@@ -18,7 +18,7 @@ import orjson
 import pytest
 
 from openims.config import Settings
-from tests.api.test_native import import_docs
+from tests.support.catalogs import load
 from tests.support.servers import Server, free_port
 
 DEFAULTS = Settings()
@@ -168,7 +168,7 @@ def test_glance_caps_a_large_limit_at_1000(server: Server) -> None:
         {"id": str(uuid.uuid4()), "name": f"n{i}", "owner": "p-many", "visibility": "private"}
         for i in range(1001)
     ]
-    import_docs(server, *docs)
+    load(server.database_url, docs)
     c = server.client("p-many")
     body = c.get("/v2/images", params={"limit": 5000}).json()
     assert len(body["images"]) == 1000 and "next" in body

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from openims import transfer
+from tests.support.catalogs import load
 from tests.support.seeds import PATCH_EXAMPLE, QUERY_EXAMPLE
 from tests.support.servers import Server
 
@@ -15,27 +15,6 @@ def create(client, **fields) -> dict:
     r = client.post("/v2/images", json={"name": "img", **fields})
     assert r.status_code == 201, r.text
     return r.json()
-
-
-def import_docs(server: Server, *docs: dict) -> None:
-    """Load documents through the import path (owner, status and times as given)."""
-    import asyncio
-    import io
-
-    import orjson
-
-    from openims.store.engine import create_engine
-    from openims.store.images import ImageStore
-
-    async def go() -> None:
-        engine = create_engine(server.database_url, pool_size=1)
-        try:
-            data = b"\n".join(orjson.dumps(d) for d in docs)
-            await transfer.import_stream(ImageStore(engine), io.BytesIO(data))
-        finally:
-            await engine.dispose()
-
-    asyncio.run(go())
 
 
 def test_create_returns_201_location_and_the_document(server: Server) -> None:
@@ -105,7 +84,7 @@ def test_bad_create_bodies_are_refused_and_write_nothing(
 
 
 def test_seed_documents_are_served_exactly(server: Server) -> None:
-    import_docs(server, QUERY_EXAMPLE, PATCH_EXAMPLE)
+    load(server.database_url, [QUERY_EXAMPLE, PATCH_EXAMPLE])
     admin = server.admin()
     for example in (QUERY_EXAMPLE, PATCH_EXAMPLE):
         got = admin.get(f"/v2/images/{example['id']}").json()
@@ -198,7 +177,7 @@ def test_version_discovery(server: Server) -> None:
 def test_schemas_describe_every_document(server: Server) -> None:
     import jsonschema
 
-    import_docs(server, QUERY_EXAMPLE, PATCH_EXAMPLE)
+    load(server.database_url, [QUERY_EXAMPLE, PATCH_EXAMPLE])
     c = server.client("p1")
     create(c, tags=["a"], extra="x")
     schema = c.get("/v2/schemas/image").json()

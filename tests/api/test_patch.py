@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from tests.support.catalogs import load
 from tests.support.servers import Server, start_server
 
 V20 = "application/openstack-images-v2.0-json-patch"
@@ -170,11 +171,10 @@ def test_a_gpu_type_replaces_the_kvm_flag_in_one_patch(server: Server) -> None:
 def test_an_imported_conflict_does_not_block_other_changes(server: Server) -> None:
     """Images imported with both attributes keep them; a patch that touches neither passes,
     one that writes either side is refused."""
-    from tests.api.test_native import import_docs
     from tests.support.seeds import PATCH_EXAMPLE
 
     both = dict(PATCH_EXAMPLE, __support_kvm="true", __support_kvm_gpu_type="P100")
-    import_docs(server, both)
+    load(server.database_url, [both])
     admin = server.admin()
     doc = ok(admin, both["id"], [{"op": "replace", "path": "/name", "value": "renamed"}])
     assert doc["__support_kvm"] == "true" and doc["__support_kvm_gpu_type"] == "P100"
@@ -230,12 +230,11 @@ def test_admins_patch_any_image_and_move_it_to_another_owner(server: Server) -> 
 
 def test_updated_at_never_moves_backwards(server: Server) -> None:
     """An image imported with a future `updated_at` keeps it; a present one moves on."""
-    from tests.api.test_native import import_docs
     from tests.support.seeds import PATCH_EXAMPLE
 
     future = dict(PATCH_EXAMPLE, id="3d0d7d33-5a19-4a4e-8c6b-3b8f2bdb1e01")
     future["updated_at"] = "2100-01-01T00:00:00Z"
-    import_docs(server, future, PATCH_EXAMPLE)
+    load(server.database_url, [future, PATCH_EXAMPLE])
     admin = server.admin()
     doc = ok(admin, future["id"], [{"op": "add", "path": "/x", "value": "1"}])
     assert doc["updated_at"] == "2100-01-01T00:00:00Z"

@@ -22,7 +22,6 @@ operation and mode.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -39,9 +38,8 @@ from schemathesis import checks as st_checks
 
 from openims import demo
 from openims.api.authentication import is_public
-from openims.store.engine import create_engine
-from openims.store.images import ImageItem, ImageStore
-from tests.support.catalogs import activate
+from openims.store.images import ImageItem
+from tests.support.catalogs import activate, load
 from tests.support.servers import AuthServer, Server
 from tests.support.signing import sign
 
@@ -374,15 +372,7 @@ def _catalog(database_url: str, projects: list[str]) -> list[ImageItem]:
         owner = rename.get(item.doc["owner"], item.doc["owner"])
         members = {rename[m]: status for m, status in item.members if rename[m] != owner}
         renamed.append(ImageItem({**item.doc, "owner": owner}, tuple(members.items())))
-
-    async def load() -> None:
-        engine = create_engine(database_url, pool_size=1)
-        try:
-            await ImageStore(engine).import_items(renamed)
-        finally:
-            await engine.dispose()
-
-    asyncio.run(load())
+    load(database_url, renamed)
     return renamed
 
 
