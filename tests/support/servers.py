@@ -1,4 +1,4 @@
-"""Servers tests talk to, and `start_server`: the one way tests run `openims serve`.
+"""Servers tests talk to, and `start_server`: the one way tests and benchmarks run `openims serve`.
 
 `Server` is what a test sees: the API at `url` on the database at `database_url`, and HTTP
 clients acting as a project (no-auth mode trusts `X-Project-Id` and `X-Roles`).
