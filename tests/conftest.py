@@ -17,7 +17,20 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support import databases
-from tests.support.fixtures import DATABASE_FIXTURES, ServerPool, server_fixture
+from tests.support.fixtures import (
+    DATABASE_FIXTURES,
+    REAL_SERVERS_OPTION,
+    ServerPool,
+    server_fixture,
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        REAL_SERVERS_OPTION,
+        action="store_true",
+        help="serve the tests that chose the in-process application from openims serve processes",
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -56,9 +69,12 @@ def db_url(backend: str, request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPool]:
+def servers(
+    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
+) -> Iterator[ServerPool]:
     """The servers of this session, each started on first use."""
-    pool = ServerPool(tmp_path_factory.mktemp)
+    real_only = bool(pytestconfig.getoption(REAL_SERVERS_OPTION))
+    pool = ServerPool(tmp_path_factory.mktemp, real_only=real_only)
     yield pool
     pool.stop()
 

@@ -1,4 +1,4 @@
-"""`GET /v2/cloudimages` over real HTTP, on SQLite and PostgreSQL: every documented filter,
+"""`GET /v2/cloudimages` over HTTP, on SQLite and PostgreSQL: every documented filter,
 visibility by caller, the five "Common Query Methods", sorting, paging and validation.
 
 Each filter case loads one image the filter must keep and one it must drop, checks that the
@@ -16,8 +16,13 @@ import pytest
 from openims import attributes
 from openims.domain import times
 from tests.support.catalogs import ABSENT, ids, image, load, page_all, private, shared
+from tests.support.fixtures import server_fixture
 from tests.support.seeds import QUERY_EXAMPLE
 from tests.support.servers import Server
+
+# These tests look only at requests and responses: the application in this process serves them
+# (tests.support.in_process; `pytest --real-servers` uses an `openims serve` process instead).
+server = server_fixture("server", in_process=True)
 
 KEY = "0f2a9b1e-7c4d-4e8a-9d6b-3a1c5e7f9b20"  # a KMS key id
 EP = "5b4f3c2d-1e0a-4b9c-8d7e-6f5a4b3c2d1e"  # an enterprise project

@@ -1,4 +1,4 @@
-"""Every refusal of the IMS update API (`PATCH /v2/cloudimages/{image_id}`) over real HTTP, on
+"""Every refusal of the IMS update API (`PATCH /v2/cloudimages/{image_id}`) over HTTP, on
 SQLite and PostgreSQL, from one table.
 
 `CASES` is the table `docs/patch.md` shows in its IMS section, and
@@ -498,7 +498,8 @@ def test_the_docs_tables_are_these_tables() -> None:
 def scene(request: pytest.FixtureRequest) -> Iterator[Scene]:
     """One set of images per backend for all cases: a refused patch changes nothing, and
     every case checks exactly that, so the cases can share it."""
-    server = shared_server(request, request.param, auth=False)
+    # refusals are requests and responses only: the application in this process serves them
+    server = shared_server(request, request.param, auth=False, in_process=True)
     assert isinstance(server, Server)
     own = private("p1", name="img", team="blue", tags=["a"])
     shared_image = shared("p1", {"p2": "accepted"}, name="shared")

@@ -1,4 +1,4 @@
-"""The Glance native API over real HTTP, on SQLite and PostgreSQL."""
+"""The Glance native API over HTTP, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -7,8 +7,13 @@ import uuid
 import pytest
 
 from tests.support.catalogs import load
+from tests.support.fixtures import server_fixture
 from tests.support.seeds import PATCH_EXAMPLE, QUERY_EXAMPLE
 from tests.support.servers import Server
+
+# These tests look only at requests and responses: the application in this process serves them
+# (tests.support.in_process; `pytest --real-servers` uses an `openims serve` process instead).
+server = server_fixture("server", in_process=True)
 
 
 def create(client, **fields) -> dict:

@@ -1,4 +1,4 @@
-"""The query rules of the Glance list `GET /v2/images` over real HTTP, on SQLite and PostgreSQL,
+"""The query rules of the Glance list `GET /v2/images` over HTTP, on SQLite and PostgreSQL,
 where Glance's own code decides them: ISO 8601 time filters, `limit` and the size ranges read
 with Python's int(), and the sort keys, directions and tie-breakers of `_get_sorting_params`
 and `image_get_all` (docs/images.md)."""
@@ -13,7 +13,12 @@ import pytest
 
 from openims.domain import query
 from tests.support.catalogs import ABSENT, load, private
+from tests.support.fixtures import server_fixture
 from tests.support.servers import Server
+
+# These tests look only at requests and responses: the application in this process serves them
+# (tests.support.in_process; `pytest --real-servers` uses an `openims serve` process instead).
+server = server_fixture("server", in_process=True)
 
 GLANCE_TIME_ERROR = 'Bad "{}" query filter format. Use ISO 8601 DateTime notation.'
 

@@ -1,4 +1,4 @@
-"""PATCH /v2/images/{id} that succeeds, over real HTTP on SQLite and PostgreSQL. (Refusals:
+"""PATCH /v2/images/{id} that succeeds, over HTTP on SQLite and PostgreSQL. (Refusals:
 `test_patch_errors.py`.)"""
 
 from __future__ import annotations
@@ -10,7 +10,12 @@ from typing import Any
 import httpx
 
 from tests.support.catalogs import load
+from tests.support.fixtures import server_fixture
 from tests.support.servers import Server, start_server
+
+# These tests look only at requests and responses: the application in this process serves them
+# (tests.support.in_process; `pytest --real-servers` uses an `openims serve` process instead).
+server = server_fixture("server", in_process=True)
 
 V20 = "application/openstack-images-v2.0-json-patch"
 V21 = "application/openstack-images-v2.1-json-patch"

@@ -1,4 +1,4 @@
-"""Every PATCH refusal over real HTTP, on SQLite and PostgreSQL, from one table.
+"""Every PATCH refusal over HTTP, on SQLite and PostgreSQL, from one table.
 
 `CASES` is the table `docs/patch.md` shows: `test_the_docs_table_is_this_table` fails when the
 two drift apart (print the table with `python -m tests.api.test_patch_errors`). Each case
@@ -710,7 +710,8 @@ def test_the_docs_tables_are_these_tables() -> None:
 def scene(request: pytest.FixtureRequest) -> Iterator[Scene]:
     """One set of images per backend for all cases: a refused patch changes nothing, and
     every case checks exactly that, so the cases can share it."""
-    server = shared_server(request, request.param, auth=False)
+    # refusals are requests and responses only: the application in this process serves them
+    server = shared_server(request, request.param, auth=False, in_process=True)
     assert isinstance(server, Server)
     with callers(server) as built:
         owner, admin = built.clients["owner"], built.clients["admin"]

@@ -2,7 +2,7 @@
 
 Hypothesis draws a random catalog (owners, visibility, members, registration, every filtered
 attribute, ties everywhere) and random valid queries (a caller, up to three filters, a sort and
-a page size), loads the catalog into the database of a real server and pages through the
+a page size), loads the catalog into the database of the server and pages through the
 endpoint over HTTP with `marker`. Every page must equal the same slice of what the reference
 below computes: a plain Python filter, sort and slice over the documents, written from the IMS
 documentation and `docs/cloudimages.md`, sharing no code with the server's query path.
@@ -20,7 +20,12 @@ from hypothesis import strategies as st
 
 from tests.support.catalogs import load
 from tests.support.databases import empty
+from tests.support.fixtures import server_fixture
 from tests.support.servers import Server
+
+# These tests look only at requests and responses: the application in this process serves them
+# (tests.support.in_process; `pytest --real-servers` uses an `openims serve` process instead).
+server = server_fixture("server", in_process=True)
 
 # --- the value pools: small, so that filters hit and sort keys tie ---------------------------
 

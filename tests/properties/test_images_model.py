@@ -22,7 +22,12 @@ from hypothesis import strategies as st
 
 from tests.support.catalogs import load
 from tests.support.databases import empty
+from tests.support.fixtures import server_fixture
 from tests.support.servers import Server
+
+# These tests look only at requests and responses: the application in this process serves them
+# (tests.support.in_process; `pytest --real-servers` uses an `openims serve` process instead).
+server = server_fixture("server", in_process=True)
 
 CALLER = "p1"
 NAMES = (None, "a", "a", "B", "b", "镜像")

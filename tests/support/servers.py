@@ -1,8 +1,9 @@
 """Servers tests talk to, and `start_server`: the one way tests and benchmarks run `openims serve`.
 
 `Server` is what a test sees: the API at `url` on the database at `database_url`, and HTTP
-clients acting as a project (no-auth mode trusts `X-Project-Id` and `X-Roles`).
-`ServerProcess`, a real `openims serve` process reached over a socket, implements it.
+clients acting as a project (no-auth mode trusts `X-Project-Id` and `X-Roles`). Two kinds
+implement it: `ServerProcess`, a real `openims serve` process reached over a socket (started
+here), and `InProcessServer` (`tests.support.in_process`), the application in this process.
 `AuthServer` is a server with authentication on and the secrets it accepts."""
 
 from __future__ import annotations
