@@ -97,7 +97,7 @@ def test_the_description_names_the_credentials_each_operation_needs(
         ("header", "Authorization"),
         ("header", "X-Auth-Token"),
     }
-    either = [{name: []} for name in schemes]
+    either: list[dict[str, list[str]]] = [{name: []} for name in schemes]
     secured = 0
     for path, operations in spec["paths"].items():
         for method, operation in operations.items():

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
+import httpx
 import pytest
 
 from tests.support.catalogs import load
@@ -16,10 +18,11 @@ from tests.support.servers import Server
 server = server_fixture("server", in_process=True)
 
 
-def create(client, **fields) -> dict:
+def create(client: httpx.Client, **fields: Any) -> dict[str, Any]:
     r = client.post("/v2/images", json={"name": "img", **fields})
     assert r.status_code == 201, r.text
-    return r.json()
+    doc: dict[str, Any] = r.json()
+    return doc
 
 
 def test_create_returns_201_location_and_the_document(server: Server) -> None:

@@ -365,7 +365,7 @@ def labels(r: httpx.Response) -> list[str]:
 def test_sort_keys_directions_and_tie_breakers(
     sortable: httpx.Client, params: list[tuple[str, str]], expected: list[str]
 ) -> None:
-    assert labels(sortable.get("/v2/images", params=params)) == expected
+    assert labels(sortable.get("/v2/images", params=tuple(params))) == expected
 
 
 @pytest.mark.parametrize(
@@ -395,7 +395,7 @@ def test_sort_keys_directions_and_tie_breakers(
     ],
 )
 def test_bad_sorts_are_refused(server: Server, params: list[tuple[str, str]], message: str) -> None:
-    got = error(server.client().get("/v2/images", params=params))
+    got = error(server.client().get("/v2/images", params=tuple(params)))
     assert got.startswith(message)
     if message.startswith("Number"):
         assert got == "Number of sort dirs does not match the number of sort keys"
@@ -415,7 +415,7 @@ def test_bad_sorts_are_refused(server: Server, params: list[tuple[str, str]], me
 def test_next_links_walk_every_image_once_in_mixed_directions(
     sortable: httpx.Client, params: list[tuple[str, str]], limit: int
 ) -> None:
-    whole = labels(sortable.get("/v2/images", params=params))
+    whole = labels(sortable.get("/v2/images", params=tuple(params)))
     body: dict[str, Any] = sortable.get("/v2/images", params=[*params, ("limit", limit)]).json()
     walked = [i["description"] for i in body["images"]]
     while "next" in body:

@@ -172,7 +172,9 @@ def _time_value(draw: st.DrawFn, docs: list[dict[str, Any]], name: str) -> tuple
 
 
 @st.composite
-def queries(draw: st.DrawFn, docs: list[dict[str, Any]]) -> tuple[tuple[str, str | None], list]:
+def queries(
+    draw: st.DrawFn, docs: list[dict[str, Any]]
+) -> tuple[tuple[str, str | None], list[tuple[str, str]]]:
     caller = draw(_CALLER)
     params: list[tuple[str, str]] = []
     visibility = draw(_VISIBILITY)
@@ -187,7 +189,7 @@ def queries(draw: st.DrawFn, docs: list[dict[str, Any]]) -> tuple[tuple[str, str
             present = sorted({t for d in docs for t in d["tags"]})
         else:
             present = sorted({_query_form(d[name]) for d in docs if name in d})
-        if name == "id" or (present and draw(st.booleans())):
+        if name == "id" or (bool(present) and draw(st.booleans())):
             params.append((name, _pick(draw, present)))
         else:
             params.append((name, draw(_FILTERS[name])))
@@ -271,17 +273,19 @@ def matches(doc: dict[str, Any], name: str, value: str) -> bool:
     if name == "enterprise_project_id":
         if value == "all_granted_eps":
             return True
-        return doc.get("enterprise_project_id", "0") == value
+        return bool(doc.get("enterprise_project_id", "0") == value)
     if name == "flavor_id":
         return boots(doc, FLAVORS[value])
     if name in ("protected", "__whole_image"):
         return bool(doc.get(name, False)) == (value.lower() == "true")
     if name in ("min_ram", "min_disk"):
-        return doc[name] == int(value)
+        return bool(doc[name] == int(value))
     return doc.get(name) == value
 
 
-def reference(docs: list[dict[str, Any]], caller: tuple[str, str | None], params: list) -> list:
+def reference(
+    docs: list[dict[str, Any]], caller: tuple[str, str | None], params: list[tuple[str, str]]
+) -> list[str]:
     project, roles = caller
     admin = roles == "admin"
     given = dict(params)
@@ -303,7 +307,7 @@ def reference(docs: list[dict[str, Any]], caller: tuple[str, str | None], params
     def sort_value(d: dict[str, Any]) -> tuple[Any, ...]:
         out: list[Any] = []
         for k in keys:
-            v = d.get(k)
+            v: Any = d.get(k)
             if k == "created_at":
                 v = _epoch(v)
             elif v is None:
@@ -345,7 +349,7 @@ def test_the_endpoint_agrees_with_the_reference(server: Server, data: st.DataObj
         marker: str | None = None
         for start in range(0, len(expected) + 1, limit):
             query = params + ([("marker", marker)] if marker else [])
-            r = client.get("/v2/cloudimages", params=query, headers=headers)
+            r = client.get("/v2/cloudimages", params=tuple(query), headers=headers)
             assert r.status_code == 200, (params, r.text)
             page = [i["id"] for i in r.json()["images"]]
             assert page == expected[start : start + limit], (caller, query)

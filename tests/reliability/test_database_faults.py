@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from tests.reliability import consistency
 from tests.reliability.tcp_proxy import TcpProxy
 from tests.support.databases import empty
-from tests.support.servers import Server, free_port, start_server
+from tests.support.servers import Server, ServerProcess, free_port, start_server
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -30,7 +30,7 @@ UNAVAILABLE = {
 
 @dataclass
 class Setup:
-    server: Server
+    server: ServerProcess
     proxy: TcpProxy
 
 

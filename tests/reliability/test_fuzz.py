@@ -35,6 +35,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis import checks as st_checks
+from schemathesis.core.result import Ok
 
 from openims import demo
 from openims.api.authentication import is_public
@@ -51,7 +52,7 @@ NO_AUTH_EXAMPLES = 8  # per operation, mode and target, emulator mode
 QUERY_EXAMPLES = 300
 
 
-def error_format(ctx: Any, response: schemathesis.Response, case: schemathesis.Case) -> None:
+def error_format(ctx: Any, response: schemathesis.Response, case: schemathesis.Case[Any]) -> None:
     """Every 4xx and 5xx body is `{"error": {"message", "code"}}` (native paths add `title`)."""
     if response.status_code < 400:
         return
@@ -67,7 +68,7 @@ def error_format(ctx: Any, response: schemathesis.Response, case: schemathesis.C
 
 
 def refused_without_credentials(
-    ctx: Any, response: schemathesis.Response, case: schemathesis.Case
+    ctx: Any, response: schemathesis.Response, case: schemathesis.Case[Any]
 ) -> None:
     """Without a valid credential a protected operation answers 401 `APIGW.0301`, whatever
     else is wrong with the request; a public one never asks for a credential."""
@@ -78,7 +79,9 @@ def refused_without_credentials(
     assert json.loads(response.content)["error"]["code"] == "APIGW.0301", response.text
 
 
-def credential_accepted(ctx: Any, response: schemathesis.Response, case: schemathesis.Case) -> None:
+def credential_accepted(
+    ctx: Any, response: schemathesis.Response, case: schemathesis.Case[Any]
+) -> None:
     """A request with a valid credential is never refused as unauthenticated: the token and
     the SDK's signature of whatever the fuzzer generated are both accepted."""
     assert response.status_code != 401, response.text
@@ -131,6 +134,9 @@ class SdkSignature(requests.auth.AuthBase):
         assert r.url is not None and r.method is not None
         parts = urlsplit(r.url)
         body = r.body.encode() if isinstance(r.body, str) else r.body
+        assert body is None or isinstance(body, bytes), "requests sends no streams here"
+        content_type = r.headers.get("Content-Type") or "application/json"
+        assert isinstance(content_type, str)
         signed = sign(
             f"{parts.scheme}://{parts.netloc}",
             self.access_key,
@@ -139,7 +145,7 @@ class SdkSignature(requests.auth.AuthBase):
             parts.path,  # as sent; the signer decodes it, as the server does
             query=list(parse_qsl(parts.query, keep_blank_values=True)),
             body=body or None,
-            content_type=r.headers.get("Content-Type") or "application/json",
+            content_type=content_type,
         )
         r.headers.update(signed.headers)
         return r
@@ -172,7 +178,10 @@ class FuzzRun:
     def run(self) -> tuple[dict[str, int], int, dict[str, str]]:
         """(requests sent per credential, operations, failures by operation and mode)."""
         schema = schemathesis.openapi.from_url(f"{self.url}/openapi.json")
-        operations = [result.ok() for result in schema.get_all_operations()]
+        operations = []
+        for result in schema.get_all_operations():
+            assert isinstance(result, Ok), result  # an operation the description cannot give
+            operations.append(result.ok())
         assert len(operations) >= 22
         session = requests.Session()
         owner = self.owner
@@ -207,7 +216,7 @@ class FuzzRun:
 
                     @_settings(self.examples)
                     @given(case=strategy, credential=st.sampled_from(self.credentials))
-                    def fuzz(case: schemathesis.Case, credential: Credential) -> None:
+                    def fuzz(case: schemathesis.Case[Any], credential: Credential) -> None:
                         sent[credential.name] += 1
                         if credential.headers or credential.auth:
                             # the description declares the credential headers, so the fuzzer

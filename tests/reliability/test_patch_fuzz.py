@@ -82,7 +82,7 @@ def pointers(draw: st.DrawFn) -> Any:
 
 
 POINTERS = pointers()
-EDGE_VALUES = st.sampled_from(
+EDGE_VALUES: st.SearchStrategy[Any] = st.sampled_from(
     [
         "public",
         "private",

@@ -139,7 +139,7 @@ def page_all(client: httpx.Client, params: list[tuple[str, str]], limit: int) ->
         query = [*params, ("limit", str(limit))]
         if marker is not None:
             query.append(("marker", marker))
-        page = ids(client.get("/v2/cloudimages", params=query))
+        page = ids(client.get("/v2/cloudimages", params=tuple(query)))
         pages.append(page)
         if len(page) < limit:
             return pages
