@@ -21,6 +21,8 @@ from openims.domain.access import Caller
 from openims.service import demo
 from openims.store.engine import create_engine
 from openims.store.images import ImageStore
+from tests.support.catalogs import load
+from tests.support.databases import execute
 
 IMAGES = 6000
 TENANT = Caller(demo.DEMO_PROJECT)
@@ -45,15 +47,9 @@ SHAPES = [
 ]
 
 
-async def _load_and_analyze(url: str) -> None:
-    engine = create_engine(url, pool_size=1)
-    try:
-        await ImageStore(engine).import_items(demo.catalog(IMAGES, seed=7))
-        async with engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.exec_driver_sql("ANALYZE")
-    finally:
-        await engine.dispose()
+def _load_and_analyze(url: str) -> None:
+    load(url, demo.catalog(IMAGES, seed=7))
+    execute(url, "ANALYZE", autocommit=True)
 
 
 async def _plans(url: str) -> dict[str, str]:
@@ -75,7 +71,7 @@ async def _plans(url: str) -> dict[str, str]:
 
 @pytest.fixture
 def plans(db_url: str) -> dict[str, str]:
-    asyncio.run(_load_and_analyze(db_url))
+    _load_and_analyze(db_url)
     return asyncio.run(_plans(db_url))
 
 
