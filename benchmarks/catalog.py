@@ -1,5 +1,6 @@
 """Benchmark catalogs: a demo catalog of N images in a database of its own, built once through
-the store's bulk import path and reused by later runs (it is deterministic by seed).
+the store's bulk import path (`tests.support.catalogs.load`, as the tests load theirs) and
+reused by later runs (it is deterministic by seed).
 
 SQLite catalogs are files under `benchmarks/results/cache/`; PostgreSQL catalogs are databases
 named `openims_bench_<N>` on the server of `--pg-url`."""
@@ -17,6 +18,8 @@ from openims.service import demo
 from openims.store import migrate
 from openims.store.engine import create_engine
 from openims.store.images import ImageStore
+from tests.support import databases
+from tests.support.catalogs import load
 
 CACHE = Path(__file__).parent / "results" / "cache"
 SEED = 2018
@@ -27,44 +30,29 @@ def sqlite_url(images: int) -> str:
 
 
 def pg_url(admin_url: str, images: int) -> str:
-    return sa.make_url(admin_url).set(database=f"openims_bench_{images}").render_as_string(False)
+    return databases.database_url(admin_url, f"openims_bench_{images}")
 
 
-async def _scalar(url: str, statement: str, *, autocommit: bool = False) -> object:
-    engine = create_engine(url, pool_size=1)
+def _count(url: str) -> int:
     try:
-        async with engine.connect() as conn:
-            if autocommit:
-                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            result = await conn.execute(sa.text(statement))
-            return result.scalar() if result.returns_rows else None
-    finally:
-        await engine.dispose()
-
-
-async def _count(url: str) -> int:
-    try:
-        return int(await _scalar(url, "SELECT count(*) FROM images") or 0)  # type: ignore[call-overload]
+        found = databases.execute(url, "SELECT count(*) FROM images")
     except Exception:
         return -1
+    return found if isinstance(found, int) else 0
 
 
-async def _fill(url: str, images: int) -> None:
-    engine = create_engine(url, pool_size=1)
-    try:
-        done = 0
-        started = time.monotonic()
+def _fill(url: str, images: int) -> None:
+    done = 0
+    started = time.monotonic()
 
-        def progress(n: int) -> None:
-            nonlocal done
-            done += n
-            if done % 50_000 < n:
-                rate = done / max(time.monotonic() - started, 1e-9)
-                print(f"  {done:>9,} images ({rate:,.0f}/s)", file=sys.stderr, flush=True)
+    def progress(n: int) -> None:
+        nonlocal done
+        done += n
+        if done % 50_000 < n:
+            rate = done / max(time.monotonic() - started, 1e-9)
+            print(f"  {done:>9,} images ({rate:,.0f}/s)", file=sys.stderr, flush=True)
 
-        await ImageStore(engine).import_items(demo.catalog(images, SEED), progress=progress)
-    finally:
-        await engine.dispose()
+    load(url, demo.catalog(images, SEED), progress=progress)
 
 
 def prewarm(url: str) -> None:
@@ -79,14 +67,12 @@ def prewarm(url: str) -> None:
                     while f.read(1 << 22):
                         pass
         return
-    asyncio.run(_scalar(url, "CREATE EXTENSION IF NOT EXISTS pg_prewarm", autocommit=True))
-    asyncio.run(
-        _scalar(
-            url,
-            "SELECT sum(pg_prewarm(c.oid, 'read')) FROM pg_class c "
-            "JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'i')",
-        )
+    databases.execute(url, "CREATE EXTENSION IF NOT EXISTS pg_prewarm", autocommit=True)
+    databases.execute(
+        url,
+        "SELECT sum(pg_prewarm(c.oid, 'read')) FROM pg_class c "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'i')",
     )
 
 
@@ -95,32 +81,29 @@ def ensure(backend: str, images: int, admin_pg_url: str) -> str:
     if backend == "sqlite":
         CACHE.mkdir(parents=True, exist_ok=True)
         url = sqlite_url(images)
-        if asyncio.run(_count(url)) == images:
+        if _count(url) == images:
             return url
         path = Path(url.removeprefix("sqlite:///"))
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
     else:
+        name = f"openims_bench_{images}"
         url = pg_url(admin_pg_url, images)
-        name = sa.make_url(url).database
-        exists = asyncio.run(
-            _scalar(admin_pg_url, f"SELECT 1 FROM pg_database WHERE datname = '{name}'")  # noqa: S608
+        exists = databases.execute(
+            admin_pg_url,
+            f"SELECT 1 FROM pg_database WHERE datname = '{name}'",  # noqa: S608
         )
-        if exists and asyncio.run(_count(url)) == images:
+        if exists and _count(url) == images:
             return url
-        if exists:
-            asyncio.run(
-                _scalar(admin_pg_url, f'DROP DATABASE "{name}" WITH (FORCE)', autocommit=True)
-            )
-        asyncio.run(_scalar(admin_pg_url, f'CREATE DATABASE "{name}"', autocommit=True))
+        databases.drop_database(admin_pg_url, name)
+        databases.create_database(admin_pg_url, name)
     print(f"building a {images:,}-image catalog on {backend} ...", file=sys.stderr, flush=True)
     migrate.upgrade(url)
     started = time.monotonic()
-    asyncio.run(_fill(url, images))
-    if backend == "postgres":
-        asyncio.run(_scalar(url, "VACUUM ANALYZE", autocommit=True))
-    else:
-        asyncio.run(_scalar(url, "ANALYZE"))
+    _fill(url, images)
+    databases.execute(
+        url, "VACUUM ANALYZE" if backend == "postgres" else "ANALYZE", autocommit=True
+    )
     print(f"  built in {time.monotonic() - started:,.0f} s", file=sys.stderr, flush=True)
     return url
 

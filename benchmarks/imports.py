@@ -15,7 +15,6 @@ catalog. Writes `benchmarks/results/imports.md` and `imports.json`.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import statistics
 import subprocess
@@ -26,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import sqlalchemy as sa
 
 from benchmarks import catalog
+from tests.support.databases import create_database, drop_database
 
 DATABASE = "openims_bench_import"
 
@@ -93,13 +92,8 @@ def _empty_database(backend: str, pg_url: str, work: Path) -> str:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
         return f"sqlite:///{path}"
-    asyncio.run(
-        catalog._scalar(
-            pg_url, f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)', autocommit=True
-        )
-    )
-    asyncio.run(catalog._scalar(pg_url, f'CREATE DATABASE "{DATABASE}"', autocommit=True))
-    return sa.make_url(pg_url).set(database=DATABASE).render_as_string(False)
+    drop_database(pg_url, DATABASE)
+    return create_database(pg_url, DATABASE)
 
 
 def time_import(path: Path, url: str) -> float:
@@ -135,13 +129,7 @@ def run(backends: list[str], sizes: list[int], repeat: int, pg_url: str, work: P
                     flush=True,
                 )
             if backend == "postgres":
-                asyncio.run(
-                    catalog._scalar(
-                        pg_url,
-                        f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)',
-                        autocommit=True,
-                    )
-                )
+                drop_database(pg_url, DATABASE)
             results.append(timed)
     return results
 

@@ -20,8 +20,6 @@ import os
 import platform
 import shlex
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,6 +35,7 @@ import httpx
 import orjson
 
 from benchmarks import catalog
+from tests.support.servers import free_port, launch, start_server, stop_process
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"
@@ -139,12 +138,6 @@ class RunResult:
     plans: dict[str, str] = field(default_factory=dict)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def ensure_wrk() -> str:
     found = shutil.which("wrk")
     if found:
@@ -161,62 +154,35 @@ def ensure_wrk() -> str:
     return found
 
 
-def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited:\n{log.read_text()[-4000:]}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code in (200, 404):
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"server did not start:\n{log.read_text()[-4000:]}")
+# Servers start as the tests start theirs (`tests.support.servers`), in a process group of their
+# own so that stopping one stops its workers too, and with more time to start and stop: a
+# catalog of a million images takes a while to open.
+START_SECONDS = 120
+STOP_SECONDS = 30
 
 
 @contextmanager
-def process(args: list[str], url: str, log: Path, env: dict[str, str]) -> Iterator[None]:
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            args,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **env},
-            start_new_session=True,
-        )
-    try:
-        wait_ready(url, proc, log)
-        yield
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
-def openims_server(database: str, port: int, workers: int, log: Path) -> Any:
-    args = [
-        sys.executable,
-        "-m",
-        "openims",
-        "serve",
-        "--no-auth",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--database",
+def openims_server(database: str, workers: int, directory: Path) -> Iterator[str]:
+    """`openims serve --no-auth` on `database`; yields its URL."""
+    server = start_server(
         database,
-    ]
-    return process(args, f"http://127.0.0.1:{port}", log, {"OPENIMS_LOG_LEVEL": "info"})
+        directory,
+        auth=False,
+        workers=workers,
+        env={"OPENIMS_LOG_LEVEL": "info"},
+        timeout=START_SECONDS,
+        own_session=True,
+    )
+    try:
+        yield server.url
+    finally:
+        server.stop(STOP_SECONDS)
 
 
-def ceiling_server(responses: Path, port: int, workers: int, log: Path) -> Any:
+@contextmanager
+def ceiling_server(responses: Path, workers: int, directory: Path) -> Iterator[str]:
+    """The ceiling (`benchmarks.ceiling`) under uvicorn; yields its URL."""
+    port = free_port()
     args = [
         sys.executable,
         "-m",
@@ -235,7 +201,19 @@ def ceiling_server(responses: Path, port: int, workers: int, log: Path) -> Any:
         "warning",
     ]
     env = {"OPENIMS_CEILING_RESPONSES": str(responses), "OPENIMS_LOG_LEVEL": "info"}
-    return process(args, f"http://127.0.0.1:{port}", log, env)
+    proc = launch(
+        args,
+        port=port,
+        log=directory / f"ceiling-{port}.log",
+        env=env,
+        ready=lambda r: r.status_code in (200, 404),  # it serves no /healthz of its own
+        timeout=START_SECONDS,
+        own_session=True,
+    )
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop_process(proc, STOP_SECONDS)
 
 
 def wrk(
@@ -362,9 +340,7 @@ def run_one(
     }
     result.plans = catalog.plans(database, ims_queries, TENANT)
     label = f"{backend} {images:,} images, {workers} worker(s)"
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    with openims_server(database, port, workers, work / f"server-{port}.log"):
+    with openims_server(database, workers, work) as url:
         captured = capture(url, items, ids[0])
         for s in items:
             wrk(url, s, ids_file, args.connections, min(2.0, args.duration), wrk_bin)  # warm-up
@@ -383,9 +359,7 @@ def run_one(
         return result
     responses = work / f"ceiling-{backend}-{images}.json"
     responses.write_bytes(orjson.dumps(captured))
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    with ceiling_server(responses, port, workers, work / f"ceiling-{port}.log"):
+    with ceiling_server(responses, workers, work) as url:
         for s in items:
             wrk(url, s, ids_file, args.connections, min(2.0, args.duration), wrk_bin)
             m = wrk(url, s, ids_file, args.connections, args.duration, wrk_bin)

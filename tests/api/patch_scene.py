@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from tests.conftest import Server
+from tests.support.servers import Server
 
 # owner (p1), member (p2), stranger (p3), admin, reader (p1 as reader)
 CALLERS = {
@@ -42,9 +42,7 @@ class Scene:
 @contextmanager
 def callers(server: Server) -> Iterator[Scene]:
     """A scene with a client per caller and no images yet; the clients close on exit."""
-    clients = {
-        k: httpx.Client(base_url=server.url, headers=h, timeout=30) for k, h in CALLERS.items()
-    }
+    clients = {k: server.connect(h) for k, h in CALLERS.items()}
     try:
         yield Scene(server, clients)
     finally:

@@ -16,9 +16,9 @@ import httpx
 
 from openims.api.http.authentication import is_public
 from openims.auth import signature
-from tests.app_routes import routes_of_the_app
-from tests.conftest import AuthServer, Server, start_server, write_credentials
-from tests.signing import Signed, sign
+from tests.support.app_routes import routes_of_the_app
+from tests.support.servers import AuthServer, Server, start_server
+from tests.support.signing import Signed, sign
 
 UNAUTHORIZED = {
     "error": {
@@ -99,7 +99,7 @@ def test_the_description_names_the_credentials_each_operation_needs(
         ("header", "Authorization"),
         ("header", "X-Auth-Token"),
     }
-    either = [{name: []} for name in schemes]
+    either: list[dict[str, list[str]]] = [{name: []} for name in schemes]
     secured = 0
     for path, operations in spec["paths"].items():
         for method, operation in operations.items():
@@ -335,7 +335,7 @@ def test_unsigned_payload_only_where_the_sdk_uses_it(auth_server: AuthServer) ->
 def test_the_ims_update_body_is_covered_by_the_signature(auth_server: AuthServer) -> None:
     """`PATCH /v2/cloudimages/{id}` carries JSON, which the SDK signs over the body's hash:
     unlike the JSON-patch PATCH, its body cannot be swapped, nor sent UNSIGNED-PAYLOAD."""
-    from tests.catalogs import load, private
+    from tests.support.catalogs import load, private
 
     target = private("tenant-a", name="before")
     load(auth_server.server.database_url, [target])
@@ -445,12 +445,8 @@ def test_identical_refusals_whatever_failed(auth_server: AuthServer) -> None:
 def test_no_secret_reaches_the_server_log(sqlite_database: str, tmp_path: Path) -> None:
     """At debug level, after accepted and refused requests of every kind, the log holds no
     secret key, no token, no signature and no Authorization value."""
-    path = tmp_path / "credentials.toml"
-    keys, tokens = write_credentials(path)
-    server = start_server(
-        sqlite_database, tmp_path, "--credentials", str(path), env={"OPENIMS_LOG_LEVEL": "debug"}
-    )
-    srv = AuthServer(server, path, keys, tokens)
+    srv = start_server(sqlite_database, tmp_path, auth=True, env={"OPENIMS_LOG_LEVEL": "debug"})
+    keys, tokens = srv.keys, srv.tokens
     sent_secrets = []
     try:
         ok = signed_by(srv, "t1", "POST", "/v2/images", body=b'{"name": "logged"}')
@@ -465,8 +461,8 @@ def test_no_secret_reaches_the_server_log(sqlite_database: str, tmp_path: Path) 
         refused(srv.client("t1", **{"X-Project-Id": "tenant-b"}).get("/v2/images"))
         sent_secrets += [ok.headers["Authorization"], bad.headers["Authorization"]]
     finally:
-        server.stop()
-    log = server.log.read_text("utf-8", "replace")
+        srv.stop()
+    log = srv.log.read_text("utf-8", "replace")
     assert '"status":201' in log and '"status":401' in log  # requests were logged
     secrets = [k.secret_key for k in keys.values()] + [t.token for t in tokens.values()]
     secrets += ["guessed-token-value-123"]

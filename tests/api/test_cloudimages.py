@@ -1,4 +1,4 @@
-"""`GET /v2/cloudimages` over real HTTP, on SQLite and PostgreSQL: every documented filter,
+"""`GET /v2/cloudimages` over HTTP, on SQLite and PostgreSQL: every documented filter,
 visibility by caller, the five "Common Query Methods", sorting, paging and validation.
 
 Each filter case loads one image the filter must keep and one it must drop, checks that the
@@ -14,9 +14,14 @@ from typing import Any
 import pytest
 
 from openims.domain import registry, times
-from tests.catalogs import ABSENT, ids, image, load, page_all, private, shared
-from tests.conftest import Server
-from tests.seeds import QUERY_EXAMPLE
+from tests.support.catalogs import ABSENT, ids, image, load, page_all, private, shared
+from tests.support.fixtures import server_fixture
+from tests.support.seeds import QUERY_EXAMPLE
+from tests.support.servers import Server
+
+# These tests look only at requests and responses: the application in this process serves them
+# (tests.support.in_process; `pytest --real-servers` uses an `openims serve` process instead).
+server = server_fixture("server", in_process=True)
 
 KEY = "0f2a9b1e-7c4d-4e8a-9d6b-3a1c5e7f9b20"  # a KMS key id
 EP = "5b4f3c2d-1e0a-4b9c-8d7e-6f5a4b3c2d1e"  # an enterprise project
@@ -283,7 +288,7 @@ def test_flavor_rule(server: Server) -> None:
 def test_flavor_catalog_is_replaced_by_openims_flavors(
     backend: str, db_url: str, tmp_path: Any
 ) -> None:
-    from tests.conftest import start_server
+    from tests.support.servers import start_server
 
     catalog = tmp_path / "flavors.json"
     catalog.write_text(
@@ -294,7 +299,7 @@ def test_flavor_catalog_is_replaced_by_openims_flavors(
     big_disk = image(name="big disk", __support_op_board="true", min_disk=60)
     other = image(name="other", __support_kvm="true")
     load(db_url, [small, big_disk, other])
-    srv = start_server(db_url, tmp_path, "--no-auth", env={"OPENIMS_FLAVORS": str(catalog)})
+    srv = start_server(db_url, tmp_path, auth=False, env={"OPENIMS_FLAVORS": str(catalog)})
     try:
         c = srv.client("p1")
         assert ids(c.get("/v2/cloudimages", params={"flavor_id": "op.small"})) == [small["id"]]
@@ -305,7 +310,7 @@ def test_flavor_catalog_is_replaced_by_openims_flavors(
 
 
 def test_a_bad_flavor_catalog_stops_the_server_with_the_reason(db_url: str, tmp_path: Any) -> None:
-    from tests.conftest import start_server
+    from tests.support.servers import start_server
 
     catalog = tmp_path / "flavors.json"
     catalog.write_text(
@@ -313,7 +318,7 @@ def test_a_bad_flavor_catalog_stops_the_server_with_the_reason(db_url: str, tmp_
         ' "requires": {"__supprot_kvm": "true"}}]}'
     )
     with pytest.raises(RuntimeError, match="__supprot_kvm"):
-        start_server(db_url, tmp_path, "--no-auth", env={"OPENIMS_FLAVORS": str(catalog)})
+        start_server(db_url, tmp_path, auth=False, env={"OPENIMS_FLAVORS": str(catalog)})
 
 
 # --- visibility ------------------------------------------------------------------------------

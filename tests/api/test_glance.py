@@ -1,42 +1,28 @@
-"""The Glance face over real HTTP, on SQLite and PostgreSQL."""
+"""The Glance face over HTTP, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
+import httpx
 import pytest
 
-from openims.service import transfer
-from tests.conftest import Server
-from tests.seeds import PATCH_EXAMPLE, QUERY_EXAMPLE
+from tests.support.catalogs import load
+from tests.support.fixtures import server_fixture
+from tests.support.seeds import PATCH_EXAMPLE, QUERY_EXAMPLE
+from tests.support.servers import Server
+
+# These tests look only at requests and responses: the application in this process serves them
+# (tests.support.in_process; `pytest --real-servers` uses an `openims serve` process instead).
+server = server_fixture("server", in_process=True)
 
 
-def create(client, **fields) -> dict:
+def create(client: httpx.Client, **fields: Any) -> dict[str, Any]:
     r = client.post("/v2/images", json={"name": "img", **fields})
     assert r.status_code == 201, r.text
-    return r.json()
-
-
-def import_docs(server: Server, *docs: dict) -> None:
-    """Load documents through the import path (owner, status and times as given)."""
-    import asyncio
-    import io
-
-    import orjson
-
-    from openims.store.engine import create_engine
-    from openims.store.images import ImageStore
-
-    async def go() -> None:
-        engine = create_engine(server.database_url, pool_size=1)
-        try:
-            data = b"\n".join(orjson.dumps(d) for d in docs)
-            with transfer.check_stream(io.BytesIO(data)) as checked:
-                await transfer.write(ImageStore(engine), checked)
-        finally:
-            await engine.dispose()
-
-    asyncio.run(go())
+    doc: dict[str, Any] = r.json()
+    return doc
 
 
 def test_create_returns_201_location_and_the_document(server: Server) -> None:
@@ -106,7 +92,7 @@ def test_bad_create_bodies_are_refused_and_write_nothing(
 
 
 def test_seed_documents_are_served_exactly(server: Server) -> None:
-    import_docs(server, QUERY_EXAMPLE, PATCH_EXAMPLE)
+    load(server.database_url, [QUERY_EXAMPLE, PATCH_EXAMPLE])
     admin = server.admin()
     for example in (QUERY_EXAMPLE, PATCH_EXAMPLE):
         got = admin.get(f"/v2/images/{example['id']}").json()
@@ -199,7 +185,7 @@ def test_version_discovery(server: Server) -> None:
 def test_schemas_describe_every_document(server: Server) -> None:
     import jsonschema
 
-    import_docs(server, QUERY_EXAMPLE, PATCH_EXAMPLE)
+    load(server.database_url, [QUERY_EXAMPLE, PATCH_EXAMPLE])
     c = server.client("p1")
     create(c, tags=["a"], extra="x")
     schema = c.get("/v2/schemas/image").json()

@@ -1,4 +1,4 @@
-"""The query rules of the Glance list `GET /v2/images` over real HTTP, on SQLite and PostgreSQL,
+"""The query rules of the Glance list `GET /v2/images` over HTTP, on SQLite and PostgreSQL,
 where Glance's own code decides them: ISO 8601 time filters, `limit` and the size ranges read
 with Python's int(), and the sort keys, directions and tie-breakers of `_get_sorting_params`
 and `image_get_all` (docs/images.md)."""
@@ -12,8 +12,13 @@ import httpx
 import pytest
 
 from openims.domain import query
-from tests.catalogs import ABSENT, load, private
-from tests.conftest import Server
+from tests.support.catalogs import ABSENT, load, private
+from tests.support.fixtures import server_fixture
+from tests.support.servers import Server
+
+# These tests look only at requests and responses: the application in this process serves them
+# (tests.support.in_process; `pytest --real-servers` uses an `openims serve` process instead).
+server = server_fixture("server", in_process=True)
 
 GLANCE_TIME_ERROR = 'Bad "{}" query filter format. Use ISO 8601 DateTime notation.'
 
@@ -360,7 +365,7 @@ def labels(r: httpx.Response) -> list[str]:
 def test_sort_keys_directions_and_tie_breakers(
     sortable: httpx.Client, params: list[tuple[str, str]], expected: list[str]
 ) -> None:
-    assert labels(sortable.get("/v2/images", params=params)) == expected
+    assert labels(sortable.get("/v2/images", params=tuple(params))) == expected
 
 
 @pytest.mark.parametrize(
@@ -390,7 +395,7 @@ def test_sort_keys_directions_and_tie_breakers(
     ],
 )
 def test_bad_sorts_are_refused(server: Server, params: list[tuple[str, str]], message: str) -> None:
-    got = error(server.client().get("/v2/images", params=params))
+    got = error(server.client().get("/v2/images", params=tuple(params)))
     assert got.startswith(message)
     if message.startswith("Number"):
         assert got == "Number of sort dirs does not match the number of sort keys"
@@ -410,7 +415,7 @@ def test_bad_sorts_are_refused(server: Server, params: list[tuple[str, str]], me
 def test_next_links_walk_every_image_once_in_mixed_directions(
     sortable: httpx.Client, params: list[tuple[str, str]], limit: int
 ) -> None:
-    whole = labels(sortable.get("/v2/images", params=params))
+    whole = labels(sortable.get("/v2/images", params=tuple(params)))
     body: dict[str, Any] = sortable.get("/v2/images", params=[*params, ("limit", limit)]).json()
     walked = [i["description"] for i in body["images"]]
     while "next" in body:

@@ -14,8 +14,8 @@ import httpx
 import jsonschema
 import pytest
 
-from tests.catalogs import load, private
-from tests.conftest import Server
+from tests.support.catalogs import load, private
+from tests.support.servers import Server
 
 V21 = "application/openstack-images-v2.1-json-patch"
 # outside IMS's alphabet: parentheses, '/', a leading space, '<', 255 characters

@@ -1,4 +1,4 @@
-"""The IMS update API, `PATCH /v2/cloudimages/{image_id}`, when it succeeds, over real HTTP on
+"""The IMS update API, `PATCH /v2/cloudimages/{image_id}`, when it succeeds, over HTTP on
 SQLite and PostgreSQL. (Refusals: `test_ims_patch_errors.py`; the SDK: `tests/clients`.)"""
 
 from __future__ import annotations
@@ -8,8 +8,13 @@ from typing import Any
 
 import httpx
 
-from tests.catalogs import activate, image, load, private
-from tests.conftest import Server
+from tests.support.catalogs import activate, image, load, private
+from tests.support.fixtures import server_fixture
+from tests.support.servers import Server
+
+# These tests look only at requests and responses: the application in this process serves them
+# (tests.support.in_process; `pytest --real-servers` uses an `openims serve` process instead).
+server = server_fixture("server", in_process=True)
 
 JSON = "application/json"
 

@@ -1,4 +1,4 @@
-"""Every refusal of the IMS update API (`PATCH /v2/cloudimages/{image_id}`) over real HTTP, on
+"""Every refusal of the IMS update API (`PATCH /v2/cloudimages/{image_id}`) over HTTP, on
 SQLite and PostgreSQL, from one table.
 
 `CASES` is the table `docs/patch.md` shows in its IMS section, and
@@ -23,8 +23,10 @@ import pytest
 
 from openims.domain.registry import REGISTRY, Change, Presence
 from tests.api.patch_scene import Scene, callers
-from tests.catalogs import image, load, private, shared
-from tests.conftest import BACKENDS, Server, empty
+from tests.support.catalogs import image, load, private, shared
+from tests.support.databases import BACKENDS
+from tests.support.fixtures import shared_server
+from tests.support.servers import Server
 
 JSON = "application/json"
 V21 = "application/openstack-images-v2.1-json-patch"
@@ -496,10 +498,9 @@ def test_the_docs_tables_are_these_tables() -> None:
 def scene(request: pytest.FixtureRequest) -> Iterator[Scene]:
     """One set of images per backend for all cases: a refused patch changes nothing, and
     every case checks exactly that, so the cases can share it."""
-    server: Server = request.getfixturevalue(
-        "pg_server" if request.param == "postgres" else "sqlite_server"
-    )
-    empty(server.database_url)
+    # refusals are requests and responses only: the application in this process serves them
+    server = shared_server(request, request.param, auth=False, in_process=True)
+    assert isinstance(server, Server)
     own = private("p1", name="img", team="blue", tags=["a"])
     shared_image = shared("p1", {"p2": "accepted"}, name="shared")
     public = image(name="pub")

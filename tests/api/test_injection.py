@@ -13,7 +13,12 @@ import orjson
 import pytest
 
 from openims.domain import query
-from tests.conftest import Server
+from tests.support.fixtures import server_fixture
+from tests.support.servers import Server
+
+# These tests look only at requests and responses: the application in this process serves them
+# (tests.support.in_process; `pytest --real-servers` uses an `openims serve` process instead).
+server = server_fixture("server", in_process=True)
 
 SQL = [
     "' OR '1'='1",

@@ -18,8 +18,8 @@ import orjson
 import pytest
 
 from openims.config import Settings
-from tests.api.test_glance import import_docs
-from tests.conftest import Server, free_port
+from tests.support.catalogs import load
+from tests.support.servers import Server, free_port
 
 DEFAULTS = Settings()
 
@@ -89,7 +89,7 @@ def test_an_overlong_query_string_is_refused(server: Server, path: str) -> None:
     fits = [("tag", "x" * 1000)] * 8
     fits.append(("tag", "y" * (DEFAULTS.max_query_bytes - len(urlencode(fits)) - len("&tag="))))
     assert len(urlencode(fits)) == DEFAULTS.max_query_bytes
-    assert c.get(path, params=fits).status_code == 200
+    assert c.get(path, params=tuple(fits)).status_code == 200
     r = c.get(path, params=[*fits[:-1], ("tag", fits[-1][1] + "y")])
     message = assert_error(r, 414, "APIGW.0201", ims=path == "/v2/cloudimages")
     assert f"query string is longer than {DEFAULTS.max_query_bytes} bytes" in message
@@ -168,7 +168,7 @@ def test_glance_caps_a_large_limit_at_1000(server: Server) -> None:
         {"id": str(uuid.uuid4()), "name": f"n{i}", "owner": "p-many", "visibility": "private"}
         for i in range(1001)
     ]
-    import_docs(server, *docs)
+    load(server.database_url, docs)
     c = server.client("p-many")
     body = c.get("/v2/images", params={"limit": 5000}).json()
     assert len(body["images"]) == 1000 and "next" in body

@@ -7,7 +7,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import orjson
@@ -17,8 +17,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from openims.api.app import create_app
 from openims.api.http.middleware import RequestContext, RouteTemplates
 from openims.config import Settings
-from tests.conftest import AuthServer, Server, start_server, write_credentials
-from tests.signing import sign
+from tests.support.servers import AuthServer, Server, ServerProcess, start_server
+from tests.support.signing import sign
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -106,9 +106,7 @@ def test_refusals_before_routing_are_counted(server: Server) -> None:
 
 def test_metrics_of_several_workers_are_summed(db_url: str, tmp_path: Path) -> None:
     """A scrape reaches one worker at random; every scrape must show the whole server."""
-    srv = start_server(
-        db_url, tmp_path, "--no-auth", "--workers", "2", env={"OPENIMS_POOL_SIZE": "3"}
-    )
+    srv = start_server(db_url, tmp_path, auth=False, workers=2, env={"OPENIMS_POOL_SIZE": "3"})
     try:
         # the pool gauges of both workers: 2 x 3 configured connections, once both are up
         deadline = time.monotonic() + 30
@@ -146,9 +144,7 @@ def _log_lines(path: Path, request_id: str) -> list[dict[str, object]]:
 
 def test_several_workers_write_the_access_log(db_url: str, tmp_path: Path) -> None:
     """Workers are new processes: each sets up the log as `serve` does (they logged nothing)."""
-    srv = start_server(
-        db_url, tmp_path, "--no-auth", "--workers", "2", env={"OPENIMS_LOG_LEVEL": "info"}
-    )
+    srv = start_server(db_url, tmp_path, auth=False, workers=2, env={"OPENIMS_LOG_LEVEL": "info"})
     ids = [f"req-worker-{i}" for i in range(20)]
     try:
         for request_id in ids:  # fresh connections, so both workers answer some
@@ -169,13 +165,13 @@ def test_several_workers_write_the_access_log(db_url: str, tmp_path: Path) -> No
 
 
 @pytest.fixture
-def logging_server(db_url: str, tmp_path: Path) -> Iterator[Server]:
-    srv = start_server(db_url, tmp_path, "--no-auth", env={"OPENIMS_LOG_LEVEL": "info"})
+def logging_server(db_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
+    srv = start_server(db_url, tmp_path, auth=False, env={"OPENIMS_LOG_LEVEL": "info"})
     yield srv
     srv.stop()
 
 
-def test_one_log_line_per_request_without_secrets(logging_server: Server) -> None:
+def test_one_log_line_per_request_without_secrets(logging_server: ServerProcess) -> None:
     srv = logging_server
     secret_headers = {
         "X-Auth-Token": SECRET_TOKEN,
@@ -218,12 +214,8 @@ def test_one_log_line_per_request_without_secrets(logging_server: Server) -> Non
 # --- the access log with authentication on --------------------------------------------------
 @pytest.fixture
 def logging_auth_server(db_url: str, tmp_path: Path) -> Iterator[AuthServer]:
-    path = tmp_path / "credentials.toml"
-    keys, tokens = write_credentials(path)
-    srv = start_server(
-        db_url, tmp_path, "--credentials", str(path), env={"OPENIMS_LOG_LEVEL": "info"}
-    )
-    yield AuthServer(srv, path, keys, tokens)
+    srv = start_server(db_url, tmp_path, auth=True, env={"OPENIMS_LOG_LEVEL": "info"})
+    yield srv
     srv.stop()
 
 
@@ -350,7 +342,8 @@ def test_route_templates_cover_every_documented_operation(tmp_path: Path) -> Non
     serves (a router added to the app but not to the resolver would fail here), and picks
     the same template the router picks."""
     app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'x.db'}", no_auth=True))
-    [context] = [m for m in app.user_middleware if m.cls is RequestContext]
+    # Starlette types a middleware's class as a factory of apps: compare it as an object
+    [context] = [m for m in app.user_middleware if cast(object, m.cls) is RequestContext]
     resolve = context.kwargs["routes"]
     assert isinstance(resolve, RouteTemplates)
 
@@ -380,7 +373,7 @@ def test_no_request_body_reaches_the_log_at_debug_level(
     query strings) of creates, patches of both faces, member and tag requests must appear
     nowhere in the log, while the requests themselves are logged."""
     marker = f"zq{uuid.uuid4().hex[:10]}"
-    srv = start_server(db_url, tmp_path, "--no-auth", env={"OPENIMS_LOG_LEVEL": level})
+    srv = start_server(db_url, tmp_path, auth=False, env={"OPENIMS_LOG_LEVEL": level})
     try:
         admin = srv.admin()
         made = admin.post(

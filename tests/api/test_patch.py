@@ -1,4 +1,4 @@
-"""PATCH /v2/images/{id} that succeeds, over real HTTP on SQLite and PostgreSQL. (Refusals:
+"""PATCH /v2/images/{id} that succeeds, over HTTP on SQLite and PostgreSQL. (Refusals:
 `test_patch_errors.py`.)"""
 
 from __future__ import annotations
@@ -9,7 +9,13 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import Server, start_server
+from tests.support.catalogs import load
+from tests.support.fixtures import server_fixture
+from tests.support.servers import Server, start_server
+
+# These tests look only at requests and responses: the application in this process serves them
+# (tests.support.in_process; `pytest --real-servers` uses an `openims serve` process instead).
+server = server_fixture("server", in_process=True)
 
 V20 = "application/openstack-images-v2.0-json-patch"
 V21 = "application/openstack-images-v2.1-json-patch"
@@ -170,11 +176,10 @@ def test_a_gpu_type_replaces_the_kvm_flag_in_one_patch(server: Server) -> None:
 def test_an_imported_conflict_does_not_block_other_changes(server: Server) -> None:
     """Images imported with both attributes keep them; a patch that touches neither passes,
     one that writes either side is refused."""
-    from tests.api.test_glance import import_docs
-    from tests.seeds import PATCH_EXAMPLE
+    from tests.support.seeds import PATCH_EXAMPLE
 
     both = dict(PATCH_EXAMPLE, __support_kvm="true", __support_kvm_gpu_type="P100")
-    import_docs(server, both)
+    load(server.database_url, [both])
     admin = server.admin()
     doc = ok(admin, both["id"], [{"op": "replace", "path": "/name", "value": "renamed"}])
     assert doc["__support_kvm"] == "true" and doc["__support_kvm_gpu_type"] == "P100"
@@ -230,12 +235,11 @@ def test_admins_patch_any_image_and_move_it_to_another_owner(server: Server) -> 
 
 def test_updated_at_never_moves_backwards(server: Server) -> None:
     """An image imported with a future `updated_at` keeps it; a present one moves on."""
-    from tests.api.test_glance import import_docs
-    from tests.seeds import PATCH_EXAMPLE
+    from tests.support.seeds import PATCH_EXAMPLE
 
     future = dict(PATCH_EXAMPLE, id="3d0d7d33-5a19-4a4e-8c6b-3b8f2bdb1e01")
     future["updated_at"] = "2100-01-01T00:00:00Z"
-    import_docs(server, future, PATCH_EXAMPLE)
+    load(server.database_url, [future, PATCH_EXAMPLE])
     admin = server.admin()
     doc = ok(admin, future["id"], [{"op": "add", "path": "/x", "value": "1"}])
     assert doc["updated_at"] == "2100-01-01T00:00:00Z"
@@ -252,7 +256,7 @@ def test_patch_is_in_the_openapi_document(server: Server) -> None:
 
 
 def test_the_operation_limit_is_a_setting(db_url: str, tmp_path: Path) -> None:
-    server = start_server(db_url, tmp_path, "--no-auth", env={"OPENIMS_MAX_PATCH_OPERATIONS": "2"})
+    server = start_server(db_url, tmp_path, auth=False, env={"OPENIMS_MAX_PATCH_OPERATIONS": "2"})
     try:
         c = server.client("p1")
         image = create(c)

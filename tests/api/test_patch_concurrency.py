@@ -16,9 +16,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.catalogs import load, private
-from tests.conftest import BACKENDS, Server, empty, start_server
 from tests.reliability.scale import SCALE, TIMEOUT
+from tests.support.catalogs import load, private
+from tests.support.databases import BACKENDS, empty
+from tests.support.servers import Server, start_server
 
 V20 = "application/openstack-images-v2.0-json-patch"
 V21 = "application/openstack-images-v2.1-json-patch"
@@ -36,7 +37,7 @@ def two_workers(
         "pg_database" if request.param == "postgres" else "sqlite_database"
     )
     empty(db_url)
-    server = start_server(db_url, tmp_path_factory.mktemp("logs"), "--no-auth", "--workers", "2")
+    server = start_server(db_url, tmp_path_factory.mktemp("logs"), auth=False, workers=2)
     yield server
     server.stop()
 

@@ -1,4 +1,4 @@
-"""Every PATCH refusal over real HTTP, on SQLite and PostgreSQL, from one table.
+"""Every PATCH refusal over HTTP, on SQLite and PostgreSQL, from one table.
 
 `CASES` is the table `docs/patch.md` shows: `test_the_docs_table_is_this_table` fails when the
 two drift apart (print the table with `python -m tests.api.test_patch_errors`). Each case
@@ -19,7 +19,9 @@ import pytest
 
 from openims.domain.registry import REGISTRY, VISIBILITIES, Change, Presence
 from tests.api.patch_scene import Scene, callers
-from tests.conftest import BACKENDS, Server, empty
+from tests.support.databases import BACKENDS
+from tests.support.fixtures import shared_server
+from tests.support.servers import Server
 
 V20 = "application/openstack-images-v2.0-json-patch"
 V21 = "application/openstack-images-v2.1-json-patch"
@@ -715,10 +717,9 @@ def test_the_docs_tables_are_these_tables() -> None:
 def scene(request: pytest.FixtureRequest) -> Iterator[Scene]:
     """One set of images per backend for all cases: a refused patch changes nothing, and
     every case checks exactly that, so the cases can share it."""
-    server: Server = request.getfixturevalue(
-        "pg_server" if request.param == "postgres" else "sqlite_server"
-    )
-    empty(server.database_url)
+    # refusals are requests and responses only: the application in this process serves them
+    server = shared_server(request, request.param, auth=False, in_process=True)
+    assert isinstance(server, Server)
     with callers(server) as built:
         owner, admin = built.clients["owner"], built.clients["admin"]
         own = owner.post("/v2/images", json={"name": "img", "team": "blue", "tags": ["a"]})

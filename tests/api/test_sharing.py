@@ -1,4 +1,4 @@
-"""Tags and members over real HTTP on SQLite and PostgreSQL: the Glance flows, and what each
+"""Tags and members over HTTP on SQLite and PostgreSQL: the Glance flows, and what each
 tenant then sees in `GET /v2/images` and `GET /v2/cloudimages`."""
 
 from __future__ import annotations
@@ -9,7 +9,12 @@ import httpx
 import jsonschema
 import pytest
 
-from tests.conftest import Server
+from tests.support.fixtures import server_fixture
+from tests.support.servers import Server
+
+# These tests look only at requests and responses: the application in this process serves them
+# (tests.support.in_process; `pytest --real-servers` uses an `openims serve` process instead).
+server = server_fixture("server", in_process=True)
 
 
 def create(client: httpx.Client, **fields: Any) -> dict[str, Any]:
@@ -233,7 +238,7 @@ EVERY_SHARED = set(SHARED_SCENE)
 
 @pytest.fixture
 def shared_scene(server: Server) -> Server:
-    from tests.catalogs import load, shared
+    from tests.support.catalogs import load, shared
 
     load(
         server.database_url,

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Iterator
 
 import orjson
 import pytest
 
-from tests.conftest import Server, empty, start_server
+from tests.support.fixtures import server_fixture
+from tests.support.servers import Server
 
 pytestmark = pytest.mark.slow
 
@@ -25,30 +25,8 @@ TIMEOUTS = {
 }
 
 
-@pytest.fixture(scope="module")
-def sqlite_slow_server(
-    sqlite_database: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Server]:
-    srv = start_server(sqlite_database, tmp_path_factory.mktemp("slow"), "--no-auth", env=TIMEOUTS)
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture(scope="module")
-def pg_slow_server(pg_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = start_server(pg_database, tmp_path_factory.mktemp("slow"), "--no-auth", env=TIMEOUTS)
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
-def slow_server(backend: str, request: pytest.FixtureRequest) -> Server:
-    """A server with short timeouts on an empty database of the backend under test."""
-    srv: Server = request.getfixturevalue(
-        "pg_slow_server" if backend == "postgres" else "sqlite_slow_server"
-    )
-    empty(srv.database_url)
-    return srv
+# a server with short timeouts on an empty database of the backend under test
+slow_server = server_fixture("slow_server", env=TIMEOUTS)
 
 
 def connect(server: Server) -> socket.socket:

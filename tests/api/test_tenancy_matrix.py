@@ -24,8 +24,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.catalogs import activate
-from tests.conftest import AuthServer
+from tests.support.catalogs import activate
+from tests.support.servers import AuthServer
 
 KINDS = (
     "own-private",

@@ -13,7 +13,7 @@ from urllib.parse import urljoin, urlsplit
 
 import pytest
 
-from tests.conftest import Server
+from tests.support.servers import Server
 
 
 class _References(HTMLParser):

@@ -12,8 +12,9 @@ import httpx
 import pytest
 
 from openims.auth import credentials
+from openims.auth.credentials import Credential, Token
 from tests.cli.test_transfer import openims
-from tests.conftest import free_port, start_server
+from tests.support.servers import free_port, start_server
 
 
 def test_add_writes_an_owner_only_file_that_loads(tmp_path: Path) -> None:
@@ -102,7 +103,7 @@ def test_refuses_an_empty_project(tmp_path: Path) -> None:
 def test_server_accepts_an_added_token(sqlite_database: str, tmp_path: Path) -> None:
     path = tmp_path / "credentials.toml"
     token = openims("token", "add", "--project-id", "p9", "--file", str(path)).stdout.decode()
-    server = start_server(sqlite_database, tmp_path, "--credentials", str(path))
+    server = start_server(sqlite_database, tmp_path, auth=True, credentials=path)
     try:
         ok = httpx.get(f"{server.url}/v2/images", headers={"X-Auth-Token": token.strip()})
         assert ok.status_code == 200, ok.text
@@ -198,7 +199,8 @@ def test_add_takes_known_roles_in_any_case(tmp_path: Path, command: tuple[str, s
     )
     assert done.returncode == 0, done.stderr
     creds, tokens = credentials.load(path)
-    assert [e.roles for e in [*creds, *tokens]] == [frozenset({"reader", "observer"})]
+    entries: list[Credential | Token] = [*creds, *tokens]
+    assert [e.roles for e in entries] == [frozenset({"reader", "observer"})]
 
 
 @pytest.mark.parametrize("entry", ["credential", "token"])

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import PG_URL, free_port
+from tests.support.databases import PG_URL
+from tests.support.servers import free_port
 
 
 def run(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
@@ -174,7 +175,7 @@ def test_a_port_in_use_is_one_line_before_anything_starts(
     database = tmp_path / "openims.db"
     args = ["--no-auth"]
     if auth == "credentials":
-        from tests.conftest import write_credentials
+        from tests.support.servers import write_credentials
 
         write_credentials(tmp_path / "credentials.toml")
         args = ["--credentials", str(tmp_path / "credentials.toml")]

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import free_port
-from tests.seeds import QUERY_EXAMPLE
+from tests.support.seeds import QUERY_EXAMPLE
+from tests.support.servers import free_port
 
 
 def test_serve_demo_on_the_default_sqlite_file(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ import orjson
 import pytest
 
 from openims.service import demo
-from tests.seeds import PATCH_EXAMPLE, QUERY_EXAMPLE
+from tests.support.seeds import PATCH_EXAMPLE, QUERY_EXAMPLE
 
 
 def openims(

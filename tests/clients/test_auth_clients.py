@@ -22,8 +22,10 @@ from huaweicloudsdkims.v2 import (
     ListImagesRequest,
 )
 from openstack import exceptions as os_exc
+from openstack.image.v2 import _proxy as image_v2
+from openstack.image.v2._proxy import Proxy as ImageProxy
 
-from tests.conftest import AuthServer
+from tests.support.servers import AuthServer
 
 pytestmark = [
     pytest.mark.clients,
@@ -158,16 +160,18 @@ def openstack_connection(srv: AuthServer, token: str) -> openstack.connection.Co
 def test_openstacksdk_with_a_token(auth_server: AuthServer) -> None:
     conn = openstack_connection(auth_server, auth_server.tokens["t2"].token)
     try:
-        image = conn.image.create_image(
+        images = conn.image
+        assert isinstance(images, image_v2.Proxy)  # the endpoint is the Image API v2
+        image = images.create_image(
             name="osdk", disk_format="qcow2", container_format="bare", allow_duplicates=True
         )
         assert image.owner == "tenant-b"
-        conn.image.add_tag(image, "green")
-        assert conn.image.get_image(image.id).tags == ["green"]
-        assert [i.id for i in conn.image.images()] == [image.id]
-        conn.image.delete_image(image)
+        images.add_tag(image, "green")
+        assert images.get_image(image.id).tags == ["green"]
+        assert [i.id for i in images.images()] == [image.id]
+        images.delete_image(image)
         with pytest.raises(os_exc.NotFoundException):
-            conn.image.get_image(image.id)
+            images.get_image(image.id)
     finally:
         conn.close()
     bad = openstack_connection(auth_server, "not-a-token")
@@ -184,6 +188,7 @@ def test_openstacksdk_hides_and_finds_hidden_images(auth_server: AuthServer) -> 
     is_hidden=True)` patches it, the default list leaves the image out, `is_hidden=True`
     lists it, and `find_image` looks among the hidden images when the others lack it."""
     conn = openstack_connection(auth_server, auth_server.tokens["t1"].token)
+    assert isinstance(conn.image, ImageProxy)  # the image API's v2 proxy
     try:
         image = conn.image.create_image(
             name="old-release", disk_format="qcow2", container_format="bare", allow_duplicates=True

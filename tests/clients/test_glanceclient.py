@@ -6,7 +6,7 @@ import pytest
 from glanceclient import Client
 from glanceclient import exc as glance_exc
 
-from tests.conftest import Server
+from tests.support.servers import Server
 
 pytestmark = pytest.mark.clients
 

@@ -12,8 +12,8 @@ import pytest
 from glanceclient import Client
 from glanceclient import exc as glance_exc
 
-from tests.catalogs import load, private
-from tests.conftest import Server
+from tests.support.catalogs import load, private
+from tests.support.servers import Server
 
 pytestmark = pytest.mark.clients
 

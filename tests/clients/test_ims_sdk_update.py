@@ -31,8 +31,8 @@ from huaweicloudsdkims.v2 import (
     UpdateImageRequestBody,
 )
 
-from tests.catalogs import load, private, shared
-from tests.conftest import AuthServer, Server
+from tests.support.catalogs import load, private, shared
+from tests.support.servers import AuthServer, Server
 
 pytestmark = [
     pytest.mark.clients,

@@ -17,8 +17,8 @@ from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
 from huaweicloudsdkims.v2 import ImsClient, ListImagesRequest
 
-from tests.catalogs import image, load, private, shared
-from tests.conftest import Server
+from tests.support.catalogs import image, load, private, shared
+from tests.support.servers import Server
 
 pytestmark = pytest.mark.clients
 

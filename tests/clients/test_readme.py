@@ -26,7 +26,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import free_port
+from tests.support.servers import free_port
 
 pytestmark = pytest.mark.clients
 
@@ -43,7 +43,10 @@ class Block:
 
 
 def blocks() -> list[Block]:
-    found, section, fence, lines = [], "", None, []
+    found: list[Block] = []
+    lines: list[str] = []
+    section = ""
+    fence: str | None = None
     for line in README.read_text().splitlines():
         if fence is None and line.startswith("## "):
             section = line[3:].strip()

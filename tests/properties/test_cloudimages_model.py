@@ -2,7 +2,7 @@
 
 Hypothesis draws a random catalog (owners, visibility, members, registration, every filtered
 attribute, ties everywhere) and random valid queries (a caller, up to three filters, a sort and
-a page size), loads the catalog into the database of a real server and pages through the
+a page size), loads the catalog into the database of the server and pages through the
 endpoint over HTTP with `marker`. Every page must equal the same slice of what the reference
 below computes: a plain Python filter, sort and slice over the documents, written from the IMS
 documentation and `docs/cloudimages.md`, sharing no code with the server's query path.
@@ -18,8 +18,14 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.catalogs import load
-from tests.conftest import Server, empty
+from tests.support.catalogs import load
+from tests.support.databases import empty
+from tests.support.fixtures import server_fixture
+from tests.support.servers import Server
+
+# These tests look only at requests and responses: the application in this process serves them
+# (tests.support.in_process; `pytest --real-servers` uses an `openims serve` process instead).
+server = server_fixture("server", in_process=True)
 
 # --- the value pools: small, so that filters hit and sort keys tie ---------------------------
 
@@ -166,7 +172,9 @@ def _time_value(draw: st.DrawFn, docs: list[dict[str, Any]], name: str) -> tuple
 
 
 @st.composite
-def queries(draw: st.DrawFn, docs: list[dict[str, Any]]) -> tuple[tuple[str, str | None], list]:
+def queries(
+    draw: st.DrawFn, docs: list[dict[str, Any]]
+) -> tuple[tuple[str, str | None], list[tuple[str, str]]]:
     caller = draw(_CALLER)
     params: list[tuple[str, str]] = []
     visibility = draw(_VISIBILITY)
@@ -181,7 +189,7 @@ def queries(draw: st.DrawFn, docs: list[dict[str, Any]]) -> tuple[tuple[str, str
             present = sorted({t for d in docs for t in d["tags"]})
         else:
             present = sorted({_query_form(d[name]) for d in docs if name in d})
-        if name == "id" or (present and draw(st.booleans())):
+        if name == "id" or (bool(present) and draw(st.booleans())):
             params.append((name, _pick(draw, present)))
         else:
             params.append((name, draw(_FILTERS[name])))
@@ -265,17 +273,19 @@ def matches(doc: dict[str, Any], name: str, value: str) -> bool:
     if name == "enterprise_project_id":
         if value == "all_granted_eps":
             return True
-        return doc.get("enterprise_project_id", "0") == value
+        return bool(doc.get("enterprise_project_id", "0") == value)
     if name == "flavor_id":
         return boots(doc, FLAVORS[value])
     if name in ("protected", "__whole_image"):
         return bool(doc.get(name, False)) == (value.lower() == "true")
     if name in ("min_ram", "min_disk"):
-        return doc[name] == int(value)
+        return bool(doc[name] == int(value))
     return doc.get(name) == value
 
 
-def reference(docs: list[dict[str, Any]], caller: tuple[str, str | None], params: list) -> list:
+def reference(
+    docs: list[dict[str, Any]], caller: tuple[str, str | None], params: list[tuple[str, str]]
+) -> list[str]:
     project, roles = caller
     admin = roles == "admin"
     given = dict(params)
@@ -297,7 +307,7 @@ def reference(docs: list[dict[str, Any]], caller: tuple[str, str | None], params
     def sort_value(d: dict[str, Any]) -> tuple[Any, ...]:
         out: list[Any] = []
         for k in keys:
-            v = d.get(k)
+            v: Any = d.get(k)
             if k == "created_at":
                 v = _epoch(v)
             elif v is None:
@@ -339,7 +349,7 @@ def test_the_endpoint_agrees_with_the_reference(server: Server, data: st.DataObj
         marker: str | None = None
         for start in range(0, len(expected) + 1, limit):
             query = params + ([("marker", marker)] if marker else [])
-            r = client.get("/v2/cloudimages", params=query, headers=headers)
+            r = client.get("/v2/cloudimages", params=tuple(query), headers=headers)
             assert r.status_code == 200, (params, r.text)
             page = [i["id"] for i in r.json()["images"]]
             assert page == expected[start : start + limit], (caller, query)

@@ -20,8 +20,14 @@ import iso8601
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.catalogs import load
-from tests.conftest import Server, empty
+from tests.support.catalogs import load
+from tests.support.databases import empty
+from tests.support.fixtures import server_fixture
+from tests.support.servers import Server
+
+# These tests look only at requests and responses: the application in this process serves them
+# (tests.support.in_process; `pytest --real-servers` uses an `openims serve` process instead).
+server = server_fixture("server", in_process=True)
 
 CALLER = "p1"
 NAMES = (None, "a", "a", "B", "b", "镜像")
@@ -133,7 +139,7 @@ def queries(draw: st.DrawFn, docs: list[dict[str, Any]]) -> list[tuple[str, str]
 
 def _stored(doc: dict[str, Any], key: str) -> Any:
     """The value a sort or range compares: a missing name is "", a missing size 0."""
-    value = doc.get(key)
+    value: Any = doc.get(key)
     if key in ("created_at", "updated_at"):
         return iso8601.parse_date(value)
     if value is None:
@@ -152,14 +158,16 @@ def _time_matches(doc: dict[str, Any], field: str, value: str) -> bool:
             op, threshold = left, right
     when = iso8601.parse_date(threshold)
     have = _stored(doc, field)
-    return {
-        "gt": have > when,
-        "gte": have >= when,
-        "lt": have < when,
-        "lte": have <= when,
-        "eq": have == when,
-        "neq": have != when,
-    }[op]
+    return bool(
+        {
+            "gt": have > when,
+            "gte": have >= when,
+            "lt": have < when,
+            "lte": have <= when,
+            "eq": have == when,
+            "neq": have != when,
+        }[op]
+    )
 
 
 def _order(params: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -230,7 +238,7 @@ def test_the_glance_list_agrees_with_the_reference(server: Server, data: st.Data
         params = data.draw(queries(docs), label="query")
         expected = reference(docs, params)
         limit = int(dict(params).get("limit", "25"))
-        r = client.get("/v2/images", params=params)
+        r = client.get("/v2/images", params=tuple(params))
         start = 0
         while True:  # follow `next`, present exactly when a page is full
             assert r.status_code == 200, (params, r.text)

@@ -9,9 +9,9 @@ import uuid
 import sqlalchemy as sa
 
 from openims.store.engine import create_engine
-from tests.conftest import Server
 from tests.reliability import consistency
 from tests.reliability.writes import Ack, add_member, add_tag, create, missing, patch
+from tests.support.servers import Server
 
 
 def test_missing_reports_exactly_the_writes_that_are_not_there(server: Server) -> None:

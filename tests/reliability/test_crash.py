@@ -15,10 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import Server, start_server
 from tests.reliability import consistency
 from tests.reliability.scale import SCALE, TIMEOUT
 from tests.reliability.writes import UPDATE_KINDS, Ack, Refused, create, missing
+from tests.support.servers import Server, start_server
 
 pytestmark = [pytest.mark.slow, TIMEOUT]
 
@@ -76,7 +76,7 @@ class Load:
 def test_acknowledged_writes_survive_sigkill(db_url: str, tmp_path: Path) -> None:
     rng = random.Random(SEED)
     acks: list[Ack] = []
-    server = start_server(db_url, tmp_path, "--no-auth")
+    server = start_server(db_url, tmp_path, auth=False)
     try:
         for round_no in range(ROUNDS):
             load = Load(server, round_no, acks)
@@ -93,7 +93,7 @@ def test_acknowledged_writes_survive_sigkill(db_url: str, tmp_path: Path) -> Non
             assert load.refused == []
             server.stop()
 
-            server = start_server(db_url, tmp_path, "--no-auth")
+            server = start_server(db_url, tmp_path, auth=False)
             assert consistency.problems(db_url) == []
             with httpx.Client(
                 base_url=server.url, headers={"X-Project-Id": "p-crash"}, timeout=30

@@ -16,9 +16,10 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import Server, empty, free_port, start_server
 from tests.reliability import consistency
 from tests.reliability.tcp_proxy import TcpProxy
+from tests.support.databases import empty
+from tests.support.servers import Server, ServerProcess, free_port, start_server
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -30,7 +31,7 @@ UNAVAILABLE = {
 
 @dataclass
 class Setup:
-    server: Server
+    server: ServerProcess
     proxy: TcpProxy
 
 
@@ -40,7 +41,7 @@ def _behind_proxy(pg_database: str, tmp_path: Path, **env: str) -> Iterator[Setu
     proxy = TcpProxy(real.host or "127.0.0.1", real.port or 5432)
     port = proxy.start()
     url = real.set(host="127.0.0.1", port=port).render_as_string(hide_password=False)
-    server = start_server(url, tmp_path, "--no-auth", env={"OPENIMS_LOG_LEVEL": "info", **env})
+    server = start_server(url, tmp_path, auth=False, env={"OPENIMS_LOG_LEVEL": "info", **env})
     yield Setup(server, proxy)
     server.stop()
     proxy.stop()
@@ -202,6 +203,6 @@ def test_a_server_starting_without_its_database_fails_clearly(
     real = sa.make_url(pg_database)
     nowhere = real.set(host="127.0.0.1", port=free_port()).render_as_string(hide_password=False)
     with pytest.raises(RuntimeError, match="server exited") as failed:
-        start_server(nowhere, tmp_path, "--no-auth")
+        start_server(nowhere, tmp_path, auth=False)
     assert "Error: cannot reach the database postgresql://" in str(failed.value)
     assert "Traceback" not in str(failed.value)

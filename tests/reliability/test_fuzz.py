@@ -22,7 +22,6 @@ operation and mode.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -36,15 +35,15 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis import checks as st_checks
+from schemathesis.core.result import Ok
 
 from openims.api.http.authentication import is_public
+from openims.domain.documents import ImageItem
 from openims.service import demo
-from openims.store.engine import create_engine
-from openims.store.images import ImageItem, ImageStore
-from tests.catalogs import activate
-from tests.conftest import AuthServer, Server
 from tests.reliability.scale import SCALE, TIMEOUT
-from tests.signing import sign
+from tests.support.catalogs import activate, load
+from tests.support.servers import AuthServer, Server
+from tests.support.signing import sign
 
 pytestmark = [pytest.mark.slow, TIMEOUT]
 
@@ -54,7 +53,7 @@ NO_AUTH_EXAMPLES = SCALE.no_auth_examples  # per operation, mode and target, emu
 QUERY_EXAMPLES = SCALE.query_examples
 
 
-def error_format(ctx: Any, response: schemathesis.Response, case: schemathesis.Case) -> None:
+def error_format(ctx: Any, response: schemathesis.Response, case: schemathesis.Case[Any]) -> None:
     """Every 4xx and 5xx body is `{"error": {"message", "code"}}` (Glance paths add `title`)."""
     if response.status_code < 400:
         return
@@ -70,7 +69,7 @@ def error_format(ctx: Any, response: schemathesis.Response, case: schemathesis.C
 
 
 def refused_without_credentials(
-    ctx: Any, response: schemathesis.Response, case: schemathesis.Case
+    ctx: Any, response: schemathesis.Response, case: schemathesis.Case[Any]
 ) -> None:
     """Without a valid credential a protected operation answers 401 `APIGW.0301`, whatever
     else is wrong with the request; a public one never asks for a credential."""
@@ -81,7 +80,9 @@ def refused_without_credentials(
     assert json.loads(response.content)["error"]["code"] == "APIGW.0301", response.text
 
 
-def credential_accepted(ctx: Any, response: schemathesis.Response, case: schemathesis.Case) -> None:
+def credential_accepted(
+    ctx: Any, response: schemathesis.Response, case: schemathesis.Case[Any]
+) -> None:
     """A request with a valid credential is never refused as unauthenticated: the token and
     the SDK's signature of whatever the fuzzer generated are both accepted."""
     assert response.status_code != 401, response.text
@@ -122,9 +123,9 @@ def _settings(examples: int) -> settings:
 
 
 class SdkSignature(requests.auth.AuthBase):
-    """Signs each request the way the official SDK does (`tests.signing`, which calls the SDK's
-    own signer), over the method, path, query, content type and body `requests` is about to
-    send: whatever the fuzzer put in them."""
+    """Signs each request the way the official SDK does (`tests.support.signing`, which calls
+    the SDK's own signer), over the method, path, query, content type and body `requests` is
+    about to send: whatever the fuzzer put in them."""
 
     def __init__(self, access_key: str, secret_key: str) -> None:
         self.access_key = access_key
@@ -134,6 +135,9 @@ class SdkSignature(requests.auth.AuthBase):
         assert r.url is not None and r.method is not None
         parts = urlsplit(r.url)
         body = r.body.encode() if isinstance(r.body, str) else r.body
+        assert body is None or isinstance(body, bytes), "requests sends no streams here"
+        content_type = r.headers.get("Content-Type") or "application/json"
+        assert isinstance(content_type, str)
         signed = sign(
             f"{parts.scheme}://{parts.netloc}",
             self.access_key,
@@ -142,7 +146,7 @@ class SdkSignature(requests.auth.AuthBase):
             parts.path,  # as sent; the signer decodes it, as the server does
             query=list(parse_qsl(parts.query, keep_blank_values=True)),
             body=body or None,
-            content_type=r.headers.get("Content-Type") or "application/json",
+            content_type=content_type,
         )
         r.headers.update(signed.headers)
         return r
@@ -175,7 +179,10 @@ class FuzzRun:
     def run(self) -> tuple[dict[str, int], int, dict[str, str]]:
         """(requests sent per credential, operations, failures by operation and mode)."""
         schema = schemathesis.openapi.from_url(f"{self.url}/openapi.json")
-        operations = [result.ok() for result in schema.get_all_operations()]
+        operations = []
+        for result in schema.get_all_operations():
+            assert isinstance(result, Ok), result  # an operation the description cannot give
+            operations.append(result.ok())
         assert len(operations) >= 22
         session = requests.Session()
         owner = self.owner
@@ -210,7 +217,7 @@ class FuzzRun:
 
                     @_settings(self.examples)
                     @given(case=strategy, credential=st.sampled_from(self.credentials))
-                    def fuzz(case: schemathesis.Case, credential: Credential) -> None:
+                    def fuzz(case: schemathesis.Case[Any], credential: Credential) -> None:
                         sent[credential.name] += 1
                         if credential.headers or credential.auth:
                             # the description declares the credential headers, so the fuzzer
@@ -375,15 +382,7 @@ def _catalog(database_url: str, projects: list[str]) -> list[ImageItem]:
         owner = rename.get(item.doc["owner"], item.doc["owner"])
         members = {rename[m]: status for m, status in item.members if rename[m] != owner}
         renamed.append(ImageItem({**item.doc, "owner": owner}, tuple(members.items())))
-
-    async def load() -> None:
-        engine = create_engine(database_url, pool_size=1)
-        try:
-            await ImageStore(engine).import_items(renamed)
-        finally:
-            await engine.dispose()
-
-    asyncio.run(load())
+    load(database_url, renamed)
     return renamed
 
 

@@ -24,10 +24,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from openims.domain import registry
-from tests.catalogs import activate, load, shared
-from tests.conftest import AuthServer
 from tests.reliability import consistency
 from tests.reliability.scale import SCALE, TIMEOUT
+from tests.support.catalogs import activate, load, shared
+from tests.support.servers import AuthServer
 
 pytestmark = [pytest.mark.slow, TIMEOUT]
 
@@ -83,7 +83,7 @@ def pointers(draw: st.DrawFn) -> Any:
 
 
 POINTERS = pointers()
-EDGE_VALUES = st.sampled_from(
+EDGE_VALUES: st.SearchStrategy[Any] = st.sampled_from(
     [
         "public",
         "private",

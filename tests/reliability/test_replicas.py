@@ -14,10 +14,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import Server, empty, start_server
 from tests.reliability import consistency
 from tests.reliability.scale import SCALE, TIMEOUT
 from tests.reliability.writes import UPDATE_KINDS, Ack, Refused, missing
+from tests.support.databases import empty
+from tests.support.servers import Server, start_server
 
 pytestmark = [pytest.mark.slow, TIMEOUT]
 
@@ -28,7 +29,7 @@ WRITES_PER_THREAD = SCALE.replica_writes  # of each kind, per thread (default 2 
 def _start_pair(url: str, log_dir: Path) -> Iterator[tuple[Server, Server]]:
     """Both started at once: their migrations race, and must not trip over each other."""
     with ThreadPoolExecutor(2) as pool:
-        a, b = pool.map(lambda _: start_server(url, log_dir, "--no-auth"), range(2))
+        a, b = pool.map(lambda _: start_server(url, log_dir, auth=False), range(2))
     yield a, b
     a.stop()
     b.stop()

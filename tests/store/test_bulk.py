@@ -19,8 +19,8 @@ from openims.store import bulk
 from openims.store.engine import create_engine
 from openims.store.images import ImageStore
 from openims.store.tables import image_members, image_properties, image_tags, images
-from tests.conftest import empty
 from tests.store.test_schema import _differences
+from tests.support.databases import empty
 
 ADMIN = Caller("admin-project", frozenset({"admin"}))
 # every column but the members' own timestamps, which are the time of the write

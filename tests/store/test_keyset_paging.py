@@ -17,7 +17,7 @@ from openims.domain import documents, query
 from openims.domain.access import Caller
 from openims.store.engine import create_engine
 from openims.store.images import ImageStore
-from tests.catalogs import image, load
+from tests.support.catalogs import image, load
 
 ADMIN = Caller("admin-project", frozenset({"admin"}))
 MEMBER = Caller("p1")
@@ -121,7 +121,7 @@ def test_a_deep_page_is_the_same_indexed_statement_as_a_shallow_one(
 def _sorted(rows: list[tuple[str, str, str]], desc: tuple[bool, ...]) -> list[tuple[str, ...]]:
     """`rows` in the order of their fields, each ascending or descending as `desc` says
     (stable sorts from the last field to the first)."""
-    out = list(rows)
+    out: list[tuple[str, ...]] = list(rows)
     for i in reversed(range(len(desc))):
         out.sort(key=lambda row: row[i], reverse=desc[i])
     return out

@@ -20,9 +20,10 @@ from openims.store import migrate
 from openims.store.engine import create_engine
 from openims.store.images import row
 from openims.store.tables import images
-from tests.catalogs import image, private, shared
-from tests.conftest import PG_URL, _execute_autocommit, start_server
 from tests.reliability.consistency import problems
+from tests.support.catalogs import image, private, shared
+from tests.support.databases import PG_URL, create_database, drop_database
+from tests.support.servers import start_server
 
 
 @pytest.fixture
@@ -33,10 +34,8 @@ def fresh_url(backend: str, tmp_path: Path) -> Iterator[str]:
         return
     assert PG_URL, "OPENIMS_TEST_PG_URL is not set"
     name = f"openims_migration_{uuid.uuid4().hex[:12]}"
-    admin = sa.make_url(PG_URL)
-    asyncio.run(_execute_autocommit(admin, f'CREATE DATABASE "{name}"'))
-    yield admin.set(database=name).render_as_string(hide_password=False)
-    asyncio.run(_execute_autocommit(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    yield create_database(PG_URL, name)
+    drop_database(PG_URL, name)
 
 
 def write_rows(url: str, docs: list[dict[str, Any]], custom: Any = None) -> None:
@@ -215,7 +214,7 @@ def test_0006_gives_every_stored_document_os_hidden(fresh_url: str, tmp_path: Pa
 
     # what the API serves: the stored bytes, with `os_hidden`; the hidden image is left out
     # of the Glance list only
-    server = start_server(fresh_url, tmp_path, "--no-auth")
+    server = start_server(fresh_url, tmp_path, auth=False)
     try:
         admin = server.admin()
         for image_id, (doc_bytes, flag) in after.items():

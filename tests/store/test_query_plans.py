@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from openims.domain import query
 from openims.domain.access import Caller
@@ -26,7 +25,8 @@ from openims.service import demo
 from openims.store.engine import create_engine
 from openims.store.images import ImageStore
 from tests.cli.test_transfer import export, openims
-from tests.conftest import PG_URL, _execute_autocommit
+from tests.support.catalogs import load
+from tests.support.databases import PG_URL, create_database, drop_database, execute
 
 IMAGES = 6000
 TENANT = Caller(demo.DEMO_PROJECT)
@@ -51,15 +51,9 @@ SHAPES = [
 ]
 
 
-async def _load_and_analyze(url: str) -> None:
-    engine = create_engine(url, pool_size=1)
-    try:
-        await ImageStore(engine).import_items(demo.catalog(IMAGES, seed=7))
-        async with engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.exec_driver_sql("ANALYZE")
-    finally:
-        await engine.dispose()
+def _load_and_analyze(url: str) -> None:
+    load(url, demo.catalog(IMAGES, seed=7))
+    execute(url, "ANALYZE", autocommit=True)
 
 
 async def _plans(url: str) -> dict[str, str]:
@@ -81,7 +75,7 @@ async def _plans(url: str) -> dict[str, str]:
 
 @pytest.fixture
 def plans(db_url: str) -> dict[str, str]:
-    asyncio.run(_load_and_analyze(db_url))
+    _load_and_analyze(db_url)
     return asyncio.run(_plans(db_url))
 
 
@@ -106,13 +100,11 @@ def new_database(backend: str, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'new.db'}"
         return
     assert PG_URL
-    admin = sa.make_url(PG_URL)
     name = f"openims_plans_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_execute_autocommit(admin, f'CREATE DATABASE "{name}"'))
     try:
-        yield admin.set(database=name).render_as_string(hide_password=False)
+        yield create_database(PG_URL, name)
     finally:
-        asyncio.run(_execute_autocommit(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        drop_database(PG_URL, name)
 
 
 async def _chosen_plan(url: str, text: str) -> str:

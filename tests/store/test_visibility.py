@@ -16,7 +16,7 @@ from openims.domain.access import MEMBER_STATUSES, Caller, ImageAccess
 from openims.domain.query import ListQuery
 from openims.store.engine import create_engine
 from openims.store.images import ImageStore
-from tests.catalogs import image, load, private, shared
+from tests.support.catalogs import image, load, private, shared
 
 ADMIN = "admin-project"
 CALLERS = (Caller("p1"), Caller("p2"), Caller("p9"), Caller(ADMIN, frozenset({"admin"})))

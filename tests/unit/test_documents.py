@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import functools
 from collections.abc import Callable
+from typing import Any
 
 import orjson
 import pytest
@@ -13,11 +14,11 @@ from hypothesis import strategies as st
 
 from openims import errors
 from openims.domain import documents, registry, times
-from tests.seeds import PATCH_EXAMPLE, QUERY_EXAMPLE
+from tests.support.seeds import PATCH_EXAMPLE, QUERY_EXAMPLE
 
 
 @pytest.mark.parametrize("example", [PATCH_EXAMPLE, QUERY_EXAMPLE])
-def test_seed_examples_keep_every_key_and_value(example: dict) -> None:
+def test_seed_examples_keep_every_key_and_value(example: dict[str, Any]) -> None:
     doc = documents.canonical(copy.deepcopy(example))
     for key, value in example.items():
         assert doc[key] == value, key

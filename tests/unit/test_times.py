@@ -131,7 +131,8 @@ def iso_like(draw: st.DrawFn) -> str:
                 zone += draw(_number(0, 25, 2)) + draw(st.sampled_from((":", "")))
                 zone += draw(st.one_of(st.just(""), _number(0, 99, 2)))
             text += zone
-    return text + draw(st.sampled_from(("",) * 8 + ("\n", "\n\n", " ", "Z", ":", "x")))
+    tail: str = draw(st.sampled_from(("",) * 8 + ("\n", "\n\n", " ", "Z", ":", "x")))
+    return text + tail
 
 
 @settings(max_examples=1000, deadline=None, derandomize=True, database=None)

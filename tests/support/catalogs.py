@@ -1,19 +1,20 @@
-"""Catalogs for query tests: image documents built field by field and loaded through the import
-path, so that owners, members, registration and times are exactly what a test says."""
+"""Catalogs: image documents built field by field for query tests, so that owners, members,
+registration and times are exactly what a test says, and `load`, the one way tests and
+benchmarks put a catalog into a database."""
 
 from __future__ import annotations
 
 import asyncio
-import io
 import itertools
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import httpx
 import orjson
 
 from openims.domain import times
+from openims.domain.documents import ImageItem
 from openims.service import transfer
 from openims.store.engine import create_engine
 from openims.store.images import ImageStore
@@ -69,21 +70,34 @@ def shared(owner: str, members: dict[str, str], **fields: Any) -> dict[str, Any]
     )
 
 
-def load(database_url: str, docs: Iterable[dict[str, Any]]) -> None:
-    """Write `docs` (import format: documents with optional `members`) in one transaction."""
-    data = b"\n".join(orjson.dumps(d) for d in docs)
-    if not data:
-        return
+def load(
+    database_url: str,
+    catalog: Iterable[Mapping[str, Any] | ImageItem],
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Write `catalog` in one transaction, the way `openims import` and `openims demo` write:
+    documents in the import format (a document with optional `members`, as JSON would give
+    it) are checked as `openims import` checks each object, then written, like the checked
+    `ImageItem`s of `demo.catalog`, by `ImageStore.import_items` (`progress` is told how
+    many images each step wrote). Returns the number of images written."""
+    now = times.now()
 
-    async def go() -> None:
+    def items() -> Iterator[ImageItem]:
+        for entry in catalog:
+            if isinstance(entry, ImageItem):
+                yield entry
+            else:
+                yield transfer.check(orjson.loads(orjson.dumps(entry)), now)
+
+    async def go() -> int:
         engine = create_engine(database_url, pool_size=1)
         try:
-            with transfer.check_stream(io.BytesIO(data)) as checked:
-                await transfer.write(ImageStore(engine), checked)
+            return await ImageStore(engine).import_items(items(), progress=progress)
         finally:
             await engine.dispose()
 
-    asyncio.run(go())
+    return asyncio.run(go())
 
 
 def activate(database_url: str, *image_ids: str) -> None:
@@ -122,7 +136,7 @@ def page_all(client: httpx.Client, params: list[tuple[str, str]], limit: int) ->
         query = [*params, ("limit", str(limit))]
         if marker is not None:
             query.append(("marker", marker))
-        page = ids(client.get("/v2/cloudimages", params=query))
+        page = ids(client.get("/v2/cloudimages", params=tuple(query)))
         pages.append(page)
         if len(page) < limit:
             return pages
