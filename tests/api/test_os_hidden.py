@@ -5,31 +5,11 @@ shows the same documents and lists hidden images like any other (docs/cloudimage
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 import httpx
 import pytest
 
+from tests.api.test_patch import V20, create, patch
 from tests.support.servers import Server
-
-V21 = "application/openstack-images-v2.1-json-patch"
-V20 = "application/openstack-images-v2.0-json-patch"
-
-
-def create(client: httpx.Client, **fields: Any) -> dict[str, Any]:
-    r = client.post("/v2/images", json={"name": "img", **fields})
-    assert r.status_code == 201, r.text
-    doc: dict[str, Any] = r.json()
-    return doc
-
-
-def patch(
-    client: httpx.Client, image_id: str, ops: list[dict[str, Any]], media: str = V21
-) -> httpx.Response:
-    return client.patch(
-        f"/v2/images/{image_id}", content=json.dumps(ops), headers={"Content-Type": media}
-    )
 
 
 def names(client: httpx.Client, path: str = "/v2/images", **params: str) -> list[str]:

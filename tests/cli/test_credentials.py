@@ -123,23 +123,7 @@ def test_serve_refuses_a_credentials_file_others_may_read_or_write(
         line.split(" = ", 1) for line in added.stdout.decode().splitlines() if " = " in line
     )["secret_key"]
     path.chmod(mode)
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "openims",
-            "serve",
-            "--port",
-            str(free_port()),
-            "--database",
-            sqlite_database,
-            "--credentials",
-            str(path),
-        ],
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
+    done = serve_refused(sqlite_database, path)
     assert done.returncode != 0
     assert f"chmod 600 {path}".encode() in done.stderr
     assert secret.encode() not in done.stdout + done.stderr
@@ -213,23 +197,7 @@ def test_serve_refuses_a_file_with_an_unknown_role(
     fields = 'access_key = "AK"\nsecret_key = "SK"\n' if entry == "credential" else 'token = "T"\n'
     with path.open("a") as out:
         out.write(f'\n[[{entry}]]\n{fields}project_id = "p2"\nroles = ["admin", "superuser"]\n')
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "openims",
-            "serve",
-            "--port",
-            str(free_port()),
-            "--database",
-            sqlite_database,
-            "--credentials",
-            str(path),
-        ],
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
+    done = serve_refused(sqlite_database, path)
     assert done.returncode == 1
     assert done.stderr.decode() == (
         f"Error: {path}: {entry} {1 if entry == 'credential' else 2}: "
@@ -260,3 +228,24 @@ def test_an_entry_added_to_a_file_without_a_final_newline(tmp_path: Path) -> Non
     assert openims("token", "add", "--project-id", "p2", "--file", str(path)).returncode == 0
     assert '\nproject_id = "ops"\n\n[[token]]\n' in path.read_text()
     assert [t.project_id for t in credentials.load(path)[1]] == ["ops", "p2"]
+
+
+def serve_refused(database_url: str, credentials_file: Path) -> subprocess.CompletedProcess[bytes]:
+    """`openims serve` on `credentials_file`, expected to refuse to start (so it returns)."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "openims",
+            "serve",
+            "--port",
+            str(free_port()),
+            "--database",
+            database_url,
+            "--credentials",
+            str(credentials_file),
+        ],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
