@@ -1,0 +1,80 @@
+"""Image bytes: one small interface (`BlobStore`) over the places they may live.
+
+A blob is named by a key `<space>/<image id>`: `images/<id>` holds an image's data,
+`staging/<id>` the bytes staged for an interoperable import. Keys come only from
+`key()` below, never from a request, so no name a client sends reaches a path or a URL.
+
+Writing is all or nothing: `writer()` gives a `BlobWriter`; nothing is visible under the key
+until `commit()` returns (the bytes are then durable: fsynced, or a completed S3 upload), and
+`abort()` leaves nothing behind. A crash between the two leaves at most a temporary (a file
+under a temporary name, an unfinished multipart upload) that `sweep()` removes.
+
+Which store a process uses comes from `OPENIMS_IMAGE_STORE` (`file:///path`, the default
+`./data/images`, or `s3://bucket?endpoint=URL&region=NAME`); `open_store` reads it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Protocol
+
+SPACES = ("images", "staging")
+_KEY = re.compile(r"(images|staging)/[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def key(space: str, image_id: str) -> str:
+    """The key of an image's blob in `space`; refuses anything that is not a space and an id."""
+    name = f"{space}/{image_id}"
+    if not _KEY.fullmatch(name):
+        raise ValueError(f"not a blob key: {name!r}")
+    return name
+
+
+def check_key(name: str) -> str:
+    """`name` if it is a well-formed key (stores call this before touching a path or URL)."""
+    if not _KEY.fullmatch(name):
+        raise ValueError(f"not a blob key: {name!r}")
+    return name
+
+
+class BlobWriter(Protocol):
+    async def write(self, chunk: bytes) -> None:
+        """Append `chunk`. Bounded memory: a store buffers at most one part."""
+
+    async def commit(self) -> None:
+        """Make the bytes durable and visible under the key, replacing what was there."""
+
+    async def abort(self) -> None:
+        """Drop what was written; safe to call after a failure, and more than once."""
+
+
+class BlobStore(Protocol):
+    # The store's id as Glance names stores (`stores` on an image, `/v2/info/stores`):
+    # "fs" for the file store, "s3" for an S3-compatible one.
+    id: str
+
+    async def writer(self, key: str) -> BlobWriter:
+        """Start writing the blob `key` (see the module's docstring)."""
+
+    def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        """The bytes of `key` from `start` up to `end` (exclusive; None: to the end), streamed.
+        A missing blob raises FileNotFoundError."""
+
+    def local_path(self, key: str) -> Path | None:
+        """A path the server may `sendfile` from, if the blob is a local file; else None."""
+
+    async def size(self, key: str) -> int | None:
+        """The committed blob's size in bytes, or None when there is none."""
+
+    async def delete(self, key: str) -> None:
+        """Remove the committed blob; a missing one is not an error."""
+
+    def keys(self) -> AsyncIterator[str]:
+        """Every committed key (for `openims gc`)."""
+
+    async def sweep(self, older_than: float) -> int:
+        """Remove temporaries (unfinished writes) older than `older_than` seconds; how many."""
+
+    async def close(self) -> None: ...
