@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 from openims.service import transfer
+from openims.store.bulk import BATCH
 
 
 def doc(name: str = "ok", **more: Any) -> dict[str, Any]:
@@ -132,3 +133,78 @@ def test_checking_reports_every_byte_read_as_it_goes(data: bytes) -> None:
     assert done_when_yielded[0] < len(data) / 10
     assert done_when_yielded == sorted(done_when_yielded)
     assert len(set(done_when_yielded)) == 50
+
+
+def _long_input(count: int, **at: dict[str, Any]) -> tuple[list[dict[str, Any]], bytes]:
+    """`count` documents as JSON lines, the one on line N replaced by `at[f"line{N}"]`."""
+    docs = [doc(f"n{i}", created_at="2020-01-02T03:04:05Z") for i in range(count)]
+    for key, replacement in at.items():
+        docs[int(key.removeprefix("line")) - 1] = replacement
+    return docs, b"".join(orjson.dumps(d) + b"\n" for d in docs)
+
+
+# past the batches checked in the importing process: these lines go to worker processes
+_FAR = (transfer._INLINE_BATCHES + 3) * BATCH
+
+
+def _failures(data: bytes) -> tuple[str, str]:
+    """The message of a check in worker processes, and of one in this process alone."""
+    found = []
+    for processes in (2, 1):
+        with pytest.raises(transfer.ImportFailed) as caught:
+            transfer.check_stream(io.BytesIO(data), processes=processes).close()
+        found.append(str(caught.value))
+    return found[0], found[1]
+
+
+def test_worker_processes_check_as_one_process_does() -> None:
+    docs, data = _long_input(_FAR + 123)
+    with (
+        transfer.check_stream(io.BytesIO(data), processes=2) as parallel,
+        transfer.check_stream(io.BytesIO(data), processes=1) as alone,
+    ):
+        assert parallel.count == alone.count == len(docs)
+        assert parallel.where == alone.where
+        assert parallel.where[docs[-1]["id"]] == f"line {len(docs)}"
+        for table in range(3):  # the members' table holds the time of each check
+            assert list(parallel.spool.batches(table)) == list(alone.spool.batches(table))
+        assert parallel.spool.sizes == alone.spool.sizes
+
+
+def test_worker_processes_name_the_first_bad_line_and_the_first_repeated_id() -> None:
+    bad_line = _FAR - 7
+    first = doc("first")
+    # a bad line far into the input, after the one-process batches
+    _, data = _long_input(_FAR + 10, **{f"line{bad_line}": {"owner": "p", "min_ram": "x"}})
+    parallel, alone = _failures(data)
+    assert parallel == alone
+    assert parallel.startswith(f"line {bad_line}: "), parallel
+    # an id given again in a later batch, before a bad line in the same batch: the id first
+    _, data = _long_input(
+        _FAR + 10,
+        line3=first,
+        **{f"line{_FAR - 2}": first, f"line{_FAR - 1}": {"owner": "p", "min_ram": "x"}},
+    )
+    parallel, alone = _failures(data)
+    assert parallel == alone == f"line {_FAR - 2}: id {first['id']} was already given on line 3"
+    # and a bad line before the repeated id: the bad line
+    _, data = _long_input(
+        _FAR + 10,
+        line3=first,
+        **{f"line{_FAR - 3}": {"owner": "p", "min_ram": "x"}, f"line{_FAR - 2}": first},
+    )
+    parallel, alone = _failures(data)
+    assert parallel == alone and parallel.startswith(f"line {_FAR - 3}: "), parallel
+    # the last line not JSON at all
+    _, data = _long_input(_FAR + 10)
+    parallel, alone = _failures(data + b"{not json\n")
+    assert parallel == alone and parallel.startswith(f"line {_FAR + 11}: not valid JSON")
+
+
+def test_worker_processes_keep_an_arrays_order_too() -> None:
+    """The input's own error (an array never closed) comes after a bad element before it."""
+    docs, _ = _long_input(_FAR + 10, **{f"line{_FAR - 5}": {"owner": "p", "min_ram": "x"}})
+    data = b"[\n" + b",\n".join(orjson.dumps(d) for d in docs) + b"\n"
+    parallel, alone = _failures(data)
+    assert parallel == alone
+    assert parallel.startswith(f"line {_FAR - 4}, column 1 (item {_FAR - 5}): "), parallel

@@ -11,10 +11,15 @@ from __future__ import annotations
 
 import io
 import json
+import multiprocessing
+import os
 import re
+import signal
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator
-from typing import IO, Any
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import IO, Any, NamedTuple
 
 import orjson
 
@@ -22,7 +27,7 @@ from openims import errors
 from openims.domain import access, documents, times
 from openims.domain.documents import ImageItem
 from openims.domain.sharing import Member
-from openims.store.bulk import BATCH, Spool
+from openims.store.bulk import BATCH, Encoded, Spool, encode
 from openims.store.images import ImageStore
 
 IMPORTABLE_MEMBER_STATUSES = access.MEMBER_STATUSES
@@ -43,9 +48,10 @@ Progress = Callable[[int], None]
 """Told how much was done since its last call: bytes of input read, or images written."""
 
 
-def _objects(stream: IO[bytes], progress: Progress | None = None) -> Iterator[tuple[str, Any]]:
-    """(where, parsed value) for each object: JSON lines, or one JSON array. `progress` is
-    told the bytes of input each object took (blank lines and separators included)."""
+def _objects(stream: IO[bytes], progress: Progress | None = None) -> Iterator[tuple[str, bytes]]:
+    """(where, bytes) for each object: JSON lines, or one JSON array, not yet parsed (`_parse`
+    does that, where the object is checked). `progress` is told the bytes of input each
+    object took (blank lines and separators included)."""
     head = stream.read(1)
     skipped_lines = skipped_bytes = 0
     column = 1  # of `head` in its line
@@ -73,13 +79,9 @@ def _objects(stream: IO[bytes], progress: Progress | None = None) -> Iterator[tu
             first = False
         if progress is not None:
             progress(len(raw))
-        if not raw.strip():
+        if raw.isspace():  # a blank line (isspace stops at the first other byte: no copy)
             continue
-        try:
-            value = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise ImportFailed(f"line {number}", f"not valid JSON: {exc.msg}") from None
-        yield f"line {number}", value
+        yield f"line {number}", raw
     if first and head:  # a one-byte input
         if progress is not None:
             progress(1)
@@ -110,14 +112,15 @@ class _Positions:
 
 def _array_elements(
     stream: IO[bytes], first_line: int, first_column: int, progress: Progress | None
-) -> Iterator[tuple[str, Any]]:
+) -> Iterator[tuple[str, bytes]]:
     """The elements of a JSON array whose `[` was just read (the next character is at
-    `first_line`, `first_column`), each with where it starts.
+    `first_line`, `first_column`), each with where it starts, as bytes.
 
     The rest of the input is read once, as text: the json module's `raw_decode` finds where
-    each element ends, and orjson parses the element itself, so an array element is accepted
-    exactly when the same object on a line of its own would be. Bytes that are not UTF-8 are
-    carried through (`surrogateescape`) and refused by orjson, at the element they are in."""
+    each element ends, and orjson parses the element itself (`_parse`), so an array element
+    is accepted exactly when the same object on a line of its own would be. Bytes that are
+    not UTF-8 are carried through (`surrogateescape`) and refused by orjson, at the element
+    they are in."""
     reader = io.TextIOWrapper(stream, encoding="utf-8", errors="surrogateescape", newline="")
     try:
         text = reader.read()
@@ -149,15 +152,11 @@ def _array_elements(
                 raise ImportFailed(f"{where(at)} (item {item})", "nested too deeply") from None
             element = text[at:end].encode("utf-8", "surrogateescape")
             here = f"{where(at)} (item {item})"
-            try:
-                value = orjson.loads(element)
-            except orjson.JSONDecodeError as exc:
-                raise ImportFailed(here, f"not valid JSON: {exc.msg}") from None
             if progress is not None:
                 # separators are ASCII: characters between elements are bytes
                 progress((at - done) + len(element))
                 done = end
-            yield here, value
+            yield here, element
             at = skip_space(end)
             if at == len(text):
                 raise refuse(at, "the array is not closed with ']'")
@@ -241,33 +240,149 @@ class Checked:
         self.close()
 
 
-def check_stream(stream: IO[bytes], progress: Progress | None = None) -> Checked:
+class _Result(NamedTuple):
+    """What checking a batch of objects found: the ids of the objects checked, in order, up
+    to the first bad one; that one's index in the batch and what is wrong with it; and the
+    rows of the batch when every object of it is good."""
+
+    ids: list[str]
+    error: tuple[int, str] | None
+    rows: Encoded | None
+
+
+def _check_batch(raws: list[bytes], now: int, stamp: int) -> _Result:
+    """Parse and check a batch of objects and make their rows (with `stamp`, the spool's):
+    what a worker process does for `check_stream`. Pure: whether the ids are unique across
+    batches is decided by the caller, in input order."""
+    ids: list[str] = []
+    items: list[ImageItem] = []
+    for n, raw in enumerate(raws):
+        try:
+            item = check(orjson.loads(raw), now)
+        except orjson.JSONDecodeError as exc:
+            return _Result(ids, (n, f"not valid JSON: {exc.msg}"), None)
+        except (ValueError, errors.ApiError) as exc:
+            return _Result(ids, (n, str(exc)), None)
+        ids.append(item.doc["id"])
+        items.append(item)
+    return _Result(ids, None, encode(items, stamp))
+
+
+def _worker_start() -> None:
+    """Ctrl-C is for the importing process, which stops the workers: a worker interrupted
+    on its own would print a traceback of its own."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+# An input of up to this many batches is checked in this process: starting the worker
+# processes (each imports the domain) costs more than checking a few thousand objects.
+_INLINE_BATCHES = 8
+# Batches handed to each worker process ahead of the one being taken back: enough to keep
+# them busy, few enough to bound the memory the results waiting in line take.
+_AHEAD = 4
+
+
+def workers() -> int:
+    """Worker processes to check an import with: one per core this process may run on (so
+    `taskset` limits them too)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def check_stream(
+    stream: IO[bytes], progress: Progress | None = None, *, processes: int | None = None
+) -> Checked:
     """Read and check every object of `stream`, writing nothing to the database; the first
-    bad one raises ImportFailed. `progress` is told the bytes read as they are checked."""
+    bad one raises ImportFailed. `progress` is told the bytes read as they are checked.
+
+    Checking an object (parsing it, checking every attribute, making its rows) is most of an
+    import's work on the client, so a long input is checked BATCH objects at a time in
+    `processes` worker processes (default: `workers()`), while this one reads the input and
+    takes the results back in input order: the first bad object, and the first id given
+    twice, are the ones a check of one object after another finds."""
     now = times.now()
     checked = Checked()
-    batch: list[ImageItem] = []
+    stamp = checked.spool.stamp
+    count = workers() if processes is None else processes
+    pool: ProcessPoolExecutor | None = None
+    waiting: deque[tuple[list[str], int, Future[_Result]]] = deque()
+    given = checked.where
+
+    def settle(wheres: list[str], size: int, result: _Result) -> None:
+        for where, image_id in zip(wheres, result.ids, strict=False):
+            if image_id in given:
+                raise ImportFailed(where, f"id {image_id} was already given on {given[image_id]}")
+            given[image_id] = where
+        if result.error is not None:
+            index, reason = result.error
+            raise ImportFailed(wheres[index], reason)
+        assert result.rows is not None
+        if result.rows.images:
+            checked.spool.add_encoded(result.rows)
+        if progress is not None:
+            progress(size)
+
+    batches = 0
+
+    def submit(raws: list[bytes], wheres: list[str], size: int) -> None:
+        nonlocal pool, batches
+        batches += 1
+        if pool is None and (count <= 1 or batches <= _INLINE_BATCHES):
+            settle(wheres, size, _check_batch(raws, now, stamp))
+            return
+        if pool is None:
+            # spawned, not forked: this process runs an event loop and may hold driver
+            # threads; a worker needs none of it
+            pool = ProcessPoolExecutor(
+                count, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_start
+            )
+        waiting.append((wheres, size, pool.submit(_check_batch, raws, now, stamp)))
+        while len(waiting) > count * _AHEAD:
+            settle_next()
+
+    def settle_next() -> None:
+        wheres, size, future = waiting.popleft()
+        settle(wheres, size, future.result())
+
     try:
-        for where, value in _objects(stream, progress):
+        raws: list[bytes] = []
+        wheres: list[str] = []
+        size = 0
+
+        def read(amount: int) -> None:
+            nonlocal size
+            size += amount
+
+        unreadable: ImportFailed | None = None  # the input's own error, after the objects before it
+        objects = _objects(stream, read)
+        while True:
             try:
-                item = check(value, now)
-            except (ValueError, errors.ApiError) as exc:
-                raise ImportFailed(where, str(exc)) from None
-            image_id = item.doc["id"]
-            if image_id in checked.where:
-                raise ImportFailed(
-                    where, f"id {image_id} was already given on {checked.where[image_id]}"
-                )
-            checked.where[image_id] = where
-            batch.append(item)
-            if len(batch) >= BATCH:
-                checked.spool.add(batch)
-                batch = []
-        if batch:
-            checked.spool.add(batch)
+                where, raw = next(objects)
+            except StopIteration:
+                break
+            except ImportFailed as exc:
+                unreadable = exc
+                break
+            raws.append(raw)
+            wheres.append(where)
+            if len(raws) >= BATCH:
+                submit(raws, wheres, size)
+                raws, wheres, size = [], [], 0
+        if raws:
+            submit(raws, wheres, size)
+        while waiting:
+            settle_next()
+        if unreadable is not None:
+            raise unreadable
+        if not raws and size and progress is not None:  # what followed the last object
+            progress(size)
     except BaseException:
+        for _wheres, _size, future in waiting:
+            future.cancel()
         checked.close()
         raise
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
     return checked
 
 

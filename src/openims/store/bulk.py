@@ -30,7 +30,7 @@ import asyncio
 import marshal
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -115,9 +115,29 @@ def rows(
     return image_rows, properties, tags, members
 
 
+class Encoded(NamedTuple):
+    """The rows of a batch of images, each table's as one marshalled list: what a `Spool`
+    stores of the batch, made where the images were checked (a worker process of
+    `openims import`), so that the process filling the spool only writes bytes."""
+
+    images: int
+    data: tuple[bytes, ...]  # each table's rows, marshalled, in the order of TABLES
+    sizes: tuple[int, ...]  # each table's rows
+
+
+def encode(items: list[ImageItem], stamp: int) -> Encoded:
+    """The rows of `items` (`rows`), marshalled for a spool whose stamp is `stamp`."""
+    table_rows = rows(items, stamp)
+    return Encoded(
+        len(items), tuple(marshal.dumps(r) for r in table_rows), tuple(map(len, table_rows))
+    )
+
+
 class Spool:
     """Images turned into rows and kept in temporary files, one per table, in batches: what
-    `write` stores. `add` takes them a batch at a time; `count` is how many were added."""
+    `write` stores. `add` takes them a batch at a time (`add_encoded`, a batch whose rows
+    were made elsewhere, with `encode` and this spool's `stamp`); `count` is how many were
+    added."""
 
     def __init__(self) -> None:
         self.files: list[IO[bytes]] = []
@@ -132,14 +152,16 @@ class Spool:
         self.sizes = [0] * len(TABLES)  # rows of each table
 
     def add(self, items: list[ImageItem]) -> None:
-        for n, (file, table_rows) in enumerate(
-            zip(self.files, rows(items, self.stamp), strict=True)
+        self.add_encoded(encode(items, self.stamp))
+
+    def add_encoded(self, batch: Encoded) -> None:
+        for n, (file, data, size) in enumerate(
+            zip(self.files, batch.data, batch.sizes, strict=True)
         ):
-            data = marshal.dumps(table_rows)
             file.write(len(data).to_bytes(8, "little"))
             file.write(data)
-            self.sizes[n] += len(table_rows)
-        self.count += len(items)
+            self.sizes[n] += size
+        self.count += batch.images
 
     def fill(self, items: Iterable[ImageItem], progress: Progress | None = None) -> Spool:
         """Add every item, BATCH at a time; `progress` is told the images of each batch."""
