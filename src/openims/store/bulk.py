@@ -53,6 +53,11 @@ _SAVEPOINT = "openims_bulk"
 # per-statement timeout, which bounds requests: copying a million rows or building an index
 # over them takes longer than any request should.
 _PG_TIMEOUT = 24 * 3600.0
+# maintenance_work_mem of a PostgreSQL bulk write that builds the indexes after the rows (for
+# its transaction only). At the server's default (64 MB) sorting a million keys spills to
+# disk and leaves room for one parallel worker at most; with 256 MB the sort stays in memory
+# and two workers share the scan: an index of the 1M catalog in 3.4 s instead of 5.3 s.
+PG_SORT_MEMORY_MB = 256
 
 Progress = Callable[[int], None]
 
@@ -253,6 +258,11 @@ class _Database:
     async def analyze(self) -> None:
         raise NotImplementedError
 
+    async def tune(self) -> None:
+        """Settings for a write that builds the indexes after the rows, for its transaction.
+        SQLite has none that help: a larger cache, memory-mapped reads or sorter threads
+        built an index of the 1M catalog no faster (each build is a scan of the table)."""
+
 
 class _Postgres(_Database):
     async def execute(self, sql: str) -> None:
@@ -324,6 +334,9 @@ class _Postgres(_Database):
 
     async def analyze(self) -> None:
         await self.execute(f"ANALYZE {', '.join(TABLE_NAMES)}")
+
+    async def tune(self) -> None:
+        await self.execute(f"SET LOCAL maintenance_work_mem = '{PG_SORT_MEMORY_MB}MB'")
 
 
 def _insert_sql(table: str, columns: tuple[str, ...]) -> str:
@@ -418,6 +431,7 @@ async def write(
     if spool.count >= REBUILD_MIN and await db.empty():
         await db.lock()
         if await db.empty():
+            await db.tune()
             rebuild = await db.deferrable()
             for drop, _create in rebuild:
                 await db.execute(drop)
