@@ -159,13 +159,19 @@ def _failures(data: bytes) -> tuple[str, str]:
 
 def test_worker_processes_check_as_one_process_does() -> None:
     docs, data = _long_input(_FAR + 123)
+    told: dict[int, list[int]] = {1: [], 2: []}
     with (
-        transfer.check_stream(io.BytesIO(data), processes=2) as parallel,
-        transfer.check_stream(io.BytesIO(data), processes=1) as alone,
+        transfer.check_stream(
+            io.BytesIO(b"\n" + data + b"\n\n"), told[2].append, processes=2
+        ) as parallel,
+        transfer.check_stream(io.BytesIO(data), told[1].append, processes=1) as alone,
     ):
+        # the bar moves object by object either way, and ends at the input's length
+        assert sum(told[2]) == len(data) + 3 and sum(told[1]) == len(data)
+        assert len(told[2]) >= len(docs) and len(told[1]) >= len(docs)
         assert parallel.count == alone.count == len(docs)
-        assert parallel.where == alone.where
-        assert parallel.where[docs[-1]["id"]] == f"line {len(docs)}"
+        assert parallel.where[docs[-1]["id"]] == f"line {len(docs) + 1}"
+        assert alone.where[docs[-1]["id"]] == f"line {len(docs)}"
         for table in range(3):  # the members' table holds the time of each check
             assert list(parallel.spool.batches(table)) == list(alone.spool.batches(table))
         assert parallel.spool.sizes == alone.spool.sizes

@@ -304,10 +304,10 @@ def check_stream(
     stamp = checked.spool.stamp
     count = workers() if processes is None else processes
     pool: ProcessPoolExecutor | None = None
-    waiting: deque[tuple[list[str], int, Future[_Result]]] = deque()
+    waiting: deque[tuple[list[str], list[int], Future[_Result]]] = deque()
     given = checked.where
 
-    def settle(wheres: list[str], size: int, result: _Result) -> None:
+    def settle(wheres: list[str], sizes: list[int], result: _Result) -> None:
         for where, image_id in zip(wheres, result.ids, strict=False):
             if image_id in given:
                 raise ImportFailed(where, f"id {image_id} was already given on {given[image_id]}")
@@ -318,16 +318,17 @@ def check_stream(
         assert result.rows is not None
         if result.rows.images:
             checked.spool.add_encoded(result.rows)
-        if progress is not None:
-            progress(size)
+        if progress is not None:  # object by object, as the bar moved when one process checked
+            for size in sizes:
+                progress(size)
 
     batches = 0
 
-    def submit(raws: list[bytes], wheres: list[str], size: int) -> None:
+    def submit(raws: list[bytes], wheres: list[str], sizes: list[int]) -> None:
         nonlocal pool, batches
         batches += 1
         if pool is None and (count <= 1 or batches <= _INLINE_BATCHES):
-            settle(wheres, size, _check_batch(raws, now, stamp))
+            settle(wheres, sizes, _check_batch(raws, now, stamp))
             return
         if pool is None:
             # spawned, not forked: this process runs an event loop and may hold driver
@@ -335,18 +336,19 @@ def check_stream(
             pool = ProcessPoolExecutor(
                 count, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_start
             )
-        waiting.append((wheres, size, pool.submit(_check_batch, raws, now, stamp)))
+        waiting.append((wheres, sizes, pool.submit(_check_batch, raws, now, stamp)))
         while len(waiting) > count * _AHEAD:
             settle_next()
 
     def settle_next() -> None:
-        wheres, size, future = waiting.popleft()
-        settle(wheres, size, future.result())
+        wheres, sizes, future = waiting.popleft()
+        settle(wheres, sizes, future.result())
 
     try:
         raws: list[bytes] = []
         wheres: list[str] = []
-        size = 0
+        sizes: list[int] = []  # bytes of input each object took
+        size = 0  # read since the last object
 
         def read(amount: int) -> None:
             nonlocal size
@@ -364,19 +366,21 @@ def check_stream(
                 break
             raws.append(raw)
             wheres.append(where)
+            sizes.append(size)
+            size = 0
             if len(raws) >= BATCH:
-                submit(raws, wheres, size)
-                raws, wheres, size = [], [], 0
+                submit(raws, wheres, sizes)
+                raws, wheres, sizes = [], [], []
         if raws:
-            submit(raws, wheres, size)
+            submit(raws, wheres, sizes)
         while waiting:
             settle_next()
         if unreadable is not None:
             raise unreadable
-        if not raws and size and progress is not None:  # what followed the last object
+        if size and progress is not None:  # what followed the last object
             progress(size)
     except BaseException:
-        for _wheres, _size, future in waiting:
+        for _wheres, _sizes, future in waiting:
             future.cancel()
         checked.close()
         raise
