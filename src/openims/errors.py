@@ -372,6 +372,29 @@ UPLOAD_LOST = _e(
 
 UNAUTHORIZED = _e("unauthorized", 401, "APIGW.0301", "Incorrect IAM authentication information.")
 
+# image data: ranges
+# Glance's words for a `Range` it cannot serve (webob's parse, then Glance's own checks), without
+# the HTML between its title and its explanation. 416 carries no `Content-Range: bytes */size`,
+# as Glance sends none.
+_RANGE_NOT_AVAILABLE = "The Range requested is not available."
+RANGE_INVALID = _e(
+    "range_invalid", 416, "IMG.0001", f"{_RANGE_NOT_AVAILABLE} Invalid Range header."
+)
+RANGE_START_INVALID = _e(
+    "range_start_invalid",
+    416,
+    "IMG.0001",
+    f"{_RANGE_NOT_AVAILABLE} Invalid start position in Range header. "
+    "Start position MUST be in the inclusive range [0, {last}].",
+)
+RANGE_MULTIPLE = _e(
+    "range_multiple",
+    400,
+    "IMG.0001",
+    "Requests with multiple ranges are not supported in Glance. "
+    "You may make multiple single-range requests instead.",
+)
+
 
 # --- on the wire ---------------------------------------------------------------------------
 # IMS paths answer `{"error": {"message", "code"}}`, as the IMS error-code page shows. Glance
