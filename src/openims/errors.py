@@ -313,6 +313,63 @@ TOO_MANY_MEMBERS = _e(
 )
 
 # --- authentication ------------------------------------------------------------------------
+# image data: uploads and downloads
+STATUS_TRANSITION = _e(
+    "status_transition",
+    409,
+    "IMG.0310",
+    "Image status transition from {current} to {target} is not allowed",
+)
+FORMATS_REQUIRED = _e(
+    "formats_required",
+    400,
+    "IMG.0311",
+    "Properties disk_format, container_format must be set prior to saving data.",
+)
+IMAGE_TOO_LARGE = _e(
+    "image_too_large",
+    413,
+    "IMG.0312",
+    "The incoming image is too large: an image may hold at most {limit} bytes.",
+)
+BODY_INCOMPLETE = _e(
+    "body_incomplete",
+    400,
+    "IMG.0313",
+    "The request body ended early: {received} of the {expected} bytes its Content-Length "
+    "announced arrived.",
+)
+IMAGE_FORMAT_MISMATCH = _e(
+    "image_format_mismatch",
+    400,
+    "IMG.0314",
+    "Image disk_format {disk_format} does not match stream data {detected}",
+)
+IMAGE_UNSAFE = _e(
+    "image_unsafe",
+    400,
+    "IMG.0315",
+    "Image failed safety checks: the {disk_format} image fails {checks}",
+)
+IMAGE_DEACTIVATED = _e(
+    "image_deactivated",
+    403,
+    "IMG.0316",
+    "The requested image has been deactivated. Image data download is forbidden.",
+)
+IMAGE_STORE_UNAVAILABLE = _e(
+    "image_store_unavailable",
+    503,
+    "IMG.0317",
+    "The image store is unavailable; try again later.",
+)
+UPLOAD_LOST = _e(
+    "upload_lost",
+    409,
+    "IMG.0318",
+    "The upload to image {image_id} was given up (its image changed or was deleted meanwhile).",
+)
+
 UNAUTHORIZED = _e("unauthorized", 401, "APIGW.0301", "Incorrect IAM authentication information.")
 
 # image data: ranges
