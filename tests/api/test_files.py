@@ -19,7 +19,7 @@ import httpx
 import orjson
 import pytest
 
-from openims.api.http.files import CHUNK_BYTES, FileShorter
+from openims.api.http.files import CHUNK_BYTES, FileShorter, FileSlice
 from tests.support import file_app
 from tests.support.servers import free_port, launch, stop_process
 
@@ -274,3 +274,37 @@ def test_a_file_shrinking_mid_body_cuts_the_connection(
     wait_for(lambda: any(r.get("logger") == "openims.access" for r in served.records()[seen:]))
     errors = [r for r in served.records()[seen:] if r.get("level") == "error"]
     assert any("download cut short" in str(r["message"]) for r in errors), errors
+
+
+def test_a_file_slice_response_reports_a_shrinking_file(
+    files: dict[str, Path], tmp_path: Path
+) -> None:
+    """`FileSlice`, as a route returns it: the bytes asked for, and a file that shrinks while
+    it is sent is handed to `on_short` before the failure propagates."""
+    path = tmp_path / "slice"
+    path.write_bytes(files["large"].read_bytes())
+    short: list[FileShorter] = []
+    response = FileSlice(path, start=3, end=CHUNK_BYTES * 3, on_short=short.append)
+    response.headers["Content-MD5"] = "x"
+
+    async def get(truncate: bool) -> httpx.Response:
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            async def send_then_truncate(message: Any) -> None:
+                await send(message)
+                if message["type"] == "http.response.start" and truncate:
+                    os.truncate(path, 10)
+
+            await response(scope, receive, send_then_truncate)
+
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://files.test") as c:
+            return await c.get("/")
+
+    r = asyncio.run(get(False))
+    assert r.content == files["large"].read_bytes()[3 : CHUNK_BYTES * 3]
+    assert r.headers["content-md5"] == "x"
+    assert r.headers["content-length"] == str(CHUNK_BYTES * 3 - 3)
+    assert r.headers["content-type"] == "application/octet-stream"
+    with pytest.raises(FileShorter):
+        asyncio.run(get(True))
+    assert [exc.position for exc in short] == [10]
