@@ -150,4 +150,7 @@ def _s3_store(url: str, bucket: str, path: str, query: str, fragment: str) -> Bl
     prefix = unquote(path).strip("/")
     if any(part in ("", ".", "..") for part in prefix.split("/")) and prefix:
         raise ValueError(f"image store {url!r}: bad prefix {prefix!r}")
-    raise ValueError(f"image store {url!r}: the s3 store is not available in this version")
+    from openims.store.blobs.s3 import S3Store
+
+    region = params.get("region", [None])[0]
+    return S3Store(bucket, endpoint=endpoint, region=region, prefix=prefix)
