@@ -132,7 +132,8 @@ class S3Writer:
             while len(self._buffer) >= (
                 size := part_size_of(len(self._parts) + 1, self._store.part_size)
             ):
-                data = bytes(self._buffer[:size])
+                with memoryview(self._buffer) as view:
+                    data = bytes(view[:size])  # one copy (a bytearray slice would be two)
                 del self._buffer[:size]
                 await self._send_part(data)
         except BaseException:
