@@ -15,6 +15,8 @@ DEFAULT_CREDENTIALS = Path("./data/credentials.toml")
 LOG_LEVELS = ("debug", "info", "warning", "error")  # the documented ones; logging knows more
 PORTS = (1, 65535)
 WORKERS = (1, 64)
+# what `hash_algorithm` may name: hashlib's guaranteed ones that Glance accepts
+HASH_ALGORITHMS = ("sha512", "sha384", "sha256", "sha3_512", "sha3_256", "blake2b", "md5")
 DATABASE_URL_FORMS = "sqlite:///PATH or postgresql://USER@HOST[:PORT]/DATABASE"
 
 
@@ -53,6 +55,14 @@ class Settings(BaseSettings):
     header_timeout: float = 10.0  # seconds for a request head to arrive, from the first byte
     body_timeout: float = 30.0  # seconds for a whole request body to arrive
     keep_alive_timeout: int = 5  # seconds an idle keep-alive connection stays open
+    # --- image data (docs/image-data.md) ---
+    # where image bytes live: file:///PATH (or a plain path) or s3://BUCKET?endpoint=URL&region=R
+    image_store: str = "file://./data/images"
+    max_image_bytes: int = Field(default=1024**4, ge=0)  # the most one image may hold: 1 TiB
+    hash_algorithm: str = "sha512"  # `os_hash_algo`, as Glance's `hashing_algorithm`
+    # seconds an upload may go without a heartbeat before any replica takes its process for
+    # dead and puts the image back as it was (heartbeats come every third of this)
+    upload_lease: float = Field(default=60.0, gt=0)
     log_level: str = "info"
     access_log: bool = True
 
@@ -60,6 +70,13 @@ class Settings(BaseSettings):
     @classmethod
     def _usable_database_url(cls, value: str) -> str:
         return check_database_url(value)
+
+    @field_validator("hash_algorithm")
+    @classmethod
+    def _known_hash(cls, value: str) -> str:
+        if value not in HASH_ALGORITHMS:
+            raise ValueError(f"expected one of {', '.join(HASH_ALGORITHMS)}")
+        return value
 
     @field_validator("log_level")
     @classmethod

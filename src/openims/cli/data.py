@@ -6,7 +6,13 @@ import sys
 
 import click
 
-from openims.cli.common import database_option, run_with_services, settings_from, upgrade_database
+from openims.cli.common import (
+    database_option,
+    image_store_option,
+    run_with_services,
+    settings_from,
+    upgrade_database,
+)
 from openims.cli.progress import input_size, open_input, progress
 from openims.service import Services
 from openims.store.bulk import Spool
@@ -118,3 +124,20 @@ def demo(images: int | None, seed: int | None, database_url: str | None) -> None
             raise click.ClickException(f"nothing loaded: {exc}") from None
         raise
     click.echo(f"Loaded {count} demo images.", err=True)
+
+
+@click.command()
+@database_option
+@image_store_option
+def gc(database_url: str | None, image_store: str | None) -> None:
+    """Undo uploads whose server died, and remove image data that no image owns.
+
+    Safe while servers run: an upload in progress (a fresh heartbeat) and every image's data
+    are kept. Servers run the same sweep now and then by themselves."""
+    settings = settings_from(database_url=database_url, image_store=image_store)
+
+    async def work(services: Services) -> tuple[int, int]:
+        return await services.data.sweep()
+
+    undone, removed = run_with_services(settings, work)
+    click.echo(f"Undid {undone} abandoned uploads; removed {removed} unowned objects.", err=True)
