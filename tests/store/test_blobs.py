@@ -188,31 +188,37 @@ def test_keys_lists_only_committed_blobs(blob_store: BlobStore) -> None:
 
 
 # (how long to wait, the sweep's age): S3 reports when an upload began to the second
-SWEEP_TIMING = {"fs": (0.3, 0.15), "s3": (3.5, 2.0)}
+SWEEP_TIMING = {"fs": (1.0, 0.5), "s3": (4.0, 2.5)}
 # enough bytes that every store has begun its temporary (an S3 multipart upload)
 SWEEP_BYTES = 17 << 20
 
 
-def test_sweep_removes_stale_temporaries_and_not_fresh_ones(blob_store: BlobStore) -> None:
+def test_sweep_removes_idle_temporaries_and_not_live_ones(blob_store: BlobStore) -> None:
     wait, age = SWEEP_TIMING[blob_store.id]
 
     async def body(store: BlobStore) -> None:
         kept = new_key()
         await put(store, kept, b"committed")
-        old = await store.writer(new_key())
-        await old.write(pattern(SWEEP_BYTES))
+        idle = await store.writer(new_key())
+        await idle.write(pattern(SWEEP_BYTES))
+        long_key, fresh_key = new_key(), new_key()
+        long = await store.writer(long_key)  # begun as long ago, but still writing
+        await long.write(pattern(SWEEP_BYTES, seed=2))
         await asyncio.sleep(wait)
-        fresh_key = new_key()
         fresh = await store.writer(fresh_key)
         await fresh.write(pattern(SWEEP_BYTES, seed=1))
+        await long.write(pattern(SWEEP_BYTES, seed=3))
         assert await store.sweep(3600) == 0
         assert await store.sweep(age) == 1
         assert await store.sweep(age) == 0
         await fresh.write(b"tail")
         await fresh.commit()  # the sweep left the fresh write whole
         assert await get(store, fresh_key) == pattern(SWEEP_BYTES, seed=1) + b"tail"
-        assert sorted(await listed(store)) == sorted([kept, fresh_key])
-        await old.abort()  # its temporary is already gone: still fine
+        await long.commit()
+        long_data = pattern(SWEEP_BYTES, seed=2) + pattern(SWEEP_BYTES, seed=3)
+        assert await get(store, long_key) == long_data
+        assert sorted(await listed(store)) == sorted([kept, fresh_key, long_key])
+        await idle.abort()  # its temporary is already gone: still fine
 
     drive(blob_store, body)
 

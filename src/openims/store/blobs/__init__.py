@@ -78,7 +78,10 @@ class BlobStore(Protocol):
         """Every committed key (for `openims gc`)."""
 
     async def sweep(self, older_than: float) -> int:
-        """Remove temporaries (unfinished writes) older than `older_than` seconds; how many."""
+        """Remove temporaries (unfinished writes) older than `older_than` seconds; how many.
+        Older means idle: nothing written to it for that long. A live writer refreshes its
+        temporary at least every 5 s (file) or with every part it sends (S3: 8 MiB or more),
+        so a sweep spares it unless its client is slower than one part per `older_than`."""
 
     async def close(self) -> None: ...
 

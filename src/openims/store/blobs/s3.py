@@ -347,8 +347,10 @@ class S3Store:
                         yield found
 
     async def sweep(self, older_than: float) -> int:
-        """Abort the multipart uploads of this store's keys begun more than `older_than`
-        seconds ago (the service reports when an upload began, to the second)."""
+        """Abort the multipart uploads of this store's keys idle for more than `older_than`
+        seconds: begun, and no part sent, since then (the service reports both to the
+        second). A live writer sends a part at least every part's worth of bytes, so a sweep
+        spares it unless its client is slower than a part per `older_than`."""
         client = await self.client()
         limit = datetime.now(UTC) - timedelta(seconds=older_than)
         removed = 0
@@ -356,14 +358,16 @@ class S3Store:
             pages = client.get_paginator("list_multipart_uploads").paginate(
                 Bucket=self.bucket, Prefix=self._space_prefix(space)
             )
-            stale = []
+            begun_before = []
             async for page in pages:
                 for upload in page.get("Uploads", []):
                     name, began = upload.get("Key", ""), upload.get("Initiated")
                     if self._key(name) is not None and began is not None and began < limit:
-                        stale.append((name, upload["UploadId"]))
-            for name, upload_id in stale:
+                        begun_before.append((name, upload["UploadId"]))
+            for name, upload_id in begun_before:
                 try:
+                    if await self._last_part_at(name, upload_id, limit) >= limit:
+                        continue  # still being written
                     await client.abort_multipart_upload(
                         Bucket=self.bucket, Key=name, UploadId=upload_id
                     )
@@ -372,6 +376,20 @@ class S3Store:
                     if _code(error) != "NoSuchUpload":  # its writer finished meanwhile
                         raise
         return removed
+
+    async def _last_part_at(self, name: str, upload_id: str, limit: datetime) -> datetime:
+        """When the upload's latest part was sent (or `limit` minus a second: none was)."""
+        client = await self.client()
+        latest = limit - timedelta(seconds=1)
+        pages = client.get_paginator("list_parts").paginate(
+            Bucket=self.bucket, Key=name, UploadId=upload_id
+        )
+        async for page in pages:
+            for part in page.get("Parts", []):
+                sent = part.get("LastModified")
+                if sent is not None and sent > latest:
+                    latest = sent
+        return latest
 
     async def close(self) -> None:
         """Release the client's connections (a later call makes a new client)."""
