@@ -16,7 +16,6 @@ threads may send requests at once."""
 from __future__ import annotations
 
 import tempfile
-
 from collections.abc import Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field

@@ -29,6 +29,7 @@ from openims.service import Services
 
 log = logging.getLogger("openims.data")
 
+
 def authenticator(settings: Settings) -> Authenticator:
     if settings.no_auth:
         return NoAuth()
@@ -46,7 +47,7 @@ async def sweep_now_and_then(services: Services, lease: float) -> None:
             await services.data.sweep()
         except Exception:
             log.exception("the image data sweep failed; retrying later")
-        await asyncio.sleep(lease * random.uniform(0.5, 1.0))  # noqa: S311 - not a secret
+        await asyncio.sleep(lease * random.uniform(0.5, 1.0))
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -37,6 +37,7 @@ class BadInput(click.ClickException):
 
     exit_code = 2
 
+
 image_store_option = click.option(
     "--image-store",
     "image_store",

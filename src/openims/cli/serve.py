@@ -20,6 +20,7 @@ from openims import __version__, logs
 from openims.cli.common import (
     BadInput,
     database_option,
+    image_store_option,
     run_with_services,
     settings_from,
     upgrade_database,
@@ -42,6 +43,7 @@ from openims.store.engine import redacted
     help="Worker processes [default: 1]",
 )
 @database_option
+@image_store_option
 @click.option(
     "--credentials",
     type=click.Path(path_type=Path),
@@ -64,6 +66,7 @@ def serve(**options: Any) -> None:
     settings = settings_from(**options)
     logs.configure(settings.log_level)
     _check_flavors(settings)
+    _check_image_store(settings)
     if not settings.no_auth:
         from openims.api.app import authenticator
         from openims.auth.credentials import CredentialsFileError
@@ -164,6 +167,16 @@ def _check_flavors(settings: Settings) -> None:
         FlavorCatalog.load(settings.flavors)
     except ValueError as exc:
         raise BadInput(f"OPENIMS_FLAVORS: {exc}") from None
+
+
+def _check_image_store(settings: Settings) -> None:
+    """A bad OPENIMS_IMAGE_STORE would stop every worker with a trace: parse it here."""
+    from openims.store.blobs import open_store
+
+    try:
+        open_store(settings.image_store)
+    except ValueError as exc:
+        raise BadInput(f"Invalid value for --image-store / OPENIMS_IMAGE_STORE: {exc}") from None
 
 
 @contextmanager

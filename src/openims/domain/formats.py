@@ -71,8 +71,9 @@ class Inspection:
         matches = self._wrapper.formats or []
         names = {m.NAME for m in matches}
         declared = self.disk_format
+        chosen: fi.FileInspector | None
         if declared in names:
-            chosen = next(m for m in matches if m.NAME == declared)
+            chosen = next(m for m in matches if declared == m.NAME)
             others = names - {declared} - _COMPANIONS.get(declared, frozenset())
             if others:
                 raise errors.IMAGE_FORMAT_MISMATCH(

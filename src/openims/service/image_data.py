@@ -202,7 +202,7 @@ class ImageData:
                     os_hash_value=received.digest,
                     virtual_size=received.virtual_size,
                     stores=self.blobs.id,
-                    active_at=times.now(),
+                    active_at=times.render(times.now()),
                     **{"__image_size": str(received.size)},
                 )
             )

@@ -34,9 +34,9 @@ from openims.store import engine as engines
 from openims.store.tables import (
     SORT_FILL,
     image_members,
-    image_uploads,
     image_properties,
     image_tags,
+    image_uploads,
     images,
 )
 
@@ -541,9 +541,7 @@ class ImageStore:
             return {}
         async with self._read() as conn:
             rows = await conn.execute(
-                sa.select(
-                    _C.id, _C.status, _U.token, _U.space, _U.status_before, _U.heartbeat_at
-                )
+                sa.select(_C.id, _C.status, _U.token, _U.space, _U.status_before, _U.heartbeat_at)
                 .select_from(images.outerjoin(image_uploads, _U.image_id == _C.id))
                 .where(_C.id.in_(list(image_ids)))
             )

@@ -78,7 +78,9 @@ async def stream(request: Request) -> AsyncIterator[bytes]:
         except TimeoutError:
             raise errors.REQUEST_TIMEOUT(part="body", seconds=seconds) from None
         except ClientDisconnect:
-            raise errors.BODY_INCOMPLETE(received=received, expected=expected or "announced")
+            raise errors.BODY_INCOMPLETE(
+                received=received, expected=expected or "announced"
+            ) from None
         received += len(chunk)
         if chunk:
             yield chunk

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from starlette.background import BackgroundTask
 from starlette.responses import Response
@@ -139,8 +139,9 @@ def _raw_headers(
 class FileSlice(Response):
     """`send_file` as a response a route returns: bytes [`start`, `end`) of `path`. Headers
     set on it (`.headers`, or the `headers` argument) are sent; `Content-Length` is computed.
-    A `FileShorter` raised while sending propagates out of the application, as any failure
-    mid-response does (the request's log line and metrics still record it)."""
+    A `FileShorter` raised while sending is handed to `on_short` (where the route logs and
+    counts it, as it cannot catch what its returned response raises) and then propagates out
+    of the application, as any failure mid-response does."""
 
     def __init__(
         self,
@@ -152,8 +153,10 @@ class FileSlice(Response):
         headers: Mapping[str, str] | None = None,
         media_type: str | None = "application/octet-stream",
         background: BackgroundTask | None = None,
+        on_short: Callable[[FileShorter], None] | None = None,
     ) -> None:
         self.path = path
+        self.on_short = on_short
         self.start = start
         self.end = end
         self.status_code = status_code
@@ -163,16 +166,21 @@ class FileSlice(Response):
         self.init_headers(headers)  # its Content-Length of 0 is replaced by send_file's
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send_file(
-            scope,
-            receive,
-            send,
-            self.path,
-            start=self.start,
-            end=self.end,
-            status=self.status_code,
-            headers=self.raw_headers,
-        )
+        try:
+            await send_file(
+                scope,
+                receive,
+                send,
+                self.path,
+                start=self.start,
+                end=self.end,
+                status=self.status_code,
+                headers=self.raw_headers,
+            )
+        except FileShorter as exc:
+            if self.on_short is not None:
+                self.on_short(exc)
+            raise
         if self.background is not None:
             await self.background()
 

@@ -6,17 +6,22 @@ memory whole."""
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
-from openims import errors
+from openims import errors, metrics
 from openims.api.http import body, responses
+from openims.api.http.files import FileShorter, FileSlice
 from openims.api.openapi import spec
 from openims.api.routes.common import CallerDep, ImageId, ServicesDep
 from openims.domain import ranges
 
 router = APIRouter(tags=["image data (Glance)"])
+log = logging.getLogger("openims.data")
 
 OCTET_STREAM = spec.OCTET_STREAM
 
@@ -76,9 +81,30 @@ async def download_file(
         headers["Content-MD5"] = found.checksum  # hex, as Glance sends it
     if found.partial:
         headers["Content-Range"] = f"bytes {found.start}-{found.end - 1}/{found.size}"
+    if found.path is not None:
+        return _ImageFile(
+            found.path,
+            start=found.start,
+            end=found.end,
+            status_code=206 if found.partial else 200,
+            headers=headers,
+        )
     return StreamingResponse(
         found.chunks(),
         status_code=206 if found.partial else 200,
         media_type=OCTET_STREAM,
         headers=headers,
     )
+
+
+class _ImageFile(FileSlice):
+    """An image file sent from the file store; a file shorter than its recorded size (bytes
+    lost or changed under the store) cuts the download, and is logged and counted."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except FileShorter as exc:
+            metrics.record_data_error("size_mismatch")
+            log.error("image file no longer holds its recorded bytes, download cut: %s", exc)
+            raise
