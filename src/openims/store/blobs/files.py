@@ -47,6 +47,7 @@ def _sync_file_range() -> Callable[[int, int, int, int], int] | None:
 
 _start_writeback = _sync_file_range()
 WRITE_BUFFER = 1 << 20  # small chunks (a request body's) are gathered into one write per MiB
+WRITE_INTERVAL = 5.0  # seconds: buffered bytes go to the file at least this often
 TEMP_SUFFIX = ".tmp"
 
 
@@ -73,6 +74,7 @@ class FileWriter:
         self._written = 0  # bytes in the file
         self._handed = 0  # bytes whose writeback has been started
         self._buffer = bytearray()
+        self._written_at = time.monotonic()
         self._state = "open"  # then "committed" or "aborted"
         self._lock = threading.Lock()  # held by the thread doing a file operation
 
@@ -113,11 +115,16 @@ class FileWriter:
         self._check_open()
         if not self._buffer and len(chunk) >= WRITE_BUFFER:
             await asyncio.to_thread(self._write_all, chunk)
+            self._written_at = time.monotonic()
             return
         self._buffer += chunk
-        if len(self._buffer) >= WRITE_BUFFER:
+        # a slow client's bytes still reach the file every few seconds: the temporary's
+        # mtime is how `sweep` tells a live write from a dead one
+        stale = time.monotonic() - self._written_at > WRITE_INTERVAL
+        if len(self._buffer) >= WRITE_BUFFER or stale:
             data, self._buffer = self._buffer, bytearray()
             await asyncio.to_thread(self._write_all, data)
+            self._written_at = time.monotonic()
 
     def _commit(self, tail: bytes | bytearray) -> None:
         self._write_all(tail)
@@ -256,6 +263,7 @@ class FileStore:
         return removed
 
     async def sweep(self, older_than: float) -> int:
+        """Remove the temporaries not written to for `older_than` seconds (by their mtime)."""
         return await asyncio.to_thread(self._sweep, older_than)
 
     async def close(self) -> None:
