@@ -43,6 +43,8 @@ log = logging.getLogger("openims.data")
 # per-block costs (three thread hand-offs, one inspector pass) vanish, small enough that two
 # blocks in flight stay far below the 64 MB an upload may add to the server's memory.
 BLOCK = 4 * 1024 * 1024
+# Seconds a temporary (an unfinished write) must sit idle before a sweep removes it.
+TEMPORARY_IDLE = 3600.0
 # The process acting for the server itself (sweeps, finishing an upload it started).
 SYSTEM = Caller("openims-system", frozenset({"admin"}))
 
@@ -320,7 +322,9 @@ class ImageData:
                 batch = []
         if batch:
             removed += await self._collect(batch, now)
-        await self.blobs.sweep(self.lease)
+        # temporaries idle for an hour: a live upload's S3 writer sends a part only every few
+        # MiB, which a slow client may take minutes to fill
+        await self.blobs.sweep(max(self.lease, TEMPORARY_IDLE))
         return undone, removed
 
     async def _collect(self, names: list[str], now: float) -> int:
