@@ -21,6 +21,8 @@ from tests.support.fixtures import (
     DATABASE_FIXTURES,
     REAL_SERVERS_OPTION,
     ServerPool,
+    blob_store,  # noqa: F401 (a fixture: the blob stores, file and s3)
+    s3_server,  # noqa: F401 (a fixture: the session's SeaweedFS)
     server_fixture,
 )
 

@@ -29,10 +29,14 @@ def admit_upload(
 
 def admit_download(caller: Caller, doc: dict[str, Any]) -> bool:
     """Whether the image has bytes to serve (False: the 204 of an image without data), or a
-    refusal: readers may not download, and only an admin reads a deactivated image."""
+    refusal: readers may not download, and only an admin reads a deactivated image.
+
+    `stores` says that this catalog holds the image's bytes: an image imported from another
+    region's catalog may be `active` with a size but without bytes here, and is answered as
+    an image without data, not as data gone missing."""
     if caller.read_only:
         raise errors.FORBIDDEN_ACTION(action="download_image")
     status = doc.get("status")
     if status == "deactivated" and not caller.is_admin:
         raise errors.IMAGE_DEACTIVATED()
-    return status in WITH_DATA and doc.get("size") is not None
+    return status in WITH_DATA and doc.get("stores") is not None

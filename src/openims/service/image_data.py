@@ -40,9 +40,12 @@ from openims.store.images import ImageStore, ImageTx, Upload
 log = logging.getLogger("openims.data")
 
 # Bytes handed to the hashes, the inspector and the store at a time: large enough that the
-# per-block costs (three thread hand-offs, one inspector pass) vanish, small enough that two
-# blocks in flight stay far below the 64 MB an upload may add to the server's memory.
-BLOCK = 4 * 1024 * 1024
+# per-block costs (three thread hand-offs, one inspector pass) vanish, small enough that the
+# blocks in flight (one being assembled, one hashed and written) of four uploads at once stay
+# well below the 64 MB an upload may add to the server's memory.
+BLOCK = 2 * 1024 * 1024
+# Seconds a temporary (an unfinished write) must sit idle before a sweep removes it.
+TEMPORARY_IDLE = 3600.0
 # The process acting for the server itself (sweeps, finishing an upload it started).
 SYSTEM = Caller("openims-system", frozenset({"admin"}))
 
@@ -76,8 +79,10 @@ async def blocks(chunks: AsyncIterator[bytes], size: int = BLOCK) -> AsyncIterat
     async for chunk in chunks:
         buffer += chunk
         while len(buffer) >= size:
-            yield bytes(buffer[:size])
+            with memoryview(buffer) as view:
+                block = bytes(view[:size])  # one copy: a slice of the bytearray would be two
             del buffer[:size]
+            yield block
     if buffer:
         yield bytes(buffer)
 
@@ -320,7 +325,9 @@ class ImageData:
                 batch = []
         if batch:
             removed += await self._collect(batch, now)
-        await self.blobs.sweep(self.lease)
+        # temporaries idle for an hour: a live upload's S3 writer sends a part only every few
+        # MiB, which a slow client may take minutes to fill
+        await self.blobs.sweep(max(self.lease, TEMPORARY_IDLE))
         return undone, removed
 
     async def _collect(self, names: list[str], now: float) -> int:

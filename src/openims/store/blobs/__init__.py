@@ -78,7 +78,10 @@ class BlobStore(Protocol):
         """Every committed key (for `openims gc`)."""
 
     async def sweep(self, older_than: float) -> int:
-        """Remove temporaries (unfinished writes) older than `older_than` seconds; how many."""
+        """Remove temporaries (unfinished writes) older than `older_than` seconds; how many.
+        Older means idle: nothing written to it for that long. A live writer refreshes its
+        temporary at least every 5 s (file) or with every part it sends (S3: 8 MiB or more),
+        so a sweep spares it unless its client is slower than one part per `older_than`."""
 
     async def close(self) -> None: ...
 
@@ -150,4 +153,7 @@ def _s3_store(url: str, bucket: str, path: str, query: str, fragment: str) -> Bl
     prefix = unquote(path).strip("/")
     if any(part in ("", ".", "..") for part in prefix.split("/")) and prefix:
         raise ValueError(f"image store {url!r}: bad prefix {prefix!r}")
-    raise ValueError(f"image store {url!r}: the s3 store is not available in this version")
+    from openims.store.blobs.s3 import S3Store
+
+    region = params.get("region", [None])[0]
+    return S3Store(bucket, endpoint=endpoint, region=region, prefix=prefix)
