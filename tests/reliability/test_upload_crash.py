@@ -152,6 +152,13 @@ def test_uploads_survive_sigkill(db_url: str, tmp_path: Path) -> None:
         report = gc(db_url, store)  # no server runs: gc alone puts everything right
         assert "Undid 5 abandoned uploads; removed 2 unowned objects." in report, report
         done = sorted(f"images/{u.image_id}" for u in uploads[:2])
+        # temporaries stay until idle for an hour (a slow live upload's may look dead): an
+        # hour later, the next gc removes them
+        assert len(temporaries(root)) == 1 + 5
+        an_hour_ago = time.time() - 3700
+        for name in temporaries(root):
+            os.utime(root / name, (an_hour_ago, an_hour_ago))
+        gc(db_url, store)
         assert store_files(root) == done
         for u in uploads[:2]:
             assert (root / "images" / u.image_id).read_bytes() == u.data
