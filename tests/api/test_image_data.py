@@ -1,6 +1,6 @@
-"""Image data over HTTP on SQLite and PostgreSQL: `PUT` and `GET /v2/images/{id}/file` as
-Glance 33 answers them (../shared/spec/glance-data-behaviour.md, sections 1–3), and what the
-IMS face shows of an uploaded image.
+"""Image data over HTTP on SQLite and PostgreSQL, on the file and S3 stores: `PUT` and
+`GET /v2/images/{id}/file` as Glance 33 answers them (../shared/spec/glance-data-behaviour.md,
+sections 1–3), and what the IMS face shows of an uploaded image.
 
 Requests whose shape is all that matters go to the application in this process; what needs
 the wire (chunked bodies, a missing Content-Type, bodies shorter than their Content-Length, an
@@ -18,26 +18,22 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.support.fixtures import server_fixture
 from tests.support.servers import Server
 from tests.support.uploads import (
     CAP,
-    CAPPED,
     OCTET_STREAM,
     Digests,
     address,
     assert_error,
     assert_no_data,
     create,
+    data_server_fixture,
     image,
     md5,
     put,
     raw_put,
-    store_files,
-    store_root,
-    temporaries,
-    traces,
     upload,
+    view,
 )
 
 KIB = 1024
@@ -45,8 +41,8 @@ MIB = 1024 * KIB
 EMPTY_MD5 = md5(b"")
 EMPTY_SHA512 = hashlib.sha512(b"").hexdigest()
 
-server = server_fixture("server", in_process=True, env=CAPPED)
-process_server = server_fixture("process_server", env=CAPPED)
+server = data_server_fixture("server", in_process=True)
+process_server = data_server_fixture("process_server")
 
 
 def members(server: Server, image_id: str, **statuses: str) -> None:
@@ -65,11 +61,11 @@ def members(server: Server, image_id: str, **statuses: str) -> None:
 def assert_untouched(client: httpx.Client, image_id: str, server: Server) -> None:
     """Still queued, no size or hash, and nothing of it in the store."""
     assert_no_data(image(client, image_id))
-    assert traces(store_root(server), image_id) == []
+    assert view(server).traces(image_id) == []
 
 
 # --- upload ----------------------------------------------------------------------------------
-def test_an_upload_makes_the_image_active(server: Server) -> None:
+def test_an_upload_makes_the_image_active(server: Server, store: str) -> None:
     c = server.client("p1")
     doc = create(c)
     data = os.urandom(1024)
@@ -79,14 +75,13 @@ def test_an_upload_makes_the_image_active(server: Server) -> None:
     assert after["status"] == "active"
     assert Digests.of(data).recorded_in(after)
     assert after["virtual_size"] == 1024  # raw: its size
-    assert after["stores"] == "fs"
+    assert after["stores"] == {"file": "fs", "s3": "s3"}[store]  # the store's id, as Glance
     assert after["owner"] == "p1"
     assert after["updated_at"] >= doc["updated_at"]
     assert after["__image_size"] == "1024"
-    root = store_root(server)
-    assert traces(root, doc["id"]) == [f"images/{doc['id']}"]
-    assert (root / "images" / doc["id"]).read_bytes() == data
-    assert temporaries(root) == []
+    assert view(server).traces(doc["id"]) == [f"images/{doc['id']}"]
+    assert view(server).temporaries() == []
+    assert c.get(f"/v2/images/{doc['id']}/file").content == data
 
 
 def test_the_ims_face_shows_an_uploaded_image_and_may_update_it(server: Server) -> None:
@@ -228,7 +223,7 @@ def test_a_chunked_upload_over_the_cap_is_refused(process_server: Server) -> Non
     r = put(c, doc["id"], chunks(bytes(CAP + 1), 256 * KIB))
     assert_error(r, 413, "IMG.0312")
     assert_untouched(c, doc["id"], process_server)
-    assert temporaries(store_root(process_server)) == []
+    assert view(process_server).temporaries() == []
 
 
 def test_an_upload_without_a_content_type_is_refused(process_server: Server) -> None:
@@ -260,7 +255,7 @@ def test_a_body_shorter_than_its_content_length(
         assert body["error"]["code"] == "IMG.0313"
         assert f"{sent} of the {claimed} bytes" in body["error"]["message"]
     assert_untouched(c, doc["id"], process_server)
-    assert temporaries(store_root(process_server)) == []
+    assert view(process_server).temporaries() == []
 
 
 def test_a_cut_chunked_stream(process_server: Server) -> None:
@@ -413,10 +408,9 @@ def test_head_is_not_allowed(server: Server, uploaded: tuple[str, bytes]) -> Non
 def test_deleting_an_image_removes_its_data(server: Server, uploaded: tuple[str, bytes]) -> None:
     image_id, _ = uploaded
     c = server.client("p1")
-    root = store_root(server)
-    assert traces(root, image_id) == [f"images/{image_id}"]
+    assert view(server).traces(image_id) == [f"images/{image_id}"]
     assert c.delete(f"/v2/images/{image_id}").status_code == 204
-    assert traces(root, image_id) == []
+    assert view(server).traces(image_id) == []
     assert_error(c.get(f"/v2/images/{image_id}/file"), 404)
     assert_error(put(c, image_id, b"again"), 404)
 
@@ -426,5 +420,4 @@ def test_no_temporaries_stay_behind(server: Server) -> None:
     c = server.client("p1")
     for content in (b"ok", bytes(CAP + 1)):
         put(c, create(c)["id"], content)
-    files = store_files(store_root(server))
-    assert temporaries(store_root(server)) == [], files
+    assert view(server).temporaries() == []

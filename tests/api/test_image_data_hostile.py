@@ -1,9 +1,9 @@
-"""Hostile uploads, on SQLite and PostgreSQL: disk images that would make a hypervisor read
-files of the host (a qcow2 with a backing file or an external data file, a VMDK descriptor
-naming other files), bytes that are not the declared format, too many bytes, too few. Each is
-refused in the API's error format, the image stays `queued` without a trace of the upload,
-and the store holds nothing new: no file, no temporary. (Glance 33 refuses the first kinds
-with a 415 but keeps the file and the hashes: spec section 1.)
+"""Hostile uploads, on SQLite and PostgreSQL, on the file and S3 stores: disk images that would
+make a hypervisor read files of the host (a qcow2 with a backing file or an external data
+file, a VMDK descriptor naming other files), bytes that are not the declared format, too many
+bytes, too few. Each is refused in the API's error format, the image stays `queued` without a
+trace of the upload, and the store holds nothing new: no file, no temporary. (Glance 33
+refuses the first kinds with a 415 but keeps the file and the hashes: spec section 1.)
 
 The images are made by `qemu-img` (Debian's qemu-utils) in the test's own directory."""
 
@@ -15,30 +15,28 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.fixtures import server_fixture
 from tests.support.servers import Server
 from tests.support.uploads import (
     CAP,
-    CAPPED,
     QEMU_IMG,
     Digests,
     assert_error,
     assert_no_data,
     create,
+    data_server_fixture,
     image,
     put,
     qcow2,
     qemu_img,
     raw_put,
-    store_files,
-    store_root,
     upload,
+    view,
 )
 
 pytestmark = pytest.mark.skipif(not Path(QEMU_IMG).exists(), reason="qemu-img is not installed")
 
-server = server_fixture("server", in_process=True, env=CAPPED)
-process_server = server_fixture("process_server", env=CAPPED)
+server = data_server_fixture("server", in_process=True)
+process_server = data_server_fixture("process_server")
 
 
 def backing_file(tmp: Path) -> bytes:
@@ -102,13 +100,12 @@ def test_a_hostile_upload_is_refused_and_nothing_kept(
     data = make(tmp_path)
     c = server.client("p1")
     doc = create(c, disk_format=disk_format)
-    root = store_root(server)
-    before = store_files(root)
+    before = view(server).files()
     r = put(c, doc["id"], data)
     message = assert_error(r, 400, code)
     assert message.startswith(("Image failed safety checks", "Image disk_format")), message
     assert_no_data(image(c, doc["id"]))
-    assert store_files(root) == before
+    assert view(server).files() == before
     # the image is as it was: a good upload goes in afterwards (Glance's leftover file makes
     # this a 500 there)
     good = qcow2(tmp_path / "good.qcow2", "1M") if disk_format == "qcow2" else b"\0" * 512
@@ -133,23 +130,21 @@ def test_safe_qcow2_is_accepted_with_its_virtual_size(server: Server, tmp_path: 
 def test_an_upload_over_the_cap_leaves_nothing(server: Server) -> None:
     c = server.client("p1")
     doc = create(c)
-    root = store_root(server)
-    before = store_files(root)
+    before = view(server).files()
     chunked = iter([b"\0" * (CAP // 2), b"\0" * (CAP // 2), b"\0"])
     for content in (b"\0" * (CAP + 1), chunked):
         assert_error(put(c, doc["id"], content), 413, "IMG.0312")
         assert_no_data(image(c, doc["id"]))
-        assert store_files(root) == before
+        assert view(server).files() == before
 
 
 def test_a_short_body_leaves_nothing(process_server: Server) -> None:
     c = process_server.client("p1")
     doc = create(c)
-    root = store_root(process_server)
-    before = store_files(root)
+    before = view(process_server).files()
     status, body = raw_put(process_server, doc["id"], b"\0" * 4096, content_length=1024 * 1024)
     assert status == 400 and body is not None
     assert set(body["error"]) == {"message", "code", "title"}
     assert body["error"]["code"] == "IMG.0313"
     assert_no_data(image(c, doc["id"]))
-    assert store_files(root) == before
+    assert view(process_server).files() == before

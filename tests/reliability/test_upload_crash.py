@@ -5,7 +5,8 @@
   whose MD5 and SHA-512 it records, or `queued` without a trace of data (never `saving` for
   ever); `openims gc` then leaves no orphan file and no temporary in the store, and never
   removes an active image's file.
-- Two replicas (two `openims serve` processes on one PostgreSQL database and one store): an
+- Two replicas (two `openims serve` processes on one PostgreSQL database and one store, a
+  directory or an S3 bucket): an
   image uploaded through one downloads byte-identical through the other, and of two concurrent
   uploads to one image, one through each, exactly one is taken and the other gets 409."""
 
@@ -28,15 +29,15 @@ import pytest
 
 from tests.reliability.scale import TIMEOUT
 from tests.support.databases import empty
+from tests.support.seaweed import S3Server
 from tests.support.servers import Server, ServerProcess, start_server
 from tests.support.uploads import (
     OCTET,
     Digests,
+    StoreView,
     assert_no_data,
     create,
     image,
-    store_files,
-    temporaries,
     upload,
 )
 
@@ -146,7 +147,7 @@ def test_uploads_survive_sigkill(db_url: str, tmp_path: Path) -> None:
         stale_temporary = root / "images" / f".{uuid.uuid4()}.0123456789abcdef.tmp"
         for path in (orphan_of_queued, orphan_of_nothing, stale_temporary):
             path.write_bytes(b"left by a crash")
-        assert len(temporaries(root)) == 1 + 5  # the cut uploads left theirs too
+        assert len(StoreView(root=root).temporaries()) == 1 + 5  # the cut uploads left theirs too
 
         time.sleep(LEASE + 0.5)  # every heartbeat of the dead server is stale now
         report = gc(db_url, store)  # no server runs: gc alone puts everything right
@@ -154,12 +155,12 @@ def test_uploads_survive_sigkill(db_url: str, tmp_path: Path) -> None:
         done = sorted(f"images/{u.image_id}" for u in uploads[:2])
         # temporaries stay until idle for an hour (a slow live upload's may look dead): an
         # hour later, the next gc removes them
-        assert len(temporaries(root)) == 1 + 5
+        assert len(StoreView(root=root).temporaries()) == 1 + 5
         an_hour_ago = time.time() - 3700
-        for name in temporaries(root):
+        for name in StoreView(root=root).temporaries():
             os.utime(root / name, (an_hour_ago, an_hour_ago))
         gc(db_url, store)
-        assert store_files(root) == done
+        assert StoreView(root=root).files() == done
         for u in uploads[:2]:
             assert (root / "images" / u.image_id).read_bytes() == u.data
 
@@ -187,8 +188,8 @@ def test_uploads_survive_sigkill(db_url: str, tmp_path: Path) -> None:
         assert len(active) == len(uploads)
 
         gc(db_url, store)  # again, while the server runs, as it may
-        assert store_files(root) == sorted(f"images/{i}" for i in active)
-        assert temporaries(root) == []
+        assert StoreView(root=root).files() == sorted(f"images/{i}" for i in active)
+        assert StoreView(root=root).temporaries() == []
         for u in uploads:  # every active image's file untouched
             got = c.get(f"/v2/images/{u.image_id}/file")
             assert got.status_code == 200 and got.content == u.data
@@ -198,13 +199,18 @@ def test_uploads_survive_sigkill(db_url: str, tmp_path: Path) -> None:
 
 
 # --- replicas --------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=["file", "s3"])
 def replicas(
-    pg_database: str, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest, pg_database: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Server, Server]]:
-    """Two servers on one PostgreSQL database and one image store."""
+    """Two servers on one PostgreSQL database and one image store (a directory, or a prefix
+    of the session's S3 bucket)."""
     directory = tmp_path_factory.mktemp("data-replicas")
-    env = {"OPENIMS_IMAGE_STORE": f"file://{directory / 'images'}"}
+    if request.param == "file":
+        env = {"OPENIMS_IMAGE_STORE": f"file://{directory / 'images'}"}
+    else:
+        s3: S3Server = request.getfixturevalue("s3_server")
+        env = s3.env(f"replicas-{uuid.uuid4().hex}")
     with ThreadPoolExecutor(2) as pool:
         a, b = pool.map(
             lambda _: start_server(pg_database, directory, auth=False, env=env), range(2)

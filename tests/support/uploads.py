@@ -2,16 +2,19 @@
 (bodies shorter than their Content-Length, no Content-Type), disk images made with `qemu-img`,
 and a look at what a server's image store holds.
 
-A server's file store is `image_store_for(database_url, <its directory>)` unless the test
-named one (`OPENIMS_IMAGE_STORE`); `store_root` finds it for either kind of server."""
+The data tests' servers come from `data_server_fixture`, on the file store and on S3 (the
+`store` parameter); `view(server)` lists what the server's store holds."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
+import os
 import shutil
 import socket
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +22,10 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 import orjson
+import pytest
 
+from tests.support.fixtures import shared_server
+from tests.support.seaweed import S3Server
 from tests.support.servers import Server, ServerProcess, image_store_for
 
 OCTET_STREAM = "application/octet-stream"
@@ -101,31 +107,119 @@ def assert_error(r: httpx.Response, status: int, code: str | None = None) -> str
 
 
 # --- the store --------------------------------------------------------------------------------
-def store_root(server: Server) -> Path:
-    """The directory of `server`'s file store."""
-    app = getattr(server, "app", None)
-    if app is not None:
-        url = str(app.state.settings.image_store)
-    else:
-        assert isinstance(server, ServerProcess)
-        url = image_store_for(server.database_url, server.log.parent)
-    return Path(unquote(urlsplit(url).path))
+# Every data test runs on both stores: a file store (a directory) and an S3 store (a prefix of
+# the session's SeaweedFS bucket). `data_server_fixture` gives a server of the store under test
+# (the `store` parameter) and records where its data lives, which `view(server)` shows.
+STORES = ["file", "s3"]
 
 
-def store_files(root: Path) -> list[str]:
-    """Every file under `root` (committed blobs and temporaries alike), relative to it."""
-    if not root.exists():
-        return []
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+@pytest.fixture(params=STORES)
+def store(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
-def traces(root: Path, image_id: str) -> list[str]:
-    """The files of `image_id` in the store at `root`: its blobs and any temporary of them."""
-    return [name for name in store_files(root) if image_id in name]
+@dataclass(frozen=True)
+class StoreView:
+    """What a server's store holds: committed blobs (`images/<id>`) and temporaries (a file
+    store's `.<id>.<random>.tmp`, an S3 store's unfinished multipart uploads)."""
+
+    root: Path | None = None  # a file store's directory
+    s3: S3Server | None = None
+    prefix: str = ""  # an S3 store's prefix in the bucket
+
+    def _s3_listing(self) -> tuple[list[str], list[str]]:
+        assert self.s3 is not None
+        store = self.s3.store(prefix=self.prefix)
+
+        async def listing() -> tuple[list[str], list[str]]:
+            try:
+                client = await store.client()
+                objects = await client.list_objects_v2(
+                    Bucket=store.bucket, Prefix=f"{self.prefix}/"
+                )
+                uploads = await client.list_multipart_uploads(
+                    Bucket=store.bucket, Prefix=f"{self.prefix}/"
+                )
+            finally:
+                await store.close()
+            cut = len(self.prefix) + 1
+            return (
+                sorted(o["Key"][cut:] for o in objects.get("Contents", [])),
+                sorted(f"{u['Key'][cut:]}.upload" for u in uploads.get("Uploads", [])),
+            )
+
+        return asyncio.run(listing())
+
+    def files(self) -> list[str]:
+        """Everything the store holds, committed or not."""
+        if self.root is None:
+            committed, unfinished = self._s3_listing()
+            return sorted(committed + unfinished)
+        if not self.root.exists():
+            return []
+        return sorted(str(p.relative_to(self.root)) for p in self.root.rglob("*") if p.is_file())
+
+    def temporaries(self) -> list[str]:
+        if self.root is None:
+            return self._s3_listing()[1]
+        return [name for name in self.files() if name.endswith(".tmp")]
+
+    def traces(self, image_id: str) -> list[str]:
+        """Whatever the store holds of `image_id`: its blobs and any temporary of them."""
+        return [name for name in self.files() if image_id in name]
 
 
-def temporaries(root: Path) -> list[str]:
-    return [name for name in store_files(root) if name.endswith(".tmp")]
+_VIEWS: dict[int, StoreView] = {}
+
+
+def view(server: Server) -> StoreView:
+    """The store of a server `data_server_fixture` gave."""
+    return _VIEWS[id(server)]
+
+
+def data_server_fixture(name: str, *, in_process: bool = False) -> Any:
+    """A function-scoped fixture `name`: a no-auth server (capped at `CAP`) on an empty
+    database of the backend under test, keeping its image data in the store under test."""
+
+    def fixture(backend: str, store: str, request: pytest.FixtureRequest) -> Iterator[Server]:
+        env = dict(CAPPED)
+        if store == "file":
+            server = shared_server(request, backend, auth=False, in_process=in_process, env=env)
+            assert isinstance(server, Server)
+            app = getattr(server, "app", None)
+            if app is not None:
+                url = str(app.state.settings.image_store)
+            else:
+                assert isinstance(server, ServerProcess)
+                url = image_store_for(server.database_url, server.log.parent)
+            found = StoreView(root=Path(unquote(urlsplit(url).path)))
+        else:
+            s3: S3Server = request.getfixturevalue("s3_server")
+            prefix = f"{name}-{backend}-{'in' if in_process else 'out'}"
+            s3_env = s3.env(prefix)
+            env["OPENIMS_IMAGE_STORE"] = s3_env.pop("OPENIMS_IMAGE_STORE")
+            if in_process:  # the credentials come from the environment when the app starts
+                saved = {k: os.environ.get(k) for k in s3_env}
+                os.environ.update(s3_env)
+                try:
+                    server = shared_server(request, backend, auth=False, in_process=True, env=env)
+                finally:
+                    for k, v in saved.items():
+                        if v is None:
+                            os.environ.pop(k, None)
+                        else:
+                            os.environ[k] = v
+            else:
+                env.update(s3_env)
+                server = shared_server(request, backend, auth=False, env=env)
+            assert isinstance(server, Server)
+            found = StoreView(s3=s3, prefix=prefix)
+        _VIEWS[id(server)] = found
+        yield server
+        server.close_clients()
+
+    fixture.__name__ = name
+    return pytest.fixture(name=name)(fixture)
 
 
 # --- raw HTTP ---------------------------------------------------------------------------------
