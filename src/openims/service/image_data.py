@@ -41,9 +41,10 @@ from openims.store.images import ImageStore, ImageTx, Upload
 log = logging.getLogger("openims.data")
 
 # Bytes handed to the hashes, the inspector and the store at a time: large enough that the
-# per-block costs (three thread hand-offs, one inspector pass) vanish, small enough that two
-# blocks in flight stay far below the 64 MB an upload may add to the server's memory.
-BLOCK = 4 * 1024 * 1024
+# per-block costs (three thread hand-offs, one inspector pass) vanish, small enough that the
+# blocks in flight (one being assembled, one hashed and written) of four uploads at once stay
+# well below the 64 MB an upload may add to the server's memory.
+BLOCK = 2 * 1024 * 1024
 # Seconds a temporary (an unfinished write) must sit idle before a sweep removes it.
 TEMPORARY_IDLE = 3600.0
 # The process acting for the server itself (sweeps, finishing an upload it started).
@@ -103,8 +104,10 @@ async def blocks(chunks: AsyncIterator[bytes], size: int = BLOCK) -> AsyncIterat
     async for chunk in chunks:
         buffer += chunk
         while len(buffer) >= size:
-            yield bytes(buffer[:size])
+            with memoryview(buffer) as view:
+                block = bytes(view[:size])  # one copy: a slice of the bytearray would be two
             del buffer[:size]
+            yield block
     if buffer:
         yield bytes(buffer)
 
