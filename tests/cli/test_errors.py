@@ -262,7 +262,7 @@ def with_database(command: str, url: str) -> tuple[str, ...]:
         "db upgrade": ("db", "upgrade"),
         "import": ("import", "-"),
         "export": ("export", "-"),
-        "demo": ("demo", "--images", "5"),
+        "demo": ("demo", "--no-data", "--images", "5"),
     }[command] + ("--database", url)
 
 

@@ -210,9 +210,10 @@ DEMO_PROJECT = "demo"  # the tenant of the demo catalog a caller acts as by defa
 def _load_demo(settings: Settings) -> None:
     from openims.service import demo
 
-    async def load(services: Services) -> tuple[int, str | None]:
+    async def load(services: Services) -> tuple[int, str | None, list[str]]:
         store = services.store
         count = await store.import_items(demo.catalog()) if await store.count() == 0 else 0
+        with_data = await demo.add_data_images(services.images, services.data) if count else []
         # an image the demo caller owns and may update (the IMS update takes active images)
         mine = ListQuery(
             clauses=(
@@ -222,12 +223,16 @@ def _load_demo(settings: Settings) -> None:
             limit=1,
         )
         found = await store.query(mine, Caller(DEMO_PROJECT))
-        return count, (documents.parse(found[0])["id"] if found else None)
+        return count, (documents.parse(found[0])["id"] if found else None), with_data
 
-    count, mine = run_with_services(settings, load, upgrade=False)
+    count, mine, with_data = run_with_services(settings, load, upgrade=False)
     base = f"http://{settings.host}:{settings.port}"
     if count:
-        click.echo(f"Loaded the demo catalog: {count} images.", err=True)
+        click.echo(
+            f"Loaded the demo catalog: {count} images, and {len(with_data)} of project "
+            f"{DEMO_PROJECT} with data.",
+            err=True,
+        )
     else:
         click.echo("The database already holds images; the demo catalog was not loaded.", err=True)
     auth = "" if settings.no_auth else " -H 'X-Auth-Token: <token>'"
@@ -236,6 +241,8 @@ def _load_demo(settings: Settings) -> None:
     # without authentication the caller is whoever X-Project-Id names (demo by default)
     project = " -H 'X-Project-Id: demo'" if settings.no_auth else ""
     click.echo(f"  curl{auth}{project} '{base}/v2/images?limit=5'", err=True)
+    for image_id in with_data[:1]:
+        click.echo(f"  curl{auth}{project} -O {base}/v2/images/{image_id}/file", err=True)
     if mine:
         click.echo(f"  curl{auth} {base}/v2/images/{mine}", err=True)
         click.echo(
