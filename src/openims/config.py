@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_serializer, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_URL = "sqlite:///./data/openims.db"
 DEFAULT_CREDENTIALS = Path("./data/credentials.toml")
@@ -30,6 +32,27 @@ def check_database_url(url: str) -> str:
     if url.startswith(("postgresql://", "postgres://")):
         return url
     raise ValueError(f"expected {DATABASE_URL_FORMS}")
+
+
+def check_url_prefix(text: str) -> str:
+    """A web-download URL prefix as it will be compared: `http(s)://host[:port]/[path]`, the
+    scheme and host in lower case, a `/` after a bare host (so `http://a.example` cannot admit
+    `http://a.example.evil.net/`). No user, query or fragment: a prefix names a place, and
+    secrets have no business in a setting that is logged. Anything else is a ValueError."""
+    prefix = text.strip()
+    parts = urlsplit(prefix)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{prefix!r} is not an http:// or https:// URL prefix")
+    if "@" in parts.netloc or parts.query or parts.fragment or "?" in prefix or "#" in prefix:
+        raise ValueError(f"{prefix!r}: a URL prefix takes no user, query or fragment")
+    try:
+        parts.port  # noqa: B018 (raises for a port that is not a number in range)
+    except ValueError:
+        raise ValueError(f"{prefix!r}: bad port") from None
+    if any(c.isspace() or not c.isprintable() or c == "\\" for c in prefix):
+        raise ValueError(f"{prefix!r}: a URL prefix has no spaces or backslashes")
+    path = parts.path or "/"
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}{path}"
 
 
 class Settings(BaseSettings):
@@ -63,6 +86,9 @@ class Settings(BaseSettings):
     # seconds an upload may go without a heartbeat before any replica takes its process for
     # dead and puts the image back as it was (heartbeats come every third of this)
     upload_lease: float = Field(default=60.0, gt=0)
+    # web-download imports: the URL prefixes an import may fetch from (comma separated in
+    # OPENIMS_WEB_DOWNLOAD_ALLOW); empty, the default, turns web-download off
+    web_download_allow: Annotated[list[str], NoDecode] = Field(default_factory=list)
     log_level: str = "info"
     access_log: bool = True
 
@@ -77,6 +103,21 @@ class Settings(BaseSettings):
         if value not in HASH_ALGORITHMS:
             raise ValueError(f"expected one of {', '.join(HASH_ALGORITHMS)}")
         return value
+
+    @field_validator("web_download_allow", mode="before")
+    @classmethod
+    def _url_prefixes(cls, value: Any) -> list[str]:
+        """Comma-separated text (the environment's form, and how `serve` hands the setting to
+        its workers) or a list; each entry checked by `check_url_prefix`."""
+        if isinstance(value, str):
+            value = value.split(",")
+        if not isinstance(value, list | tuple):
+            raise ValueError("expected comma-separated http(s) URL prefixes")
+        return [check_url_prefix(str(v)) for v in value if str(v).strip()]
+
+    @field_serializer("web_download_allow")
+    def _joined(self, value: list[str]) -> str:
+        return ",".join(value)
 
     @field_validator("log_level")
     @classmethod

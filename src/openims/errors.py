@@ -369,6 +369,54 @@ UPLOAD_LOST = _e(
     "IMG.0318",
     "The upload to image {image_id} was given up (its image changed or was deleted meanwhile).",
 )
+# image data: import
+# Glance 33's words (../shared/spec/glance-data-behaviour.md, section 4) without its HTML tail.
+IMPORT_METHOD_MISSING = _e(
+    "import_method_missing", 400, "IMG.0320", "Import request requires a 'method' field."
+)
+IMPORT_METHOD_NAME_MISSING = _e(
+    "import_method_name_missing", 400, "IMG.0320", "Import request requires a 'name' field."
+)
+IMPORT_METHOD_UNKNOWN = _e(
+    "import_method_unknown", 400, "IMG.0321", "Unknown import method name '{name}'."
+)
+IMPORT_URI_FILTERED = _e(
+    "import_uri_filtered",
+    400,
+    "IMG.0322",
+    "URI for web-download does not pass filtering: {uri}",
+)
+IMPORT_BAD_FIELD = _e("import_bad_field", 400, "IMG.0320", "'{name}' {reason}")
+IMPORT_STORE_NOT_FOUND = _e(
+    "import_store_not_found", 409, "IMG.0323", "Store for identifier {store} not found"
+)
+IMPORT_TARGET_STATUS = _e(
+    "import_target_status",
+    409,
+    "IMG.0324",
+    "Image with status {status} cannot be target for import",
+)
+IMPORT_NOT_STAGED = _e(
+    "import_not_staged",
+    409,
+    "IMG.0325",
+    "Image needs to be staged before 'glance-direct' method can be used",
+)
+IMPORT_NOT_QUEUED = _e(
+    "import_not_queued",
+    409,
+    "IMG.0326",
+    "Image needs to be in 'queued' state to use '{method}' method",
+)
+IMPORT_FETCH_FAILED = _e(
+    "import_fetch_failed", 502, "IMG.0327", "web-download of image {image_id} failed: {reason}"
+)
+STORES_DETAIL_FORBIDDEN = _e(
+    "stores_detail_forbidden",
+    403,
+    "IMG.0026",
+    "You are not authorized to complete stores_info_detail action.",
+)
 
 UNAUTHORIZED = _e("unauthorized", 401, "APIGW.0301", "Incorrect IAM authentication information.")
 

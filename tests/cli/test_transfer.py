@@ -158,7 +158,12 @@ def test_demo_is_deterministic_and_names_every_documented_os_version(tmp_path: P
     a = f"sqlite:///{tmp_path / 'a.db'}"
     b = f"sqlite:///{tmp_path / 'b.db'}"
     for url in (a, b):
-        assert openims("demo", "--no-data", "--images", "400", "--seed", "7", "--database", url).returncode == 0
+        assert (
+            openims(
+                "demo", "--no-data", "--images", "400", "--seed", "7", "--database", url
+            ).returncode
+            == 0
+        )
     assert export(a) == export(b)
     docs = [orjson.loads(line) for line in export(a).splitlines()]
     golds = [d for d in docs if d["__imagetype"] == "gold"]

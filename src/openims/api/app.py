@@ -22,7 +22,7 @@ from openims.api.http.authentication import Authenticate, is_public
 from openims.api.http.limits import HeadLimits
 from openims.api.http.middleware import RequestContext, RouteTemplates
 from openims.api.openapi import spec
-from openims.api.routes import glance, image_data, ims, meta, sharing
+from openims.api.routes import glance, image_data, image_import, ims, meta, sharing
 from openims.auth.caller import Authenticator, NoAuth
 from openims.config import Settings
 from openims.service import Services
@@ -84,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ims.router,
         glance.router,
         image_data.router,
+        image_import.router,
         sharing.router,
         meta.schemas_router,
         meta.docs_router,

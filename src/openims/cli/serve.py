@@ -51,6 +51,12 @@ from openims.store.engine import redacted
     help="Credentials file [default: ./data/credentials.toml]",
 )
 @click.option(
+    "--web-download-allow",
+    default=None,
+    help="Comma-separated http(s) URL prefixes web-download imports may fetch from "
+    "[default: none, web-download off]",
+)
+@click.option(
     "--demo", is_flag=True, default=None, help="Load the demo catalog into an empty database."
 )
 @click.option(

@@ -24,15 +24,16 @@ import hashlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from openims import errors, metrics
-from openims.domain import documents, formats, image_files, times
+from openims.domain import documents, formats, image_files, image_import, times
 from openims.domain.access import Caller
 from openims.domain.documents import Document
+from openims.service import web_download
 from openims.store import blobs
 from openims.store.blobs import BlobStore
 from openims.store.images import ImageStore, ImageTx, Upload
@@ -58,6 +59,30 @@ class Received:
     md5: str
     digest: str
     virtual_size: int | None
+
+
+class _Examination:
+    """What the pipeline learns from bytes declared as `disk_format`: MD5 and the configured
+    hash (each update on a worker thread: hashlib releases the GIL, so the two run in
+    parallel), and the format inspector's verdict."""
+
+    def __init__(self, disk_format: str, hash_algorithm: str) -> None:
+        self.md5 = hashlib.md5(usedforsecurity=False)
+        self.digest = hashlib.new(hash_algorithm)
+        self.inspection = formats.Inspection(disk_format)
+
+    def feed(self, block: bytes) -> list[Awaitable[Any]]:
+        """Inspect `block` now; hash it on the threads the returned awaitables run on."""
+        self.inspection.feed(block)
+        return [
+            asyncio.to_thread(self.md5.update, block),
+            asyncio.to_thread(self.digest.update, block),
+        ]
+
+    def finish(self, size: int) -> Received:
+        """The verdict once every block was fed (refusals are raised here)."""
+        virtual_size = self.inspection.finish()
+        return Received(size, self.md5.hexdigest(), self.digest.hexdigest(), virtual_size)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,12 +121,16 @@ class ImageData:
         max_bytes: int,
         hash_algorithm: str,
         lease: float,
+        web_download_allow: Sequence[str] = (),
     ) -> None:
         self.store = store
         self.blobs = blob_store
         self.max_bytes = max_bytes
         self.hash_algorithm = hash_algorithm
         self.lease = lease
+        self.web_download_allow = list(web_download_allow)
+        self.import_methods = image_import.offered(self.web_download_allow)
+        self._imports: set[asyncio.Task[None]] = set()  # running imports, ended by `close`
 
     # --- upload -----------------------------------------------------------------------------
     async def upload(
@@ -133,7 +162,7 @@ class ImageData:
             await self._activate(image_id, token, received)
         except BaseException:
             # the row is not ours any more (deleted or swept): the blob is nobody's
-            await asyncio.shield(self._give_up(image_id, token, drop_blob=True))
+            await asyncio.shield(self._give_up(image_id, token, drop=(key,)))
             raise
 
     async def _receive(
@@ -142,11 +171,16 @@ class ImageData:
         token: str,
         key: str,
         chunks: AsyncIterator[bytes],
-        disk_format: str,
+        disk_format: str | None,
     ) -> Received:
-        md5 = hashlib.md5(usedforsecurity=False)
-        digest = hashlib.new(self.hash_algorithm)
-        inspection = formats.Inspection(disk_format)
+        """The one pipeline every byte that reaches the store goes through (an upload, a
+        staging, an import from the staging area or from the web): `chunks` streamed to the
+        blob `key` in blocks, counted against `max_bytes`, with the upload `token`'s heartbeat
+        kept meanwhile, and committed only when all is well. With a `disk_format` each block
+        is also hashed and inspected (see the module's docstring); without one (staging,
+        where Glance looks at nothing either) the bytes are kept as they come and only the
+        size is learnt."""
+        examination = _Examination(disk_format, self.hash_algorithm) if disk_format else None
         size = 0
         writer = await self._store_call(self.blobs.writer(key))
         beating = asyncio.create_task(self._keep_alive(image_id, token))
@@ -158,19 +192,20 @@ class ImageData:
                     raise errors.IMAGE_TOO_LARGE(limit=self.max_bytes)
                 if pending is not None:
                     await pending
-                inspection.feed(block)
                 # the next block is read from the client while this one is hashed and written
-                pending = asyncio.gather(
-                    asyncio.to_thread(md5.update, block),
-                    asyncio.to_thread(digest.update, block),
-                    self._store_call(writer.write(block)),
-                )
+                work = examination.feed(block) if examination is not None else []
+                work.append(self._store_call(writer.write(block)))
+                pending = asyncio.gather(*work)
                 if beating.done():
                     beating.result()  # the upload was given up: raise why
             if pending is not None:
                 await pending
                 pending = None
-            virtual_size = inspection.finish()
+            received = (
+                examination.finish(size)
+                if examination is not None
+                else Received(size, "", "", None)
+            )
             if beating.done():
                 beating.result()
             await self._store_call(writer.commit())
@@ -184,8 +219,8 @@ class ImageData:
             beating.cancel()
             with contextlib.suppress(BaseException):
                 await beating
-        metrics.record_image_bytes("upload", size)
-        return Received(size, md5.hexdigest(), digest.hexdigest(), virtual_size)
+        metrics.record_image_bytes("upload" if examination is not None else "stage", size)
+        return received
 
     async def _keep_alive(self, image_id: str, token: str) -> None:
         """Renew the upload's heartbeat until cancelled; raise once it is no longer ours."""
@@ -199,7 +234,7 @@ class ImageData:
             await _require_ours(tx, token, image_id)
             await tx.save(
                 _with(
-                    tx.doc,
+                    image_import.end(tx.doc, failed_store=None),
                     status="active",
                     size=received.size,
                     checksum=received.md5,
@@ -213,27 +248,40 @@ class ImageData:
             )
             await tx.end_upload()
 
-    async def _give_up(self, image_id: str, token: str, *, drop_blob: bool = False) -> None:
-        """Put the image back as it was before this upload, if the upload is still its own."""
+    async def _give_up(
+        self, image_id: str, token: str, *, drop: Sequence[str] = (), refused: bool = False
+    ) -> bool:
+        """Put the image back as it was before this upload, if the upload is still its own
+        (True then); the blobs `drop` go whatever happens. `refused`: the bytes were refused,
+        so the image goes back to `queued` whatever it was (see `_restore`)."""
         try:
             async with self.store.image_for_update(image_id, SYSTEM) as tx:
                 upload = await tx.upload()
                 if upload is None or upload.token != token:
-                    return
-                await self._restore(tx, upload)
+                    return False
+                await self._restore(tx, upload, refused=refused)
+                return True
         except errors.ApiError as err:
             if err.spec is not errors.IMAGE_NOT_FOUND:
                 log.exception("could not put image %s back after a failed upload", image_id)
         except Exception:
             log.exception("could not put image %s back after a failed upload", image_id)
         finally:
-            if drop_blob:
+            for name in drop:
                 with contextlib.suppress(Exception):
-                    await self.blobs.delete(blobs.key("images", image_id))
+                    await self.blobs.delete(name)
+        return False
 
-    async def _restore(self, tx: ImageTx, upload: Upload) -> None:
-        """The image as it was before `upload` began, its blob dropped."""
-        await tx.save(_with(tx.doc, status=upload.status_before))
+    async def _restore(self, tx: ImageTx, upload: Upload, *, refused: bool = False) -> None:
+        """The image as it was before `upload` began, its blob dropped. An import that ends
+        so is a failed import (`os_glance_failed_import` names the store, as in Glance); one
+        whose bytes were `refused` puts the image back to `queued` without a size, since the
+        staged bytes it came from are bad (the caller drops them)."""
+        status = "queued" if refused else upload.status_before
+        changes: dict[str, Any] = {"status": status}
+        if status == "queued":
+            changes["size"] = None  # a staging had set it
+        await tx.save(_with(image_import.end(tx.doc, failed_store=self.blobs.id), **changes))
         await tx.end_upload()
 
     async def _store_call(self, call: Awaitable[Any]) -> Any:
@@ -246,6 +294,126 @@ class ImageData:
             metrics.record_data_error("store")
             log.error("image store failure: %s", exc)
             raise errors.IMAGE_STORE_UNAVAILABLE() from exc
+
+    # --- interoperable import ---------------------------------------------------------------
+    async def stage(
+        self,
+        caller: Caller,
+        image_id: str,
+        chunks: AsyncIterator[bytes],
+        *,
+        declared_length: int | None,
+    ) -> None:
+        """Keep the bytes of `chunks` in the staging area for a later glance-direct import.
+        As an upload (same lease, same pipeline, same undoing of failures), but into
+        `staging/<id>`, without hashing or inspection (Glance inspects nothing here either),
+        and the image ends `uploading` with its `size` set, as Glance shows it."""
+        if declared_length is not None and declared_length > self.max_bytes:
+            raise errors.IMAGE_TOO_LARGE(limit=self.max_bytes)
+        token = str(uuid.uuid4())
+        async with self.store.image_for_update(image_id, caller) as tx:
+            image_import.admit_stage(caller, tx.access, tx.doc)
+            await tx.save(_with(tx.doc, status="uploading"))
+            await tx.begin_upload(token, "staging", "queued", time.time())
+        key = blobs.key("staging", image_id)
+        try:
+            received = await self._receive(image_id, token, key, chunks, None)
+        except BaseException:
+            await asyncio.shield(self._give_up(image_id, token))
+            raise
+        try:
+            async with self.store.image_for_update(image_id, SYSTEM) as tx:
+                await _require_ours(tx, token, image_id)
+                await tx.save(_with(tx.doc, size=received.size))
+                await tx.end_upload()
+        except BaseException:
+            await asyncio.shield(self._give_up(image_id, token, drop=(key,)))
+            raise
+
+    async def start_import(
+        self, caller: Caller, image_id: str, request: image_import.ImportRequest
+    ) -> None:
+        """Start importing (`request`, parsed and its URI filtered already) and return: the
+        import runs on as a task of this process. The image turns `importing` with its
+        `os_glance_*` properties, and holds an upload row whose heartbeat the task keeps, so
+        that a process killed meanwhile is undone by any replica's sweep."""
+        token = str(uuid.uuid4())  # the upload's token is the import's task id
+        async with self.store.image_for_update(image_id, caller) as tx:
+            image_import.admit_import(caller, tx.access, tx.doc, request)
+            image_import.check_stores(request, self.blobs.id)
+            before = str(tx.doc["status"])
+            disk_format = str(tx.doc["disk_format"])
+            await tx.save(_with(image_import.begin(tx.doc, task=token, store=self.blobs.id)))
+            await tx.begin_upload(token, "images", before, time.time())
+        task = asyncio.create_task(
+            self._import(image_id, token, request, disk_format), name=f"import {image_id}"
+        )
+        self._imports.add(task)
+        task.add_done_callback(self._imports.discard)
+
+    async def _import(
+        self, image_id: str, token: str, request: image_import.ImportRequest, disk_format: str
+    ) -> None:
+        """The import's task: the bytes (the staged blob, or the web) through the upload's
+        pipeline into `images/<id>`, then `active`. On failure the image goes back as it was
+        (`uploading` with its staged bytes, ready for another import; `queued` for a
+        web-download), with `os_glance_failed_import` set — except that staged bytes the
+        pipeline refused (format, safety, size) are dropped and the image goes back to
+        `queued`: importing them again could only fail again."""
+        key = blobs.key("images", image_id)
+        staging = blobs.key("staging", image_id)
+        direct = request.method == image_import.GLANCE_DIRECT
+        if direct:
+            chunks = self.blobs.read(staging)
+        else:
+            assert request.uri is not None
+            chunks = web_download.fetch(
+                image_id, request.uri, allow=self.web_download_allow, max_bytes=self.max_bytes
+            )
+        try:
+            try:
+                received = await self._receive(image_id, token, key, chunks, disk_format)
+            finally:
+                await asyncio.shield(_close(chunks))
+        except asyncio.CancelledError:
+            await asyncio.shield(self._give_up(image_id, token))
+            raise
+        except Exception as exc:
+            refused = isinstance(exc, FileNotFoundError) or (
+                isinstance(exc, errors.ApiError) and exc.spec in _REFUSALS
+            )
+            if isinstance(exc, errors.ApiError | FileNotFoundError):
+                log.warning("image %s: %s import failed: %s", image_id, request.method, exc)
+            else:
+                log.exception("image %s: %s import failed", image_id, request.method)
+            restored = await asyncio.shield(self._give_up(image_id, token, refused=refused))
+            if direct and refused and restored:
+                with contextlib.suppress(Exception):
+                    await self.blobs.delete(staging)
+            return
+        try:
+            await self._activate(image_id, token, received)
+        except BaseException as exc:
+            await asyncio.shield(self._give_up(image_id, token, drop=(key,)))
+            if isinstance(exc, Exception):
+                log.warning("image %s: import not completed: %s", image_id, exc)
+                return
+            raise
+        log.info("image %s: %s import done, %d bytes", image_id, request.method, received.size)
+        if direct:
+            try:
+                await self.blobs.delete(staging)
+            except Exception as exc:  # an unowned staging blob: the sweep removes it
+                log.warning("image %s: staged bytes stay for gc: %s", image_id, exc)
+
+    async def close(self) -> None:
+        """End the imports still running (server shutdown): each puts its image back as it
+        was, with `os_glance_failed_import`, so that it can be imported again."""
+        running = list(self._imports)
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.gather(*running, return_exceptions=True)
 
     # --- download ---------------------------------------------------------------------------
     async def download(
@@ -343,6 +511,18 @@ class ImageData:
             removed += 1
             log.info("removed %s: no image owns it", name)
         return removed
+
+
+# What the pipeline refuses in the bytes themselves (rather than a failure around them).
+_REFUSALS = frozenset({errors.IMAGE_FORMAT_MISMATCH, errors.IMAGE_UNSAFE, errors.IMAGE_TOO_LARGE})
+
+
+async def _close(chunks: AsyncIterator[bytes]) -> None:
+    """Close a source of bytes the pipeline may have left half read (a web response)."""
+    close = getattr(chunks, "aclose", None)
+    if close is not None:
+        with contextlib.suppress(Exception):
+            await close()
 
 
 def _owns(space: str, status: str, upload: Upload | None, *, live_after: float) -> bool:

@@ -17,6 +17,7 @@ ERROR_STATUSES = (400, 401, 403, 404, 405, 409, 413, 415, 431, 500, 503)
 _DESCRIPTIONS = {
     200: "OK",
     201: "Created",
+    202: "Accepted",
     204: "No content",
     300: "Multiple choices",
     400: "Bad request",

@@ -25,7 +25,8 @@ log = logging.getLogger("openims.data")
 OCTET_STREAM = spec.OCTET_STREAM
 
 
-def _require_octet_stream(request: Request) -> None:
+def require_octet_stream(request: Request) -> None:
+    """Image bytes come as `application/octet-stream` (415 otherwise, as Glance answers)."""
     media_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
     if media_type != OCTET_STREAM:
         raise errors.UNSUPPORTED_MEDIA_TYPE(
@@ -47,7 +48,7 @@ def _require_octet_stream(request: Request) -> None:
 async def upload_file(
     image_id: ImageId, request: Request, caller: CallerDep, services: ServicesDep
 ) -> Response:
-    _require_octet_stream(request)
+    require_octet_stream(request)
     await services.data.upload(
         caller, image_id, body.stream(request), declared_length=body.declared_length(request)
     )
