@@ -105,7 +105,7 @@ def test_a_hostile_upload_is_refused_and_nothing_kept(
     message = assert_error(r, 400, code)
     assert message.startswith(("Image failed safety checks", "Image disk_format")), message
     assert_no_data(image(c, doc["id"]))
-    assert view(server).files() == before
+    assert set(view(server).files()) <= set(before)  # nothing new (sweeps may drop old orphans)
     # the image is as it was: a good upload goes in afterwards (Glance's leftover file makes
     # this a 500 there)
     good = qcow2(tmp_path / "good.qcow2", "1M") if disk_format == "qcow2" else b"\0" * 512
@@ -135,7 +135,7 @@ def test_an_upload_over_the_cap_leaves_nothing(server: Server) -> None:
     for content in (b"\0" * (CAP + 1), chunked):
         assert_error(put(c, doc["id"], content), 413, "IMG.0312")
         assert_no_data(image(c, doc["id"]))
-        assert view(server).files() == before
+        assert set(view(server).files()) <= set(before)  # nothing new (sweeps may drop old orphans)
 
 
 def test_a_short_body_leaves_nothing(process_server: Server) -> None:
@@ -147,4 +147,6 @@ def test_a_short_body_leaves_nothing(process_server: Server) -> None:
     assert set(body["error"]) == {"message", "code", "title"}
     assert body["error"]["code"] == "IMG.0313"
     assert_no_data(image(c, doc["id"]))
-    assert view(process_server).files() == before
+    assert set(view(process_server).files()) <= set(
+        before
+    )  # nothing new (sweeps may drop old orphans)
