@@ -5,6 +5,8 @@ report to `benchmarks/results/report.md` and `report.json`, replacing the previo
     .venv/bin/python -m benchmarks.run      # 100k and 1M, SQLite and PostgreSQL, 1 and 2 workers
     .venv/bin/python -m benchmarks.run --images 100000 --backend postgres --workers 2 --duration 5
     .venv/bin/python -m benchmarks.run --imports    # `openims import` speed instead (imports.py)
+    .venv/bin/python -m benchmarks.run --downloads  # 1 GiB downloads vs. sendfile (downloads.py)
+    .venv/bin/python -m benchmarks.run --uploads    # 1 GiB uploads vs. hashing, disk (uploads.py)
 
 Every figure is requests per second and latency percentiles from wrk at a fixed number of
 connections; the caller is the common tenant `demo` of the demo catalog (no-auth mode), except
@@ -498,8 +500,40 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="time `openims import` of the catalogs instead of serving them (imports.py)",
     )
-    parser.add_argument("--repeat", type=int, default=3, help="imports of each catalog")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="imports of each catalog, downloads of each server"
+    )
+    parser.add_argument(
+        "--downloads",
+        action="store_true",
+        help="time downloads of one large file against sendfile's limit instead (downloads.py)",
+    )
+    parser.add_argument(
+        "--uploads",
+        action="store_true",
+        help="time 1 GiB uploads into openims serve against the hash, disk and loopback "
+        "limits instead (uploads.py)",
+    )
+    parser.add_argument(
+        "--size-mib", type=int, default=1024, help="the downloaded or uploaded file's size"
+    )
     args = parser.parse_args(argv)
+
+    if args.downloads:
+        from benchmarks import downloads
+
+        info = meta(sys.argv[1:] if argv is None else argv)
+        info["load generator"] = "curl on the same machine"
+        with tempfile.TemporaryDirectory(prefix="openims-bench-") as tmp:
+            return downloads.main(args, info, Path(tmp))
+
+    if args.uploads:
+        from benchmarks import uploads
+
+        info = meta(sys.argv[1:] if argv is None else argv)
+        info["load generator"] = "curl on the same machine"
+        with tempfile.TemporaryDirectory(prefix=".bench-uploads-", dir=HERE.parent) as tmp:
+            return uploads.main(args, info, Path(tmp))
 
     if args.imports:
         from benchmarks import imports

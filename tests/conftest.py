@@ -21,8 +21,11 @@ from tests.support.fixtures import (
     DATABASE_FIXTURES,
     REAL_SERVERS_OPTION,
     ServerPool,
+    blob_store,  # noqa: F401 (a fixture: the blob stores, file and s3)
+    s3_server,  # noqa: F401 (a fixture: the session's SeaweedFS)
     server_fixture,
 )
+from tests.support.uploads import store  # noqa: F401 (a fixture: the image store under test)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_serializer, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_URL = "sqlite:///./data/openims.db"
 DEFAULT_CREDENTIALS = Path("./data/credentials.toml")
 LOG_LEVELS = ("debug", "info", "warning", "error")  # the documented ones; logging knows more
 PORTS = (1, 65535)
 WORKERS = (1, 64)
+# what `hash_algorithm` may name: hashlib's guaranteed ones that Glance accepts
+HASH_ALGORITHMS = ("sha512", "sha384", "sha256", "sha3_512", "sha3_256", "blake2b", "md5")
 DATABASE_URL_FORMS = "sqlite:///PATH or postgresql://USER@HOST[:PORT]/DATABASE"
 
 
@@ -28,6 +32,27 @@ def check_database_url(url: str) -> str:
     if url.startswith(("postgresql://", "postgres://")):
         return url
     raise ValueError(f"expected {DATABASE_URL_FORMS}")
+
+
+def check_url_prefix(text: str) -> str:
+    """A web-download URL prefix as it will be compared: `http(s)://host[:port]/[path]`, the
+    scheme and host in lower case, a `/` after a bare host (so `http://a.example` cannot admit
+    `http://a.example.evil.net/`). No user, query or fragment: a prefix names a place, and
+    secrets have no business in a setting that is logged. Anything else is a ValueError."""
+    prefix = text.strip()
+    parts = urlsplit(prefix)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{prefix!r} is not an http:// or https:// URL prefix")
+    if "@" in parts.netloc or parts.query or parts.fragment or "?" in prefix or "#" in prefix:
+        raise ValueError(f"{prefix!r}: a URL prefix takes no user, query or fragment")
+    try:
+        parts.port  # noqa: B018 (raises for a port that is not a number in range)
+    except ValueError:
+        raise ValueError(f"{prefix!r}: bad port") from None
+    if any(c.isspace() or not c.isprintable() or c == "\\" for c in prefix):
+        raise ValueError(f"{prefix!r}: a URL prefix has no spaces or backslashes")
+    path = parts.path or "/"
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}{path}"
 
 
 class Settings(BaseSettings):
@@ -53,6 +78,17 @@ class Settings(BaseSettings):
     header_timeout: float = 10.0  # seconds for a request head to arrive, from the first byte
     body_timeout: float = 30.0  # seconds for a whole request body to arrive
     keep_alive_timeout: int = 5  # seconds an idle keep-alive connection stays open
+    # --- image data (docs/image-data.md) ---
+    # where image bytes live: file:///PATH (or a plain path) or s3://BUCKET?endpoint=URL&region=R
+    image_store: str = "file://./data/images"
+    max_image_bytes: int = Field(default=1024**4, ge=0)  # the most one image may hold: 1 TiB
+    hash_algorithm: str = "sha512"  # `os_hash_algo`, as Glance's `hashing_algorithm`
+    # seconds an upload may go without a heartbeat before any replica takes its process for
+    # dead and puts the image back as it was (heartbeats come every third of this)
+    upload_lease: float = Field(default=60.0, gt=0)
+    # web-download imports: the URL prefixes an import may fetch from (comma separated in
+    # OPENIMS_WEB_DOWNLOAD_ALLOW); empty, the default, turns web-download off
+    web_download_allow: Annotated[list[str], NoDecode] = Field(default_factory=list)
     log_level: str = "info"
     access_log: bool = True
 
@@ -60,6 +96,28 @@ class Settings(BaseSettings):
     @classmethod
     def _usable_database_url(cls, value: str) -> str:
         return check_database_url(value)
+
+    @field_validator("hash_algorithm")
+    @classmethod
+    def _known_hash(cls, value: str) -> str:
+        if value not in HASH_ALGORITHMS:
+            raise ValueError(f"expected one of {', '.join(HASH_ALGORITHMS)}")
+        return value
+
+    @field_validator("web_download_allow", mode="before")
+    @classmethod
+    def _url_prefixes(cls, value: Any) -> list[str]:
+        """Comma-separated text (the environment's form, and how `serve` hands the setting to
+        its workers) or a list; each entry checked by `check_url_prefix`."""
+        if isinstance(value, str):
+            value = value.split(",")
+        if not isinstance(value, list | tuple):
+            raise ValueError("expected comma-separated http(s) URL prefixes")
+        return [check_url_prefix(str(v)) for v in value if str(v).strip()]
+
+    @field_serializer("web_download_allow")
+    def _joined(self, value: list[str]) -> str:
+        return ",".join(value)
 
     @field_validator("log_level")
     @classmethod

@@ -313,7 +313,135 @@ TOO_MANY_MEMBERS = _e(
 )
 
 # --- authentication ------------------------------------------------------------------------
+# image data: uploads and downloads
+STATUS_TRANSITION = _e(
+    "status_transition",
+    409,
+    "IMG.0310",
+    "Image status transition from {current} to {target} is not allowed",
+)
+FORMATS_REQUIRED = _e(
+    "formats_required",
+    400,
+    "IMG.0311",
+    "Properties disk_format, container_format must be set prior to saving data.",
+)
+IMAGE_TOO_LARGE = _e(
+    "image_too_large",
+    413,
+    "IMG.0312",
+    "The incoming image is too large: an image may hold at most {limit} bytes.",
+)
+BODY_INCOMPLETE = _e(
+    "body_incomplete",
+    400,
+    "IMG.0313",
+    "The request body ended early: {received} of the {expected} bytes its Content-Length "
+    "announced arrived.",
+)
+IMAGE_FORMAT_MISMATCH = _e(
+    "image_format_mismatch",
+    400,
+    "IMG.0314",
+    "Image disk_format {disk_format} does not match stream data {detected}",
+)
+IMAGE_UNSAFE = _e(
+    "image_unsafe",
+    400,
+    "IMG.0315",
+    "Image failed safety checks: the {disk_format} image fails {checks}",
+)
+IMAGE_DEACTIVATED = _e(
+    "image_deactivated",
+    403,
+    "IMG.0316",
+    "The requested image has been deactivated. Image data download is forbidden.",
+)
+IMAGE_STORE_UNAVAILABLE = _e(
+    "image_store_unavailable",
+    503,
+    "IMG.0317",
+    "The image store is unavailable; try again later.",
+)
+UPLOAD_LOST = _e(
+    "upload_lost",
+    409,
+    "IMG.0318",
+    "The upload to image {image_id} was given up (its image changed or was deleted meanwhile).",
+)
+# image data: import
+# Glance 33's words (../shared/spec/glance-data-behaviour.md, section 4) without its HTML tail.
+IMPORT_METHOD_MISSING = _e(
+    "import_method_missing", 400, "IMG.0320", "Import request requires a 'method' field."
+)
+IMPORT_METHOD_NAME_MISSING = _e(
+    "import_method_name_missing", 400, "IMG.0320", "Import request requires a 'name' field."
+)
+IMPORT_METHOD_UNKNOWN = _e(
+    "import_method_unknown", 400, "IMG.0321", "Unknown import method name '{name}'."
+)
+IMPORT_URI_FILTERED = _e(
+    "import_uri_filtered",
+    400,
+    "IMG.0322",
+    "URI for web-download does not pass filtering: {uri}",
+)
+IMPORT_BAD_FIELD = _e("import_bad_field", 400, "IMG.0320", "'{name}' {reason}")
+IMPORT_STORE_NOT_FOUND = _e(
+    "import_store_not_found", 409, "IMG.0323", "Store for identifier {store} not found"
+)
+IMPORT_TARGET_STATUS = _e(
+    "import_target_status",
+    409,
+    "IMG.0324",
+    "Image with status {status} cannot be target for import",
+)
+IMPORT_NOT_STAGED = _e(
+    "import_not_staged",
+    409,
+    "IMG.0325",
+    "Image needs to be staged before 'glance-direct' method can be used",
+)
+IMPORT_NOT_QUEUED = _e(
+    "import_not_queued",
+    409,
+    "IMG.0326",
+    "Image needs to be in 'queued' state to use '{method}' method",
+)
+IMPORT_FETCH_FAILED = _e(
+    "import_fetch_failed", 502, "IMG.0327", "web-download of image {image_id} failed: {reason}"
+)
+STORES_DETAIL_FORBIDDEN = _e(
+    "stores_detail_forbidden",
+    403,
+    "IMG.0026",
+    "You are not authorized to complete stores_info_detail action.",
+)
+
 UNAUTHORIZED = _e("unauthorized", 401, "APIGW.0301", "Incorrect IAM authentication information.")
+
+# image data: ranges
+# Glance's words for a `Range` it cannot serve (webob's parse, then Glance's own checks), without
+# the HTML between its title and its explanation. 416 carries no `Content-Range: bytes */size`,
+# as Glance sends none.
+_RANGE_NOT_AVAILABLE = "The Range requested is not available."
+RANGE_INVALID = _e(
+    "range_invalid", 416, "IMG.0001", f"{_RANGE_NOT_AVAILABLE} Invalid Range header."
+)
+RANGE_START_INVALID = _e(
+    "range_start_invalid",
+    416,
+    "IMG.0001",
+    f"{_RANGE_NOT_AVAILABLE} Invalid start position in Range header. "
+    "Start position MUST be in the inclusive range [0, {last}].",
+)
+RANGE_MULTIPLE = _e(
+    "range_multiple",
+    400,
+    "IMG.0001",
+    "Requests with multiple ranges are not supported in Glance. "
+    "You may make multiple single-range requests instead.",
+)
 
 
 # --- on the wire ---------------------------------------------------------------------------

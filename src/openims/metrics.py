@@ -164,3 +164,24 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+IMAGE_DATA_ERRORS = Counter(
+    "openims_image_data_errors",
+    "Image-data failures an operator must look at, by kind: `size_mismatch` (stored bytes no "
+    "longer the recorded size: the download was cut), `store` (the image store failed).",
+    ["kind"],
+)
+IMAGE_BYTES = Counter(
+    "openims_image_bytes",
+    "Image bytes received (`upload`, `stage`) and sent (`download`).",
+    ["direction"],
+)
+
+
+def record_data_error(kind: str) -> None:
+    IMAGE_DATA_ERRORS.labels(kind).inc()
+
+
+def record_image_bytes(direction: str, count: int) -> None:
+    IMAGE_BYTES.labels(direction).inc(count)

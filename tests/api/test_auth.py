@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -488,3 +489,28 @@ def test_temporary_credentials_are_refused(auth_server: AuthServer) -> None:
     # the same requests without it are accepted
     assert signed_by(auth_server, "t1", "GET", "/v2/images").send().status_code == 200
     assert auth_server.client("t2").get("/v2/images").status_code == 200
+
+
+def test_a_signed_upload_streams_when_its_payload_is_declared_unsigned(
+    auth_server: AuthServer,
+) -> None:
+    """An image upload is larger than any JSON body: the SDK signs a non-JSON body as
+    UNSIGNED-PAYLOAD, and such a request is authenticated from its head and streamed (a
+    signature over the body would make the server hold it whole, up to the body limit)."""
+    meta = b'{"name": "signed-upload", "disk_format": "raw", "container_format": "bare"}'
+    created = signed_by(auth_server, "t1", "POST", "/v2/images", body=meta).send()
+    assert created.status_code == 201, created.text
+    image_id = created.json()["id"]
+    path = f"/v2/images/{image_id}/file"
+    data = os.urandom(3 * 1024 * 1024)  # over the 1 MiB body limit
+    octets = "application/octet-stream"
+    upload = signed_by(auth_server, "t1", "PUT", path, body=data, content_type=octets)
+    assert upload.headers["X-Sdk-Content-Sha256"] == "UNSIGNED-PAYLOAD"  # as the SDK signs it
+    answer = upload.send()
+    assert answer.status_code == 204, answer.text
+    shown = auth_server.client("t1").get(f"/v2/images/{image_id}").json()
+    assert shown["status"] == "active"
+    assert shown["checksum"] == hashlib.md5(data, usedforsecurity=False).hexdigest()
+    unsigned = {"X-Sdk-Content-Sha256": "UNSIGNED-PAYLOAD"}
+    # a JSON body may not be declared unsigned: it is refused, as before
+    refused(signed_by(auth_server, "t1", "POST", "/v2/images", body=meta, headers=unsigned).send())

@@ -55,6 +55,8 @@ def serve(tmp_path: Path) -> tuple[str, ...]:
         ("OPENIMS_DATABASE_TIMEOUT", "0", "serve", "greater than 0"),
         ("OPENIMS_DATABASE_TIMEOUT", "soon", "import", "valid number"),
         ("OPENIMS_ACCESS_LOG", "maybe", "serve", "valid boolean"),
+        ("OPENIMS_WEB_DOWNLOAD_ALLOW", "file:///srv", "serve", "not an http:// or https://"),
+        ("OPENIMS_WEB_DOWNLOAD_ALLOW", "http://u:p@a.example/", "serve", "no user, query"),
     ],
 )
 def test_a_bad_setting_is_one_line_naming_it(
@@ -95,6 +97,12 @@ def test_a_missing_flavor_catalog_is_one_line(tmp_path: Path) -> None:
     line = one_line(stderr)
     assert code == 2
     assert line.startswith(f"Error: OPENIMS_FLAVORS: flavor catalog {missing}: "), line
+
+
+def test_a_bad_web_download_prefix_is_one_line_naming_the_option(tmp_path: Path) -> None:
+    code, stderr = run(tmp_path, *serve(tmp_path), "--web-download-allow", "ftp://mirror/")
+    assert code == 2
+    assert one_line(stderr).startswith("Error: Invalid value for '--web-download-allow': ")
 
 
 def test_a_bad_option_value_is_one_line_naming_the_option(tmp_path: Path) -> None:
@@ -254,7 +262,7 @@ def with_database(command: str, url: str) -> tuple[str, ...]:
         "db upgrade": ("db", "upgrade"),
         "import": ("import", "-"),
         "export": ("export", "-"),
-        "demo": ("demo", "--images", "5"),
+        "demo": ("demo", "--no-data", "--images", "5"),
     }[command] + ("--database", url)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import subprocess
 import sys
@@ -63,6 +64,14 @@ def test_serve_demo_on_the_default_sqlite_file(tmp_path: Path) -> None:
             ],
         )
         assert updated.status_code == 200, updated.text
+        # the demo's image with data downloads as the banner shows, a real qcow2
+        [with_data] = re.findall(rf"-O {base}/v2/images/([0-9a-f-]{{36}})/file\n", err)
+        meta = httpx.get(f"{base}/v2/images/{with_data}").json()
+        assert (meta["status"], meta["disk_format"], meta["stores"]) == ("active", "qcow2", "fs")
+        assert meta["virtual_size"] == 64 * 2**20
+        data = httpx.get(f"{base}/v2/images/{with_data}/file").content
+        assert data.startswith(b"QFI\xfb") and len(data) == meta["size"]
+        assert hashlib.md5(data, usedforsecurity=False).hexdigest() == meta["checksum"]
     finally:
         proc.terminate()
         proc.wait(timeout=20)

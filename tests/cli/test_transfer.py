@@ -40,7 +40,7 @@ def export(db_url: str) -> bytes:
 
 
 def test_export_import_export_round_trips_byte_for_byte(db_url: str, tmp_path: Path) -> None:
-    seeded = openims("demo", "--images", "120", "--database", db_url)
+    seeded = openims("demo", "--no-data", "--images", "120", "--database", db_url)
     assert seeded.returncode == 0, seeded.stderr
     first = export(db_url)
     lines = first.splitlines()
@@ -158,7 +158,12 @@ def test_demo_is_deterministic_and_names_every_documented_os_version(tmp_path: P
     a = f"sqlite:///{tmp_path / 'a.db'}"
     b = f"sqlite:///{tmp_path / 'b.db'}"
     for url in (a, b):
-        assert openims("demo", "--images", "400", "--seed", "7", "--database", url).returncode == 0
+        assert (
+            openims(
+                "demo", "--no-data", "--images", "400", "--seed", "7", "--database", url
+            ).returncode
+            == 0
+        )
     assert export(a) == export(b)
     docs = [orjson.loads(line) for line in export(a).splitlines()]
     golds = [d for d in docs if d["__imagetype"] == "gold"]
@@ -196,7 +201,7 @@ def _under_a_terminal(*args: str) -> tuple[int, str]:
 
 def test_the_import_progress_bar_advances_on_a_terminal(tmp_path: Path) -> None:
     source = f"sqlite:///{tmp_path / 'source.db'}"
-    assert openims("demo", "--images", "1200", "--database", source).returncode == 0
+    assert openims("demo", "--no-data", "--images", "1200", "--database", source).returncode == 0
     path = tmp_path / "images.jsonl"
     path.write_bytes(export(source))
 
@@ -247,7 +252,7 @@ def large_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("large")
     source = f"sqlite:///{directory / 'source.db'}"
     images = bulk.REBUILD_MIN + 5000
-    made = openims("demo", "--images", str(images), "--database", source)
+    made = openims("demo", "--no-data", "--images", str(images), "--database", source)
     assert made.returncode == 0, made.stderr
     path = directory / "catalog.jsonl"
     path.write_bytes(export(source))

@@ -127,10 +127,14 @@ def test_a_filtered_page_reads_its_index_right_after_a_bulk_write(
     the filtered page by bitmap scan and sort of every match, 140-245 ms at 100k images,
     until someone runs ANALYZE. The page must come off an index in order at once."""
     if command == "demo":
-        done = openims("demo", "--images", str(IMAGES), "--seed", "7", "--database", new_database)
+        done = openims(
+            "demo", "--no-data", "--images", str(IMAGES), "--seed", "7", "--database", new_database
+        )
     else:
         source = f"sqlite:///{tmp_path / 'source.db'}"
-        made = openims("demo", "--images", str(IMAGES), "--seed", "7", "--database", source)
+        made = openims(
+            "demo", "--no-data", "--images", str(IMAGES), "--seed", "7", "--database", source
+        )
         assert made.returncode == 0, made.stderr
         done = openims("import", "-", "--database", new_database, stdin=export(source))
     assert done.returncode == 0, done.stderr

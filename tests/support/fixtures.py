@@ -17,14 +17,18 @@ requests and responses, or one with other settings:
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from openims.store.blobs import BlobStore
+from openims.store.blobs.files import FileStore
 from tests.support.databases import empty
 from tests.support.in_process import start_in_process, start_in_process_auth
+from tests.support.seaweed import S3Server, seaweed_server
 from tests.support.servers import AuthServer, Server, start_server
 
 DATABASE_FIXTURES = {"sqlite": "sqlite_database", "postgres": "pg_database"}
@@ -102,3 +106,27 @@ def server_fixture(
 
     fixture.__name__ = name
     return pytest.fixture(name=name)(fixture)
+
+
+# Image data: the blob stores (openims.store.blobs), each kind against a real service.
+
+BLOB_STORES = ["file", "s3"]
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """The session's S3 server (SeaweedFS on loopback ports, `tests.support.seaweed`): its
+    endpoint, bucket and keys; `.store(prefix)` opens an `S3Store` on it, `.env(prefix)` is
+    the environment of an `openims serve` that keeps its data there. Started on first use."""
+    with seaweed_server(tmp_path_factory.mktemp("seaweed")) as server:
+        yield server
+
+
+@pytest.fixture(params=BLOB_STORES)
+def blob_store(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
+    """A fresh, empty store of each kind: a `FileStore` in the test's directory, or an
+    `S3Store` under a prefix of its own in the session's bucket."""
+    if request.param == "file":
+        return FileStore(tmp_path / "blobs")
+    server: S3Server = request.getfixturevalue("s3_server")
+    return server.store(prefix=f"test-{uuid.uuid4().hex}")

@@ -15,6 +15,7 @@ threads may send requests at once."""
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -86,8 +87,11 @@ def start_in_process(
     database_url: str, env: Mapping[str, str] | None = None, *, no_auth: bool = True, **values: Any
 ) -> InProcessServer:
     """The application on `database_url` (migrated already, as the database fixtures are)."""
-    app = create_app(settings(database_url, env, no_auth=no_auth, **values))
     with ExitStack() as stack:
+        if "image_store" not in values and "OPENIMS_IMAGE_STORE" not in (env or {}):
+            images = stack.enter_context(tempfile.TemporaryDirectory(prefix="openims-images-"))
+            values["image_store"] = f"file://{images}"
+        app = create_app(settings(database_url, env, no_auth=no_auth, **values))
         portal = stack.enter_context(start_blocking_portal(backend_options={"use_uvloop": True}))
         stack.enter_context(portal.wrap_async_context_manager(app.router.lifespan_context(app)))
         transport = PortalTransport(portal, app)

@@ -8,6 +8,7 @@ here), and `InProcessServer` (`tests.support.in_process`), the application in th
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import socket
@@ -96,6 +97,14 @@ class ServerProcess(Server):
 
 class StartFailed(RuntimeError):
     pass
+
+
+def image_store_for(database_url: str, directory: Path) -> str:
+    """A server's image store unless a test names one: a directory of its own for each
+    database, so servers of one database (a restart, replicas) share their images and servers
+    of different databases never sweep each other's."""
+    digest = hashlib.sha256(database_url.encode()).hexdigest()[:12]
+    return f"file://{directory / ('images-' + digest)}"
 
 
 def launch(
@@ -289,7 +298,11 @@ def start_server(
         args = ["--credentials", str(credentials)]
     if workers != 1:
         args += ["--workers", str(workers)]
-    server_env = {"OPENIMS_LOG_LEVEL": "warning", **(env or {})}
+    server_env = {
+        "OPENIMS_LOG_LEVEL": "warning",
+        "OPENIMS_IMAGE_STORE": image_store_for(database_url, directory),
+        **(env or {}),
+    }
     for attempt in range(3):
         chosen = port or free_port()
         log = directory / f"server-{chosen}.log"

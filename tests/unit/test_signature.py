@@ -66,7 +66,7 @@ def received(request: SdkRequest, body: bytes | None = None) -> SignedRequest:
         query=tuple(parse_qsl(parts.query, keep_blank_values=True)),
         headers=headers,
         repeated=frozenset(),
-        body=request.body if body is None else body,
+        body=(request.body or b"") if body is None else body,
     )
 
 

@@ -4,7 +4,11 @@ HTTP plumbing and the routes of every face together. `openims serve` runs it und
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
+import logging
+import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -18,10 +22,12 @@ from openims.api.http.authentication import Authenticate, is_public
 from openims.api.http.limits import HeadLimits
 from openims.api.http.middleware import RequestContext, RouteTemplates
 from openims.api.openapi import spec
-from openims.api.routes import glance, ims, meta, sharing
+from openims.api.routes import glance, image_data, image_import, ims, meta, sharing
 from openims.auth.caller import Authenticator, NoAuth
 from openims.config import Settings
 from openims.service import Services
+
+log = logging.getLogger("openims.data")
 
 
 def authenticator(settings: Settings) -> Authenticator:
@@ -33,14 +39,31 @@ def authenticator(settings: Settings) -> Authenticator:
     return checker
 
 
+async def sweep_now_and_then(services: Services, lease: float) -> None:
+    """Undo uploads of dead processes and drop unowned image data: at start-up, then about
+    every `lease` seconds (each replica at its own moment; sweeps are safe together)."""
+    while True:
+        try:
+            await services.data.sweep()
+        except Exception:
+            log.exception("the image data sweep failed; retrying later")
+        await asyncio.sleep(lease * random.uniform(0.5, 1.0))
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     services = Services.open(settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        await services.close()
+        sweeping = asyncio.create_task(sweep_now_and_then(services, settings.upload_lease))
+        try:
+            yield
+        finally:
+            sweeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeping
+            await services.close()
 
     app = FastAPI(
         title="OpenIMS",
@@ -60,6 +83,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         meta.operations_router,
         ims.router,
         glance.router,
+        image_data.router,
+        image_import.router,
         sharing.router,
         meta.schemas_router,
         meta.docs_router,

@@ -7,6 +7,7 @@ when anyone but its owner may read it.
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import json
 import os
@@ -270,7 +271,9 @@ class CredentialsAuthenticator:
         if parsed is None:
             return None
         credential = self.by_access_key.get(parsed.access_key)
-        received = signed_request(request, await read_body())
+        received = signed_request(request, None)
+        if signature.body_needed(received.headers):
+            received = dataclasses.replace(received, body=await read_body())
         secret_key = credential.secret_key if credential else self._decoy_secret
         valid = signature.verify(received, parsed, secret_key, self.clock())
         if credential is None or not valid:
@@ -298,7 +301,7 @@ class CredentialsAuthenticator:
         return caller
 
 
-def signed_request(request: Request, body: bytes) -> signature.SignedRequest:
+def signed_request(request: Request, body: bytes | None) -> signature.SignedRequest:
     """What the signature of `request` covers, read from the ASGI scope as received."""
     headers: dict[str, str] = {}
     repeated: set[str] = set()

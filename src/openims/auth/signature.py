@@ -122,13 +122,26 @@ def unsigned_payload_allowed(content_type: str | None) -> bool:
     return not media.startswith(("application/json", "application/bson"))
 
 
-def payload_hash(body: bytes, declared: str | None, content_type: str | None) -> str | None:
+def body_needed(headers: Mapping[str, str]) -> bool:
+    """Whether the signature of a request with these (lower-case) headers covers its body. Not
+    when the signer declared UNSIGNED-PAYLOAD where that is allowed and the body is not empty:
+    an image upload is then authenticated from its head alone, and streamed, never held."""
+    declared = headers.get(CONTENT_SHA256_HEADER)
+    if declared != UNSIGNED_PAYLOAD or not unsigned_payload_allowed(headers.get("content-type")):
+        return True
+    return headers.get("content-length", "") in ("", "0") and "transfer-encoding" not in headers
+
+
+def payload_hash(body: bytes | None, declared: str | None, content_type: str | None) -> str | None:
     """The payload line the signer wrote, or None when the request may not be accepted.
 
     As the SDK computes it: an empty body always hashes as b""; otherwise the declared
     `X-Sdk-Content-Sha256` value when one is sent, else the body's own hash. A declared value
     other than UNSIGNED-PAYLOAD must be the body's real hash, since the signature covers only
-    the declaration."""
+    the declaration. `body` is None when it was not read (`body_needed`)."""
+    if body is None:
+        unsigned = declared == UNSIGNED_PAYLOAD and unsigned_payload_allowed(content_type)
+        return declared if unsigned else None
     if not body:
         return EMPTY_SHA256
     actual = hashlib.sha256(body).hexdigest()
@@ -188,7 +201,7 @@ class SignedRequest:
     query: tuple[tuple[str, str], ...]
     headers: Mapping[str, str]
     repeated: frozenset[str]
-    body: bytes
+    body: bytes | None  # None: not read, the signer declared UNSIGNED-PAYLOAD (`body_needed`)
 
     def __repr__(self) -> str:
         return f"SignedRequest({self.method} {self.path})"

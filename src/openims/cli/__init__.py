@@ -36,6 +36,7 @@ for command in (
     data.import_,
     data.export,
     data.demo,
+    data.gc,
     credentials.credentials,
     credentials.token,
 ):

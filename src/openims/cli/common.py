@@ -38,6 +38,15 @@ class BadInput(click.ClickException):
     exit_code = 2
 
 
+image_store_option = click.option(
+    "--image-store",
+    "image_store",
+    default=None,
+    help="Where image bytes live: file:///path or s3://bucket?endpoint=URL&region=NAME "
+    "[default: file://./data/images]",
+)
+
+
 def settings_from(**options: Any) -> Settings:
     """The settings: the command's options as given on the command line (None when absent),
     over `OPENIMS_<NAME>` variables, over the defaults."""

@@ -6,7 +6,13 @@ import sys
 
 import click
 
-from openims.cli.common import database_option, run_with_services, settings_from, upgrade_database
+from openims.cli.common import (
+    database_option,
+    image_store_option,
+    run_with_services,
+    settings_from,
+    upgrade_database,
+)
 from openims.cli.progress import input_size, open_input, progress
 from openims.service import Services
 from openims.store.bulk import Spool
@@ -90,13 +96,27 @@ def export(target: str, database_url: str | None) -> None:
     help="How many images in all; public gold images take at most half [default: 500]",
 )
 @click.option("--seed", type=int, default=None, help="Random seed [default: 2018]")
+@click.option(
+    "--data/--no-data",
+    "with_data",
+    default=True,
+    help="Add the demo project's two tiny images with real data [default: --data]",
+)
 @database_option
-def demo(images: int | None, seed: int | None, database_url: str | None) -> None:
+@image_store_option
+def demo(
+    images: int | None,
+    seed: int | None,
+    with_data: bool,
+    database_url: str | None,
+    image_store: str | None,
+) -> None:
     """Fill the database with a realistic demo catalog (deterministic by seed): a public gold
-    image of every documented OS version when N allows, private and shared tenant images."""
+    image of every documented OS version when N allows, private and shared tenant images; and
+    two tiny images of the demo project with real data, uploaded and inspected as any."""
     from openims.service import demo as demo_catalog
 
-    settings = settings_from(database_url=database_url)
+    settings = settings_from(database_url=database_url, image_store=image_store)
     count_wanted = images if images is not None else demo_catalog.DEFAULT_IMAGES
     chosen_seed = seed if seed is not None else demo_catalog.DEFAULT_SEED
 
@@ -107,7 +127,10 @@ def demo(images: int | None, seed: int | None, database_url: str | None) -> None
             with progress(count_wanted, "Generating") as tick:
                 spool.fill(demo_catalog.catalog(count_wanted, chosen_seed), progress=tick)
             with progress(spool.count, "Writing") as tick:
-                return await services.store.import_spool(spool, progress=tick)
+                count = await services.store.import_spool(spool, progress=tick)
+        if not with_data:
+            return count
+        return count + len(await demo_catalog.add_data_images(services.images, services.data))
 
     try:
         count = run_with_services(settings, work)
@@ -118,3 +141,20 @@ def demo(images: int | None, seed: int | None, database_url: str | None) -> None
             raise click.ClickException(f"nothing loaded: {exc}") from None
         raise
     click.echo(f"Loaded {count} demo images.", err=True)
+
+
+@click.command()
+@database_option
+@image_store_option
+def gc(database_url: str | None, image_store: str | None) -> None:
+    """Undo uploads whose server died, and remove image data that no image owns.
+
+    Safe while servers run: an upload in progress (a fresh heartbeat) and every image's data
+    are kept. Servers run the same sweep now and then by themselves."""
+    settings = settings_from(database_url=database_url, image_store=image_store)
+
+    async def work(services: Services) -> tuple[int, int]:
+        return await services.data.sweep()
+
+    undone, removed = run_with_services(settings, work)
+    click.echo(f"Undid {undone} abandoned uploads; removed {removed} unowned objects.", err=True)

@@ -20,6 +20,7 @@ from openims import __version__, logs
 from openims.cli.common import (
     BadInput,
     database_option,
+    image_store_option,
     run_with_services,
     settings_from,
     upgrade_database,
@@ -42,11 +43,18 @@ from openims.store.engine import redacted
     help="Worker processes [default: 1]",
 )
 @database_option
+@image_store_option
 @click.option(
     "--credentials",
     type=click.Path(path_type=Path),
     default=None,
     help="Credentials file [default: ./data/credentials.toml]",
+)
+@click.option(
+    "--web-download-allow",
+    default=None,
+    help="Comma-separated http(s) URL prefixes web-download imports may fetch from "
+    "[default: none, web-download off]",
 )
 @click.option(
     "--demo", is_flag=True, default=None, help="Load the demo catalog into an empty database."
@@ -64,6 +72,7 @@ def serve(**options: Any) -> None:
     settings = settings_from(**options)
     logs.configure(settings.log_level)
     _check_flavors(settings)
+    _check_image_store(settings)
     if not settings.no_auth:
         from openims.api.app import authenticator
         from openims.auth.credentials import CredentialsFileError
@@ -166,6 +175,16 @@ def _check_flavors(settings: Settings) -> None:
         raise BadInput(f"OPENIMS_FLAVORS: {exc}") from None
 
 
+def _check_image_store(settings: Settings) -> None:
+    """A bad OPENIMS_IMAGE_STORE would stop every worker with a trace: parse it here."""
+    from openims.store.blobs import open_store
+
+    try:
+        open_store(settings.image_store)
+    except ValueError as exc:
+        raise BadInput(f"Invalid value for --image-store / OPENIMS_IMAGE_STORE: {exc}") from None
+
+
 @contextmanager
 def _metrics_directory(workers: int) -> Iterator[None]:
     """Several workers share one port, so each scrape of /metrics must sum them all: give them a
@@ -191,9 +210,10 @@ DEMO_PROJECT = "demo"  # the tenant of the demo catalog a caller acts as by defa
 def _load_demo(settings: Settings) -> None:
     from openims.service import demo
 
-    async def load(services: Services) -> tuple[int, str | None]:
+    async def load(services: Services) -> tuple[int, str | None, list[str]]:
         store = services.store
         count = await store.import_items(demo.catalog()) if await store.count() == 0 else 0
+        with_data = await demo.add_data_images(services.images, services.data) if count else []
         # an image the demo caller owns and may update (the IMS update takes active images)
         mine = ListQuery(
             clauses=(
@@ -203,12 +223,16 @@ def _load_demo(settings: Settings) -> None:
             limit=1,
         )
         found = await store.query(mine, Caller(DEMO_PROJECT))
-        return count, (documents.parse(found[0])["id"] if found else None)
+        return count, (documents.parse(found[0])["id"] if found else None), with_data
 
-    count, mine = run_with_services(settings, load, upgrade=False)
+    count, mine, with_data = run_with_services(settings, load, upgrade=False)
     base = f"http://{settings.host}:{settings.port}"
     if count:
-        click.echo(f"Loaded the demo catalog: {count} images.", err=True)
+        click.echo(
+            f"Loaded the demo catalog: {count} images, and {len(with_data)} of project "
+            f"{DEMO_PROJECT} with data.",
+            err=True,
+        )
     else:
         click.echo("The database already holds images; the demo catalog was not loaded.", err=True)
     auth = "" if settings.no_auth else " -H 'X-Auth-Token: <token>'"
@@ -217,6 +241,8 @@ def _load_demo(settings: Settings) -> None:
     # without authentication the caller is whoever X-Project-Id names (demo by default)
     project = " -H 'X-Project-Id: demo'" if settings.no_auth else ""
     click.echo(f"  curl{auth}{project} '{base}/v2/images?limit=5'", err=True)
+    for image_id in with_data[:1]:
+        click.echo(f"  curl{auth}{project} -O {base}/v2/images/{image_id}/file", err=True)
     if mine:
         click.echo(f"  curl{auth} {base}/v2/images/{mine}", err=True)
         click.echo(

@@ -168,9 +168,11 @@ def check_coexistence(doc: Mapping[str, Any], before: Mapping[str, Any] | None =
             raise errors.ATTRIBUTE_CONFLICT(name=name, other=other)
 
 
-def check_custom(name: str, value: Any) -> str:
-    """Custom properties are strings, as in Glance's `additionalProperties`."""
-    if any(name.startswith(p) for p in registry.RESERVED_PREFIXES):
+def check_custom(name: str, value: Any, *, reserved: bool = False) -> str:
+    """Custom properties are strings, as in Glance's `additionalProperties`. Names of
+    Glance's reserved prefix (`os_glance_`) only with `reserved`: in a stored document, where
+    the server itself put them (an import's `os_glance_import_task`…)."""
+    if not reserved and any(name.startswith(p) for p in registry.RESERVED_PREFIXES):
         raise errors.ATTRIBUTE_RESERVED(name=name)
     if not name or len(name) > registry.CUSTOM_NAME_MAX or not name.isprintable():
         raise errors.INVALID_FIELD(
@@ -291,7 +293,7 @@ def canonical(doc: Mapping[str, Any], *, stored: bool = False) -> Document:
     for name, value in doc.items():
         check = checks.get(name)
         if check is None:
-            custom[name] = check_custom(name, value)
+            custom[name] = check_custom(name, value, reserved=stored)
         else:
             checked = check(value)
             if checked is not _LINK:

@@ -204,7 +204,7 @@ REGISTRY: tuple[Attribute, ...] = (
     _attr(
         "size",
         Kind.INTEGER,
-        "Size of the image file in bytes (not used yet).",
+        "Size of the image file in bytes; null until the image has data.",
         presence=Presence.ALWAYS,
         change=Change.READ_ONLY,
         sortable=True,
@@ -271,7 +271,7 @@ REGISTRY: tuple[Attribute, ...] = (
     _attr(
         "checksum",
         Kind.STRING,
-        "MD5 of the image file (not used yet).",
+        "MD5 of the image file (hexadecimal); null until the image has data.",
         presence=Presence.ALWAYS,
         change=Change.READ_ONLY,
         max_length=32,
@@ -476,7 +476,7 @@ REGISTRY: tuple[Attribute, ...] = (
     _attr(
         "virtual_size",
         Kind.INTEGER,
-        "Virtual size of the image (not used yet).",
+        "Virtual size of the disk the image holds, as its format header says; null when unknown.",
         presence=Presence.ALWAYS,
         change=Change.READ_ONLY,
         minimum=0,
@@ -727,21 +727,32 @@ REGISTRY: tuple[Attribute, ...] = (
         minimum=60,
         maximum=300,
     ),
-    # Glance base attributes that OpenIMS never stores: writing them is refused by name.
+    # Glance's, set by an upload (`service/image_data.py`) and shown once data exists
     _attr(
         "os_hash_algo",
         Kind.STRING,
-        "Hash algorithm of the image file.",
-        presence=Presence.NEVER,
+        "Hash algorithm of `os_hash_value` (sha512 unless the operator chose another).",
         change=Change.READ_ONLY,
+        stored=False,
+        max_length=64,
     ),
     _attr(
         "os_hash_value",
         Kind.STRING,
-        "Hash of the image file.",
-        presence=Presence.NEVER,
+        "Hexadecimal digest of the image file by `os_hash_algo`.",
         change=Change.READ_ONLY,
+        stored=False,
+        max_length=128,
     ),
+    _attr(
+        "stores",
+        Kind.STRING,
+        "The store holding the image file (`fs` or `s3`), once it has one.",
+        change=Change.READ_ONLY,
+        stored=False,
+        max_length=255,
+    ),
+    # Glance base attributes that OpenIMS never stores: writing them is refused by name.
     _attr(
         "direct_url",
         Kind.STRING,
@@ -753,13 +764,6 @@ REGISTRY: tuple[Attribute, ...] = (
         "locations",
         Kind.STRING,
         "Locations of the image data.",
-        presence=Presence.NEVER,
-        change=Change.READ_ONLY,
-    ),
-    _attr(
-        "stores",
-        Kind.STRING,
-        "Stores holding the image data.",
         presence=Presence.NEVER,
         change=Change.READ_ONLY,
     ),

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from openims import metrics
+from typing import Any
+from urllib.parse import urlsplit
+
+from openims import errors, metrics
 from openims.config import Settings
+from openims.domain.access import Caller
 from openims.domain.flavors import FlavorCatalog
+from openims.service.image_data import ImageData
 from openims.service.images import Images
 from openims.service.listing import Listing
 from openims.service.sharing import Sharing
+from openims.store.blobs import BlobStore, open_store
 from openims.store.engine import create_engine
 from openims.store.images import ImageStore
 
@@ -16,9 +22,21 @@ class Services:
     """Everything a request or a command may ask for. Opening it connects to nothing: the
     first statement does (so building the application never touches the database)."""
 
-    def __init__(self, store: ImageStore, flavors: FlavorCatalog) -> None:
+    def __init__(
+        self, store: ImageStore, flavors: FlavorCatalog, blob_store: BlobStore, settings: Settings
+    ) -> None:
         self.store = store
-        self.images = Images(store)
+        self.blobs = blob_store
+        self.data = ImageData(
+            store,
+            blob_store,
+            max_bytes=settings.max_image_bytes,
+            hash_algorithm=settings.hash_algorithm,
+            lease=settings.upload_lease,
+            web_download_allow=settings.web_download_allow,
+        )
+        self.store_properties = _store_properties(blob_store)
+        self.images = Images(store, self.data)
         self.sharing = Sharing(store)
         self.listing = Listing(store, flavors)
 
@@ -29,7 +47,12 @@ class Services:
             pool_size=settings.pool_size if pool_size is None else pool_size,
             timeout=settings.database_timeout,
         )
-        return cls(ImageStore(engine), FlavorCatalog.load(settings.flavors))
+        return cls(
+            ImageStore(engine),
+            FlavorCatalog.load(settings.flavors),
+            open_store(settings.image_store),
+            settings,
+        )
 
     async def ping(self) -> None:
         """One round trip to the database (`/healthz`)."""
@@ -39,5 +62,46 @@ class Services:
         """Publish the connection pool's gauges (`/metrics`)."""
         metrics.observe_pool(self.store.engine)
 
+    def stores(self) -> list[dict[str, str]]:
+        """`GET /v2/info/stores`: the one store, the default (a string, as Glance has it)."""
+        return [{"id": self.blobs.id, "default": "true"}]
+
+    def stores_detail(self, caller: Caller) -> list[dict[str, Any]]:
+        """`GET /v2/info/stores/detail`, for admins (Glance's `stores_info_detail` policy):
+        the store's type and where it keeps the bytes, never a credential."""
+        if not caller.is_admin:
+            raise errors.STORES_DETAIL_FORBIDDEN()
+        return [
+            {
+                "id": self.blobs.id,
+                "default": "true",
+                "type": "file" if self.blobs.id == "fs" else self.blobs.id,
+                "weight": 0,
+                "properties": self.store_properties,
+            }
+        ]
+
     async def close(self) -> None:
+        await self.data.close()  # running imports put their images back first
+        await self.blobs.close()
         await self.store.engine.dispose()
+
+
+def _store_properties(blob_store: BlobStore) -> dict[str, Any]:
+    """Where the store keeps the bytes, as an administrator may read it: the directory of the
+    file store; the bucket, prefix, region and endpoint (without any user part) of an S3 one.
+    Credentials live only in the environment and are never shown."""
+    found: dict[str, Any] = {}
+    root = getattr(blob_store, "root", None)
+    if root is not None:
+        found["datadir"] = str(root)
+    for name in ("bucket", "prefix", "region"):
+        value = getattr(blob_store, name, None)
+        if value is not None:
+            found[name] = value
+    endpoint = getattr(blob_store, "endpoint", None)
+    if isinstance(endpoint, str):
+        parts = urlsplit(endpoint)
+        host = parts.netloc.rsplit("@", 1)[-1]
+        found["endpoint"] = f"{parts.scheme}://{host}{parts.path}"
+    return found

@@ -22,14 +22,18 @@ from __future__ import annotations
 
 import json
 import random
+import struct
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Literal
 
 from openims.domain import documents, registry, times
+from openims.domain.access import Caller
 from openims.domain.documents import ImageItem
+from openims.service.image_data import ImageData
+from openims.service.images import Images
 
 PLATFORM_PROJECT = "1bed856811654c1cb661a6ca845ebc77"  # the owner in the IMS examples
 DEMO_PROJECT = "demo"
@@ -364,3 +368,75 @@ def catalog(images: int = DEFAULT_IMAGES, seed: int = DEFAULT_SEED) -> Iterator[
         if gen.rng.random() < 0.25 and doc["status"] == "active":
             members = gen.share(doc)
         yield emit(doc, members)
+
+
+# --- images with data ---------------------------------------------------------------------
+DATA_IMAGES = (
+    # (name, disk_format, virtual size in bytes of the disk the bytes hold)
+    ("demo-tiny-disk", "qcow2", 64 * 2**20),
+    ("demo-tiny-raw", "raw", 64 * 2**10),
+)
+
+
+def tiny_qcow2(virtual_size: int, cluster_bits: int = 12) -> bytes:
+    """A valid, empty qcow2 (version 2) of `virtual_size` bytes: header, L1 table, refcount
+    table and one refcount block, four clusters in all (16 KiB). Made here rather than shipped
+    or downloaded, so the demo has a real disk image to upload, inspect and download on any
+    machine, with or without qemu-img (`qemu-img check` finds no errors in it)."""
+    cluster = 1 << cluster_bits
+    l1_size = -(-virtual_size // (cluster * (cluster // 8)))  # one L2 table maps cluster/8
+    if l1_size * 8 > cluster:
+        raise ValueError("too large for a one-cluster L1 table")
+    header = struct.pack(
+        ">4sIQIIQIIQQIIQ",
+        b"QFI\xfb",  # magic
+        2,  # version
+        0,  # backing file offset: none
+        0,  # backing file name size
+        cluster_bits,
+        virtual_size,
+        0,  # no encryption
+        l1_size,
+        cluster,  # L1 table: cluster 1 (all zero: nothing allocated)
+        2 * cluster,  # refcount table: cluster 2
+        1,  # refcount table clusters
+        0,  # snapshots
+        0,  # snapshots offset
+    )
+    out = bytearray(4 * cluster)
+    out[: len(header)] = header
+    struct.pack_into(">Q", out, 2 * cluster, 3 * cluster)  # the refcount block: cluster 3
+    for index in range(4):  # clusters 0-3 are each used once
+        struct.pack_into(">H", out, 3 * cluster + 2 * index, 1)
+    return bytes(out)
+
+
+def data_image_bytes(disk_format: str, virtual_size: int, seed: int = DEFAULT_SEED) -> bytes:
+    if disk_format == "qcow2":
+        return tiny_qcow2(virtual_size)
+    return random.Random(seed).randbytes(virtual_size)
+
+
+async def add_data_images(images: Images, data: ImageData) -> list[str]:
+    """Images of the demo project with real (tiny) data, uploaded as a client would: the
+    catalog's own images are metadata only. Their ids."""
+    caller = Caller(DEMO_PROJECT)
+    made = []
+    for name, disk_format, virtual_size in DATA_IMAGES:
+        payload = data_image_bytes(disk_format, virtual_size)
+        fields = {
+            "name": name,
+            "disk_format": disk_format,
+            "container_format": "bare",
+            "__os_type": "Linux",
+            "__platform": "Other",
+            "__description": "A tiny disk image with real data: download it.",
+        }
+        doc = await images.create(caller, fields)
+        await data.upload(caller, doc["id"], _once(payload), declared_length=len(payload))
+        made.append(str(doc["id"]))
+    return made
+
+
+async def _once(payload: bytes) -> AsyncIterator[bytes]:
+    yield payload

@@ -9,12 +9,14 @@ from openims import errors
 from openims.domain import access, documents, patch, registry, times
 from openims.domain.access import Caller
 from openims.domain.documents import Document
+from openims.service.image_data import ImageData
 from openims.store.images import ImageStore
 
 
 class Images:
-    def __init__(self, store: ImageStore) -> None:
+    def __init__(self, store: ImageStore, data: ImageData) -> None:
         self.store = store
+        self.data = data
 
     async def create(self, caller: Caller, fields: dict[str, Any]) -> Document:
         """A new image from the fields of a `POST /v2/images` body (`documents.new_image`
@@ -79,3 +81,4 @@ class Images:
             if tx.doc.get("protected"):
                 raise errors.IMAGE_PROTECTED(image_id=image_id)
             await tx.delete()
+        await self.data.delete_data(image_id)

@@ -36,11 +36,24 @@ from openims.store.tables import (
     image_members,
     image_properties,
     image_tags,
+    image_uploads,
     images,
 )
 
 _C = images.c
 _M = image_members.c
+_U = image_uploads.c
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """An upload or staging in progress (`tables.image_uploads`)."""
+
+    image_id: str
+    token: str
+    space: str
+    status_before: str
+    heartbeat_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -499,6 +512,44 @@ class ImageStore:
                 await conn.execute(sa.text("SELECT 1"))
             return await bulk.write(conn, sqlite=self.sqlite, spool=spool, progress=progress)
 
+    # --- uploads in progress ---------------------------------------------------------------
+    async def heartbeat(self, image_id: str, token: str, now: float) -> bool:
+        """Renew an upload's heartbeat; False when the upload is no longer the image's (a
+        sweep gave it up, or the image was deleted), so the uploader stops."""
+        async with self._write() as conn:
+            result = await conn.execute(
+                image_uploads.update()
+                .where(_U.image_id == image_id, _U.token == token)
+                .values(heartbeat_at=now)
+            )
+            return bool(result.rowcount)
+
+    async def stale_uploads(self, before: float) -> list[Upload]:
+        """Uploads whose heartbeat is older than `before`: their process has died."""
+        async with self._read() as conn:
+            rows = await conn.execute(
+                sa.select(_U.image_id, _U.token, _U.space, _U.status_before, _U.heartbeat_at)
+                .where(_U.heartbeat_at < before)
+                .order_by(_U.image_id)
+            )
+            return [Upload(*r) for r in rows]
+
+    async def data_states(self, image_ids: Sequence[str]) -> dict[str, tuple[str, Upload | None]]:
+        """For `openims gc`: the status of each image that exists, and its upload if one is
+        in progress. An id missing from the answer has no row."""
+        if not image_ids:
+            return {}
+        async with self._read() as conn:
+            rows = await conn.execute(
+                sa.select(_C.id, _C.status, _U.token, _U.space, _U.status_before, _U.heartbeat_at)
+                .select_from(images.outerjoin(image_uploads, _U.image_id == _C.id))
+                .where(_C.id.in_(list(image_ids)))
+            )
+            return {
+                r[0]: (r[1], None if r[2] is None else Upload(r[0], r[2], r[3], r[4], r[5]))
+                for r in rows
+            }
+
 
 def _require_visible(loaded: Loaded | None, image_id: str, caller: Caller) -> Loaded:
     if loaded is None:
@@ -524,8 +575,33 @@ class ImageTx:
         await self._store._write_doc(self._conn, doc, old=self.doc)
         self.doc = doc
 
+    async def upload(self) -> Upload | None:
+        """The image's upload in progress, if any."""
+        found = (
+            await self._conn.execute(
+                sa.select(_U.image_id, _U.token, _U.space, _U.status_before, _U.heartbeat_at).where(
+                    _U.image_id == self.image_id
+                )
+            )
+        ).first()
+        return Upload(*found) if found else None
+
+    async def begin_upload(self, token: str, space: str, status_before: str, now: float) -> None:
+        await self._conn.execute(
+            image_uploads.insert().values(
+                image_id=self.image_id,
+                token=token,
+                space=space,
+                status_before=status_before,
+                heartbeat_at=now,
+            )
+        )
+
+    async def end_upload(self) -> None:
+        await self._conn.execute(image_uploads.delete().where(_U.image_id == self.image_id))
+
     async def delete(self) -> None:
-        for table in (image_members, image_tags, image_properties):
+        for table in (image_uploads, image_members, image_tags, image_properties):
             await self._conn.execute(table.delete().where(table.c.image_id == self.image_id))
         await self._conn.execute(images.delete().where(_C.id == self.image_id))
 

@@ -117,3 +117,20 @@ SORT_FILL: dict[str, Any] = {
     for a in registry.stored()
     if a.sortable and a.nullable and a.column
 }
+
+# An upload or a staging in progress: the row exists from the moment an image turns `saving`
+# (or starts staging) until its bytes are committed or dropped. `heartbeat_at` (epoch seconds)
+# is renewed while the bytes flow, so that any replica can tell an upload whose process died
+# (a stale heartbeat) from a live one, and put the image back as it was (`ImageStore.
+# expire_uploads`); `openims gc` keeps the blob of a live upload.
+image_uploads = sa.Table(
+    "image_uploads",
+    metadata,
+    sa.Column(
+        "image_id", text(36), sa.ForeignKey("images.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("token", text(36), nullable=False),
+    sa.Column("space", text(16), nullable=False),  # the blob space: images | staging
+    sa.Column("status_before", text(20), nullable=False),  # what a failed upload restores
+    sa.Column("heartbeat_at", sa.Float(), nullable=False),
+)

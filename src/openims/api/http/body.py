@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from openims import errors
 from openims.api import deps
@@ -32,6 +33,12 @@ async def read(request: Request) -> bytes:
                 chunks.append(chunk)
     except TimeoutError:
         raise errors.REQUEST_TIMEOUT(part="body", seconds=seconds) from None
+    except ClientDisconnect:
+        # the client ended its side early (it may still read the answer): never act on the
+        # part of a body that arrived
+        raise errors.BODY_INCOMPLETE(
+            received=size, expected=declared if declared is not None else "announced"
+        ) from None
     return b"".join(chunks)
 
 
@@ -50,3 +57,38 @@ async def json_object(request: Request) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise errors.BODY_NOT_OBJECT()
     return value
+
+
+def declared_length(request: Request) -> int | None:
+    """The body's Content-Length, or None when it comes chunked (or says nothing usable)."""
+    value = request.headers.get("content-length")
+    return int(value) if value is not None and value.isdigit() else None
+
+
+async def stream(request: Request) -> AsyncIterator[bytes]:
+    """The body of an image upload, chunk by chunk as it arrives: no size limit here (the
+    service counts against the image limit) and no deadline for the whole body, which may
+    take minutes, but one for each gap between chunks (`body_timeout`), so a client that
+    stops sending does not hold an upload open for ever. A body that ends before its
+    Content-Length (the client went away) is refused: nothing short is ever stored."""
+    seconds = deps.settings(request).body_timeout
+    expected = declared_length(request)
+    received = 0
+    chunks = request.stream().__aiter__()
+    while True:
+        try:
+            async with asyncio.timeout(seconds):
+                chunk = await anext(chunks)
+        except StopAsyncIteration:
+            break
+        except TimeoutError:
+            raise errors.REQUEST_TIMEOUT(part="body", seconds=seconds) from None
+        except ClientDisconnect:
+            raise errors.BODY_INCOMPLETE(
+                received=received, expected=expected or "announced"
+            ) from None
+        received += len(chunk)
+        if chunk:
+            yield chunk
+    if expected is not None and received < expected:
+        raise errors.BODY_INCOMPLETE(received=received, expected=expected)

@@ -1,11 +1,22 @@
 """The HTTP/1.1 protocol `openims serve` runs: uvicorn's httptools protocol with bounds on the
-request head.
+request head, and zero-copy file bodies.
 
 uvicorn's own parser buffers a request line and headers of any size and waits for them for ever.
 This protocol refuses a head over the limits of `api.limits` as soon as the bytes arrive (414 or
 431), and a head that does not arrive within `header_timeout` seconds (408), so one slow or
 hostile client costs a socket for a bounded time and a bounded number of bytes. Every refusal,
 and every request the parser cannot read at all, is answered in the API's error format.
+
+It also offers the ASGI `http.response.zerocopysend` extension (`ZeroCopySend`): an image
+download hands over an open file and a byte range, and the kernel copies them from the page
+cache to the socket with `sendfile(2)`, never through Python. Reading and writing the bytes in
+Python caps a download at a fraction of what the machine can serve.
+
+A client that ends its side of the connection (a half-close) still gets its answer: uvicorn
+would close the connection at once, and an upload cut short would then end with no word to the
+client. When the body was not complete, the application hears its rest as a disconnect (an
+upload is refused with 400, in the error format, nothing kept) while its answer still goes
+out; either way the connection closes after it.
 """
 
 from __future__ import annotations
@@ -13,13 +24,20 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from uvicorn.config import Config
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import (
+    STATUS_LINE,
+    HttpToolsProtocol,
+    RequestResponseCycle,
+)
 from uvicorn.server import ServerState
 
 from openims import errors, metrics
+from openims.api.http.files import CHUNK_BYTES, ZEROCOPY, FileShorter
 from openims.api.http.limits import MAX_PATH_BYTES, HeadLimits, split_target
 from openims.config import Settings
 from openims.errors import ApiError
@@ -43,7 +61,183 @@ def _settings() -> tuple[HeadLimits, float]:
     return HeadLimits.from_settings(settings), settings.header_timeout
 
 
-class BoundedHttpProtocol(HttpToolsProtocol):
+# Bytes per sendfile(2) call: the call returns as soon as the socket's buffer is full, but with
+# a client that drains as fast as the kernel fills, one unbounded call would hold the event loop
+# for the whole file. Between calls the other connections of the worker get their turn.
+SENDFILE_BYTES = 4 * 1024 * 1024
+_LOST = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError)
+
+ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
+
+
+class ZeroCopySend(HttpToolsProtocol):
+    """uvicorn's protocol with the ASGI `http.response.zerocopysend` extension.
+
+    uvicorn has no send-side extensions, and uvloop's transports refuse `loop.sendfile`, so the
+    message is handled here, between the application and uvicorn's `send`, on the transport's
+    own socket:
+
+    - the head uvicorn wrote is flushed first (the transport's buffer is emptied, waiting for
+      the client as uvicorn's own flow control does), so the body never overtakes it;
+    - `sendfile(2)` then writes from the file straight to the non-blocking socket; when the
+      socket is full, a writer callback on a duplicate of its descriptor (the transport keeps
+      the original registered for itself) says when to go on;
+    - the bytes count against `Content-Length` as uvicorn's own writes do, and the response
+      is completed through uvicorn's `send`, so keep-alive, pipelining and `Connection: close`
+      work as for any other response;
+    - a client gone mid-body (EPIPE, ECONNRESET, or the transport reporting the loss) closes
+      the connection and ends the send quietly, as uvicorn's `send` does on a lost connection;
+    - a file that ends early cuts the connection and raises `FileShorter` to the application.
+
+    The middleware sees the message pass like any other, and the request ends (log line,
+    metrics) when the last byte has been handed to the kernel."""
+
+    _writable: asyncio.Future[None] | None = None  # set while a send waits for the socket
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self.scheme == "http":  # TLS encrypts in user space: there is nothing to sendfile
+            self.scope["extensions"] = {ZEROCOPY: {}}
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        waiter = self._writable
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)  # the send in progress sees `disconnected` and ends
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+        super()._start_asgi_task(cycle, self._with_zerocopy(cycle, app))
+
+    def _with_zerocopy(self, cycle: RequestResponseCycle, app: ASGIApp) -> ASGIApp:
+        async def run(scope: Any, receive: Any, send: Any) -> None:
+            async def send_or_sendfile(message: Any) -> None:
+                if message["type"] == ZEROCOPY:
+                    await self._zerocopy(cycle, message)
+                else:
+                    await send(message)
+
+            await app(scope, receive, send_or_sendfile)
+
+        return run
+
+    async def _zerocopy(self, cycle: RequestResponseCycle, message: Any) -> None:
+        if not cycle.response_started or cycle.response_complete:
+            raise RuntimeError(f"Unexpected ASGI message '{ZEROCOPY}' outside a response body.")
+        file = message["file"]
+        fd: int = file if isinstance(file, int) else file.fileno()
+        offset: int | None = message.get("offset")
+        count: int | None = message.get("count")
+        more_body = bool(message.get("more_body", False))
+        follow_position = offset is None  # the spec: from the file's position, which moves on
+        if offset is None:
+            offset = os.lseek(fd, 0, os.SEEK_CUR)
+        if count is None:
+            count = max(0, os.fstat(fd).st_size - offset)
+        if cycle.disconnected:
+            return
+        if cycle.chunked_encoding or cycle.scope["method"] == "HEAD":
+            await self._copy(cycle, fd, offset, count, more_body)  # bodies uvicorn frames
+            return
+        if count > cycle.expected_content_length:
+            raise RuntimeError("Response content longer than Content-Length")
+        if not await self._sendfile(cycle, fd, offset, count):
+            return
+        if follow_position:
+            os.lseek(fd, offset + count, os.SEEK_SET)
+        cycle.expected_content_length -= count
+        # completes the response as uvicorn does (keep-alive, pipelining, Connection: close)
+        await cycle.send({"type": "http.response.body", "body": b"", "more_body": more_body})
+
+    async def _sendfile(
+        self, cycle: RequestResponseCycle, fd: int, offset: int, count: int
+    ) -> bool:
+        """Send `count` bytes of `fd` from `offset`; False if the client went away first."""
+        if not await self._flushed(cycle):
+            return False
+        end = offset + count
+        out = os.dup(self.transport.get_extra_info("socket").fileno())
+        try:
+            while offset < end:
+                wanted = min(end - offset, SENDFILE_BYTES)
+                try:
+                    sent = os.sendfile(out, fd, offset, wanted)
+                except BlockingIOError:
+                    sent = -1
+                except _LOST:
+                    return self._lost(cycle)
+                except OSError:
+                    if self.transport.is_closing():  # closed under us, e.g. on shutdown
+                        return self._lost(cycle)
+                    raise
+                if sent == 0:
+                    self._lost(cycle)  # cut: the client must not take a short body for whole
+                    raise FileShorter(end, offset)
+                if sent > 0:
+                    offset += sent
+                if sent == wanted:
+                    await asyncio.sleep(0)  # let the worker's other connections run
+                else:
+                    await self._until_writable(out)
+                if cycle.disconnected or self.transport.is_closing():
+                    return self._lost(cycle)
+        finally:
+            os.close(out)
+        return True
+
+    async def _flushed(self, cycle: RequestResponseCycle) -> bool:
+        """Wait until uvicorn's head (and anything else buffered) has reached the socket."""
+        if self.flow.write_paused:
+            await self.flow.drain()
+        if self.transport.get_write_buffer_size():
+            # pause_writing now, resume_writing only once the buffer is empty
+            self.transport.set_write_buffer_limits(high=0, low=0)
+            try:
+                await self.flow.drain()
+            finally:
+                if not self.transport.is_closing():
+                    self.transport.set_write_buffer_limits()
+        return not cycle.disconnected and not self.transport.is_closing()
+
+    async def _until_writable(self, out: int) -> None:
+        waiter: asyncio.Future[None] = self.loop.create_future()
+        self._writable = waiter
+
+        def writable() -> None:
+            if not waiter.done():
+                waiter.set_result(None)
+
+        self.loop.add_writer(out, writable)
+        try:
+            await waiter
+        finally:
+            self.loop.remove_writer(out)
+            self._writable = None
+
+    def _lost(self, cycle: RequestResponseCycle) -> bool:
+        cycle.disconnected = True  # later sends are no-ops, as after any lost connection
+        cycle.keep_alive = False
+        self.transport.close()
+        return False
+
+    async def _copy(
+        self, cycle: RequestResponseCycle, fd: int, offset: int, count: int, more_body: bool
+    ) -> None:
+        """The bytes through uvicorn's own `send`, for bodies it must frame (chunked) or drop
+        (HEAD)."""
+        end = offset + count
+        while offset < end and cycle.scope["method"] != "HEAD":
+            data = await self.loop.run_in_executor(
+                None, os.pread, fd, min(CHUNK_BYTES, end - offset), offset
+            )
+            if not data:
+                self._lost(cycle)
+                raise FileShorter(end, offset)
+            offset += len(data)
+            await cycle.send({"type": "http.response.body", "body": data, "more_body": True})
+        await cycle.send({"type": "http.response.body", "body": b"", "more_body": more_body})
+
+
+class BoundedHttpProtocol(ZeroCopySend):
     def __init__(
         self,
         config: Config,
@@ -65,6 +259,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         self.head_started = False
         self.head_timer: asyncio.TimerHandle | None = None
         self.lingering = False
+        self.cut_short: RequestResponseCycle | None = None  # its body will never be complete
 
     # --- a head is awaited from the connection's start, and from a request's first byte ------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -74,6 +269,29 @@ class BoundedHttpProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._head_arrived()
         super().connection_lost(exc)
+
+    def eof_received(self) -> bool | None:  # type: ignore[override] # asyncio.Protocol's contract
+        """The client ended its side. With a request still unanswered, keep our side open for
+        the answer (see the module's docstring); else close, as uvicorn does."""
+        cycle = self.cycle
+        if self.lingering or cycle is None or cycle.response_complete:
+            return None
+        cycle.keep_alive = False  # close once the answer is out
+        if cycle.more_body:
+            self.cut_short = cycle
+            cycle.message_event.set()  # a `receive` waiting for more body wakes up
+        return True
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+        async def run(scope: Any, receive: Any, send: Any) -> None:
+            async def receive_until_cut() -> Any:
+                if self.cut_short is cycle and not cycle.body:
+                    return {"type": "http.disconnect"}
+                return await receive()
+
+            await app(scope, receive_until_cut, send)
+
+        super()._start_asgi_task(cycle, run)
 
     def data_received(self, data: bytes) -> None:
         if self.lingering:

@@ -12,10 +12,12 @@ from openims.api.openapi import schemas
 from openims.domain import patch, query, registry
 from openims.domain.registry import Filter, Kind
 
+OCTET_STREAM = "application/octet-stream"
 ERROR_STATUSES = (400, 401, 403, 404, 405, 409, 413, 415, 431, 500, 503)
 _DESCRIPTIONS = {
     200: "OK",
     201: "Created",
+    202: "Accepted",
     204: "No content",
     300: "Multiple choices",
     400: "Bad request",
@@ -26,6 +28,7 @@ _DESCRIPTIONS = {
     409: "Conflict",
     413: "Request entity too large",
     415: "Unsupported media type",
+    416: "Range not satisfiable",
     431: "Request header fields too large",
     500: "Internal error",
     503: "Service unavailable",
@@ -83,6 +86,17 @@ def responses(
             "content": {"application/json": {"schema": _ref("Error")}},
         }
     return out
+
+
+def binary(status: int, description: str) -> dict[int | str, dict[str, Any]]:
+    """A response whose body is image bytes."""
+    return {status: {"description": description, "content": {OCTET_STREAM: {}}}}
+
+
+def binary_body() -> dict[str, Any]:
+    """A request body of image bytes."""
+    schema = {"type": "string", "format": "binary"}
+    return {"requestBody": {"required": True, "content": {OCTET_STREAM: {"schema": schema}}}}
 
 
 def request_body(

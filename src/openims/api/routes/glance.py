@@ -36,8 +36,9 @@ async def create_image(request: Request, caller: CallerDep, services: ServicesDe
         status=201,
         headers={
             "Location": location,
-            "OpenStack-image-import-methods": "",
-            "OpenStack-image-store-ids": "",
+            # what the image may be imported by, and into, as Glance announces it
+            "OpenStack-image-import-methods": ",".join(services.data.import_methods),
+            "OpenStack-image-store-ids": services.blobs.id,
         },
     )
 

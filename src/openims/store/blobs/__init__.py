@@ -19,9 +19,12 @@ import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import parse_qs, unquote, urlsplit
 
 SPACES = ("images", "staging")
-_KEY = re.compile(r"(images|staging)/[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_KEY = re.compile(
+    r"(images|staging)/[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
 
 
 def key(space: str, image_id: str) -> str:
@@ -75,6 +78,82 @@ class BlobStore(Protocol):
         """Every committed key (for `openims gc`)."""
 
     async def sweep(self, older_than: float) -> int:
-        """Remove temporaries (unfinished writes) older than `older_than` seconds; how many."""
+        """Remove temporaries (unfinished writes) older than `older_than` seconds; how many.
+        Older means idle: nothing written to it for that long. A live writer refreshes its
+        temporary at least every 5 s (file) or with every part it sends (S3: 8 MiB or more),
+        so a sweep spares it unless its client is slower than one part per `older_than`."""
 
     async def close(self) -> None: ...
+
+
+_BUCKET = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]")
+S3_PARAMETERS = ("endpoint", "region")
+
+
+def open_store(url: str) -> BlobStore:
+    """The store `url` names: `file:///abs/path`, `file://./relative/path` or a plain path (a
+    `FileStore`), or `s3://bucket[/prefix]?endpoint=URL&region=NAME` (an `S3Store`; both
+    parameters optional, credentials from the `AWS_*` environment). A bad URL is a ValueError
+    of one line, so the command line can report it as it reports any bad setting."""
+    text = url.strip()
+    if not text:
+        raise ValueError("image store: empty URL")
+    if "://" not in text:
+        return _file_store(Path(text))
+    parts = urlsplit(text)
+    scheme = parts.scheme.lower()
+    if scheme == "file":
+        if parts.query or parts.fragment:
+            raise ValueError(f"image store {url!r}: a file URL takes no query or fragment")
+        if parts.netloc in (".", ".."):
+            return _file_store(Path(parts.netloc + unquote(parts.path)))
+        if parts.netloc not in ("", "localhost"):
+            raise ValueError(
+                f"image store {url!r}: use file:///absolute/path or file://./relative/path"
+            )
+        if not parts.path.startswith("/"):
+            raise ValueError(f"image store {url!r}: no path")
+        return _file_store(Path(unquote(parts.path)))
+    if scheme == "s3":
+        return _s3_store(url, parts.netloc, parts.path, parts.query, parts.fragment)
+    raise ValueError(f"image store {url!r}: unknown scheme (use file://, s3:// or a path)")
+
+
+def _file_store(path: Path) -> BlobStore:
+    from openims.store.blobs.files import FileStore
+
+    if not str(path).strip():
+        raise ValueError("image store: empty path")
+    return FileStore(path)
+
+
+def _s3_store(url: str, bucket: str, path: str, query: str, fragment: str) -> BlobStore:
+    if fragment:
+        raise ValueError(f"image store {url!r}: an s3 URL takes no fragment")
+    if not _BUCKET.fullmatch(bucket):
+        raise ValueError(f"image store {url!r}: not a bucket name: {bucket!r}")
+    try:
+        params = parse_qs(query, keep_blank_values=True, strict_parsing=bool(query))
+    except ValueError:
+        raise ValueError(f"image store {url!r}: malformed query") from None
+    unknown = sorted(set(params) - set(S3_PARAMETERS))
+    if unknown:
+        raise ValueError(
+            f"image store {url!r}: unknown parameter {unknown[0]!r} "
+            f"(known: {', '.join(S3_PARAMETERS)})"
+        )
+    for name, values in params.items():
+        if len(values) != 1 or not values[0]:
+            raise ValueError(f"image store {url!r}: {name} needs one non-empty value")
+    endpoint = params.get("endpoint", [None])[0]
+    if endpoint is not None:
+        target = urlsplit(endpoint)
+        if target.scheme not in ("http", "https") or not target.netloc:
+            raise ValueError(f"image store {url!r}: endpoint must be an http(s) URL")
+    prefix = unquote(path).strip("/")
+    if any(part in ("", ".", "..") for part in prefix.split("/")) and prefix:
+        raise ValueError(f"image store {url!r}: bad prefix {prefix!r}")
+    from openims.store.blobs.s3 import S3Store
+
+    region = params.get("region", [None])[0]
+    return S3Store(bucket, endpoint=endpoint, region=region, prefix=prefix)

@@ -1,0 +1,549 @@
+"""Image bytes: upload (`PUT /v2/images/{id}/file`), download, and the sweep that undoes what
+a dead process left half done. The bytes live in a `BlobStore`; the catalog row says whether
+an image has them.
+
+An upload is three short transactions around a long stream, so that no row stays locked while
+bytes flow:
+1. the image turns `saving` and an `image_uploads` row names this upload (a token) — a second
+   upload now gets 409;
+2. the bytes stream to a blob writer, hashed (MD5 and `hash_algorithm`, each on its own thread:
+   hashlib releases the GIL) and inspected (`domain.formats`) block by block, never read twice;
+   a heartbeat task renews the upload row meanwhile;
+3. the blob is committed (durable), then the image turns `active` with its size, hashes and
+   virtual size — if the upload is still this one.
+Any failure between 1 and 3 drops the blob and puts the image back to `queued`. A process
+killed meanwhile leaves a stale heartbeat: `sweep` (run by every server now and then, and by
+`openims gc`) puts such images back and removes blobs no image owns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from openims import errors, metrics
+from openims.domain import documents, formats, image_files, image_import, times
+from openims.domain.access import Caller
+from openims.domain.documents import Document
+from openims.service import web_download
+from openims.store import blobs
+from openims.store.blobs import BlobStore
+from openims.store.images import ImageStore, ImageTx, Upload
+
+log = logging.getLogger("openims.data")
+
+# Bytes handed to the hashes, the inspector and the store at a time: large enough that the
+# per-block costs (three thread hand-offs, one inspector pass) vanish, small enough that the
+# blocks in flight (one being assembled, one hashed and written) of four uploads at once stay
+# well below the 64 MB an upload may add to the server's memory.
+BLOCK = 2 * 1024 * 1024
+# Seconds a temporary (an unfinished write) must sit idle before a sweep removes it.
+TEMPORARY_IDLE = 3600.0
+# The process acting for the server itself (sweeps, finishing an upload it started).
+SYSTEM = Caller("openims-system", frozenset({"admin"}))
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """What an upload learnt from the bytes while they streamed."""
+
+    size: int
+    md5: str
+    digest: str
+    virtual_size: int | None
+
+
+class _Examination:
+    """What the pipeline learns from bytes declared as `disk_format`: MD5 and the configured
+    hash (each update on a worker thread: hashlib releases the GIL, so the two run in
+    parallel), and the format inspector's verdict."""
+
+    def __init__(self, disk_format: str, hash_algorithm: str) -> None:
+        self.md5 = hashlib.md5(usedforsecurity=False)
+        self.digest = hashlib.new(hash_algorithm)
+        self.inspection = formats.Inspection(disk_format)
+
+    def feed(self, block: bytes) -> list[Awaitable[Any]]:
+        """Inspect `block` now; hash it on the threads the returned awaitables run on."""
+        self.inspection.feed(block)
+        return [
+            asyncio.to_thread(self.md5.update, block),
+            asyncio.to_thread(self.digest.update, block),
+        ]
+
+    def finish(self, size: int) -> Received:
+        """The verdict once every block was fed (refusals are raised here)."""
+        virtual_size = self.inspection.finish()
+        return Received(size, self.md5.hexdigest(), self.digest.hexdigest(), virtual_size)
+
+
+@dataclass(frozen=True, slots=True)
+class Download:
+    """What a download sends: bytes [start, end) of an image of `size` bytes."""
+
+    size: int
+    checksum: str | None
+    start: int
+    end: int
+    partial: bool
+    path: Path | None  # a local file the server may send without copying, if the store has one
+    chunks: Callable[[], AsyncIterator[bytes]]
+
+
+async def blocks(chunks: AsyncIterator[bytes], size: int = BLOCK) -> AsyncIterator[bytes]:
+    """`chunks` regrouped into blocks of `size` bytes (the last one shorter)."""
+    buffer = bytearray()
+    async for chunk in chunks:
+        buffer += chunk
+        while len(buffer) >= size:
+            with memoryview(buffer) as view:
+                block = bytes(view[:size])  # one copy: a slice of the bytearray would be two
+            del buffer[:size]
+            yield block
+    if buffer:
+        yield bytes(buffer)
+
+
+class ImageData:
+    def __init__(
+        self,
+        store: ImageStore,
+        blob_store: BlobStore,
+        *,
+        max_bytes: int,
+        hash_algorithm: str,
+        lease: float,
+        web_download_allow: Sequence[str] = (),
+    ) -> None:
+        self.store = store
+        self.blobs = blob_store
+        self.max_bytes = max_bytes
+        self.hash_algorithm = hash_algorithm
+        self.lease = lease
+        self.web_download_allow = list(web_download_allow)
+        self.import_methods = image_import.offered(self.web_download_allow)
+        self._imports: set[asyncio.Task[None]] = set()  # running imports, ended by `close`
+
+    # --- upload -----------------------------------------------------------------------------
+    async def upload(
+        self,
+        caller: Caller,
+        image_id: str,
+        chunks: AsyncIterator[bytes],
+        *,
+        declared_length: int | None,
+    ) -> None:
+        """Fill a queued image with the bytes of `chunks` (see the module's docstring)."""
+        if declared_length is not None and declared_length > self.max_bytes:
+            raise errors.IMAGE_TOO_LARGE(limit=self.max_bytes)
+        token = str(uuid.uuid4())
+        async with self.store.image_for_update(image_id, caller) as tx:
+            image_files.admit_upload(
+                caller, tx.access, tx.doc, target="saving", action="upload_image"
+            )
+            disk_format = str(tx.doc["disk_format"])
+            await tx.save(_with(tx.doc, status="saving"))
+            await tx.begin_upload(token, "images", "queued", time.time())
+        key = blobs.key("images", image_id)
+        try:
+            received = await self._receive(image_id, token, key, chunks, disk_format)
+        except BaseException:
+            await asyncio.shield(self._give_up(image_id, token))
+            raise
+        try:
+            await self._activate(image_id, token, received)
+        except BaseException:
+            # the row is not ours any more (deleted or swept): the blob is nobody's
+            await asyncio.shield(self._give_up(image_id, token, drop=(key,)))
+            raise
+
+    async def _receive(
+        self,
+        image_id: str,
+        token: str,
+        key: str,
+        chunks: AsyncIterator[bytes],
+        disk_format: str | None,
+    ) -> Received:
+        """The one pipeline every byte that reaches the store goes through (an upload, a
+        staging, an import from the staging area or from the web): `chunks` streamed to the
+        blob `key` in blocks, counted against `max_bytes`, with the upload `token`'s heartbeat
+        kept meanwhile, and committed only when all is well. With a `disk_format` each block
+        is also hashed and inspected (see the module's docstring); without one (staging,
+        where Glance looks at nothing either) the bytes are kept as they come and only the
+        size is learnt."""
+        examination = _Examination(disk_format, self.hash_algorithm) if disk_format else None
+        size = 0
+        writer = await self._store_call(self.blobs.writer(key))
+        beating = asyncio.create_task(self._keep_alive(image_id, token))
+        pending: Awaitable[Any] | None = None
+        try:
+            async for block in blocks(chunks):
+                size += len(block)
+                if size > self.max_bytes:
+                    raise errors.IMAGE_TOO_LARGE(limit=self.max_bytes)
+                if pending is not None:
+                    await pending
+                # the next block is read from the client while this one is hashed and written
+                work = examination.feed(block) if examination is not None else []
+                work.append(self._store_call(writer.write(block)))
+                pending = asyncio.gather(*work)
+                if beating.done():
+                    beating.result()  # the upload was given up: raise why
+            if pending is not None:
+                await pending
+                pending = None
+            received = (
+                examination.finish(size)
+                if examination is not None
+                else Received(size, "", "", None)
+            )
+            if beating.done():
+                beating.result()
+            await self._store_call(writer.commit())
+        except BaseException:
+            if pending is not None:
+                with contextlib.suppress(BaseException):
+                    await pending
+            await asyncio.shield(self._store_call(writer.abort()))
+            raise
+        finally:
+            beating.cancel()
+            with contextlib.suppress(BaseException):
+                await beating
+        metrics.record_image_bytes("upload" if examination is not None else "stage", size)
+        return received
+
+    async def _keep_alive(self, image_id: str, token: str) -> None:
+        """Renew the upload's heartbeat until cancelled; raise once it is no longer ours."""
+        while True:
+            await asyncio.sleep(self.lease / 3)
+            if not await self.store.heartbeat(image_id, token, time.time()):
+                raise errors.UPLOAD_LOST(image_id=image_id)
+
+    async def _activate(self, image_id: str, token: str, received: Received) -> None:
+        async with self.store.image_for_update(image_id, SYSTEM) as tx:
+            await _require_ours(tx, token, image_id)
+            await tx.save(
+                _with(
+                    image_import.end(tx.doc, failed_store=None),
+                    status="active",
+                    size=received.size,
+                    checksum=received.md5,
+                    os_hash_algo=self.hash_algorithm,
+                    os_hash_value=received.digest,
+                    virtual_size=received.virtual_size,
+                    stores=self.blobs.id,
+                    active_at=times.render(times.now()),
+                    **{"__image_size": str(received.size)},
+                )
+            )
+            await tx.end_upload()
+
+    async def _give_up(
+        self, image_id: str, token: str, *, drop: Sequence[str] = (), refused: bool = False
+    ) -> bool:
+        """Put the image back as it was before this upload, if the upload is still its own
+        (True then); the blobs `drop` go whatever happens. `refused`: the bytes were refused,
+        so the image goes back to `queued` whatever it was (see `_restore`)."""
+        try:
+            async with self.store.image_for_update(image_id, SYSTEM) as tx:
+                upload = await tx.upload()
+                if upload is None or upload.token != token:
+                    return False
+                await self._restore(tx, upload, refused=refused)
+                return True
+        except errors.ApiError as err:
+            if err.spec is not errors.IMAGE_NOT_FOUND:
+                log.exception("could not put image %s back after a failed upload", image_id)
+        except Exception:
+            log.exception("could not put image %s back after a failed upload", image_id)
+        finally:
+            for name in drop:
+                with contextlib.suppress(Exception):
+                    await self.blobs.delete(name)
+        return False
+
+    async def _restore(self, tx: ImageTx, upload: Upload, *, refused: bool = False) -> None:
+        """The image as it was before `upload` began, its blob dropped. An import that ends
+        so is a failed import (`os_glance_failed_import` names the store, as in Glance); one
+        whose bytes were `refused` puts the image back to `queued` without a size, since the
+        staged bytes it came from are bad (the caller drops them)."""
+        status = "queued" if refused else upload.status_before
+        changes: dict[str, Any] = {"status": status}
+        if status == "queued":
+            changes["size"] = None  # a staging had set it
+        await tx.save(_with(image_import.end(tx.doc, failed_store=self.blobs.id), **changes))
+        await tx.end_upload()
+
+    async def _store_call(self, call: Awaitable[Any]) -> Any:
+        """An image store call; its failures become the 503 of an unavailable store."""
+        try:
+            return await call
+        except errors.ApiError:
+            raise
+        except (OSError, RuntimeError, ValueError) as exc:
+            metrics.record_data_error("store")
+            log.error("image store failure: %s", exc)
+            raise errors.IMAGE_STORE_UNAVAILABLE() from exc
+
+    # --- interoperable import ---------------------------------------------------------------
+    async def stage(
+        self,
+        caller: Caller,
+        image_id: str,
+        chunks: AsyncIterator[bytes],
+        *,
+        declared_length: int | None,
+    ) -> None:
+        """Keep the bytes of `chunks` in the staging area for a later glance-direct import.
+        As an upload (same lease, same pipeline, same undoing of failures), but into
+        `staging/<id>`, without hashing or inspection (Glance inspects nothing here either),
+        and the image ends `uploading` with its `size` set, as Glance shows it."""
+        if declared_length is not None and declared_length > self.max_bytes:
+            raise errors.IMAGE_TOO_LARGE(limit=self.max_bytes)
+        token = str(uuid.uuid4())
+        async with self.store.image_for_update(image_id, caller) as tx:
+            image_import.admit_stage(caller, tx.access, tx.doc)
+            await tx.save(_with(tx.doc, status="uploading"))
+            await tx.begin_upload(token, "staging", "queued", time.time())
+        key = blobs.key("staging", image_id)
+        try:
+            received = await self._receive(image_id, token, key, chunks, None)
+        except BaseException:
+            await asyncio.shield(self._give_up(image_id, token))
+            raise
+        try:
+            async with self.store.image_for_update(image_id, SYSTEM) as tx:
+                await _require_ours(tx, token, image_id)
+                await tx.save(_with(tx.doc, size=received.size))
+                await tx.end_upload()
+        except BaseException:
+            await asyncio.shield(self._give_up(image_id, token, drop=(key,)))
+            raise
+
+    async def start_import(
+        self, caller: Caller, image_id: str, request: image_import.ImportRequest
+    ) -> None:
+        """Start importing (`request`, parsed and its URI filtered already) and return: the
+        import runs on as a task of this process. The image turns `importing` with its
+        `os_glance_*` properties, and holds an upload row whose heartbeat the task keeps, so
+        that a process killed meanwhile is undone by any replica's sweep."""
+        token = str(uuid.uuid4())  # the upload's token is the import's task id
+        async with self.store.image_for_update(image_id, caller) as tx:
+            image_import.admit_import(caller, tx.access, tx.doc, request)
+            image_import.check_stores(request, self.blobs.id)
+            before = str(tx.doc["status"])
+            disk_format = str(tx.doc["disk_format"])
+            await tx.save(_with(image_import.begin(tx.doc, task=token, store=self.blobs.id)))
+            await tx.begin_upload(token, "images", before, time.time())
+        task = asyncio.create_task(
+            self._import(image_id, token, request, disk_format), name=f"import {image_id}"
+        )
+        self._imports.add(task)
+        task.add_done_callback(self._imports.discard)
+
+    async def _import(
+        self, image_id: str, token: str, request: image_import.ImportRequest, disk_format: str
+    ) -> None:
+        """The import's task: the bytes (the staged blob, or the web) through the upload's
+        pipeline into `images/<id>`, then `active`. On failure the image goes back as it was
+        (`uploading` with its staged bytes, ready for another import; `queued` for a
+        web-download), with `os_glance_failed_import` set — except that staged bytes the
+        pipeline refused (format, safety, size) are dropped and the image goes back to
+        `queued`: importing them again could only fail again."""
+        key = blobs.key("images", image_id)
+        staging = blobs.key("staging", image_id)
+        direct = request.method == image_import.GLANCE_DIRECT
+        if direct:
+            chunks = self.blobs.read(staging)
+        else:
+            assert request.uri is not None
+            chunks = web_download.fetch(
+                image_id, request.uri, allow=self.web_download_allow, max_bytes=self.max_bytes
+            )
+        try:
+            try:
+                received = await self._receive(image_id, token, key, chunks, disk_format)
+            finally:
+                await asyncio.shield(_close(chunks))
+        except asyncio.CancelledError:
+            await asyncio.shield(self._give_up(image_id, token))
+            raise
+        except Exception as exc:
+            refused = isinstance(exc, FileNotFoundError) or (
+                isinstance(exc, errors.ApiError) and exc.spec in _REFUSALS
+            )
+            if isinstance(exc, errors.ApiError | FileNotFoundError):
+                log.warning("image %s: %s import failed: %s", image_id, request.method, exc)
+            else:
+                log.exception("image %s: %s import failed", image_id, request.method)
+            restored = await asyncio.shield(self._give_up(image_id, token, refused=refused))
+            if direct and refused and restored:
+                with contextlib.suppress(Exception):
+                    await self.blobs.delete(staging)
+            return
+        try:
+            await self._activate(image_id, token, received)
+        except BaseException as exc:
+            await asyncio.shield(self._give_up(image_id, token, drop=(key,)))
+            if isinstance(exc, Exception):
+                log.warning("image %s: import not completed: %s", image_id, exc)
+                return
+            raise
+        log.info("image %s: %s import done, %d bytes", image_id, request.method, received.size)
+        if direct:
+            try:
+                await self.blobs.delete(staging)
+            except Exception as exc:  # an unowned staging blob: the sweep removes it
+                log.warning("image %s: staged bytes stay for gc: %s", image_id, exc)
+
+    async def close(self) -> None:
+        """End the imports still running (server shutdown): each puts its image back as it
+        was, with `os_glance_failed_import`, so that it can be imported again."""
+        running = list(self._imports)
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.gather(*running, return_exceptions=True)
+
+    # --- download ---------------------------------------------------------------------------
+    async def download(
+        self, caller: Caller, image_id: str, requested: Callable[[int], tuple[int, int] | None]
+    ) -> Download | None:
+        """The bytes of an image the caller may read, or None for an image without data.
+        `requested(size)` turns the request's Range into (start, end), or None for all."""
+        doc = (await self.store.image(image_id, caller)).doc
+        if not image_files.admit_download(caller, doc):
+            return None
+        size = int(doc["size"])
+        wanted = requested(size)
+        start, end = wanted if wanted is not None else (0, size)
+        key = blobs.key("images", image_id)
+
+        async def chunks() -> AsyncIterator[bytes]:
+            sent = 0
+            try:
+                async for chunk in self.blobs.read(key, start, end):
+                    sent += len(chunk)
+                    if sent > end - start:
+                        break
+                    yield chunk
+            except FileNotFoundError:
+                pass
+            if sent != end - start:
+                metrics.record_data_error("size_mismatch")
+                log.error(
+                    "image %s: the store holds other bytes than the %d recorded; "
+                    "the download was cut",
+                    image_id,
+                    size,
+                )
+                raise errors.IMAGE_STORE_UNAVAILABLE()
+
+        return Download(
+            size=size,
+            checksum=doc.get("checksum"),
+            start=start,
+            end=end,
+            partial=wanted is not None,
+            path=self.blobs.local_path(key),
+            chunks=chunks,
+        )
+
+    async def delete_data(self, image_id: str) -> None:
+        """Drop a deleted image's blobs (a failure leaves them to `sweep`)."""
+        for space in blobs.SPACES:
+            try:
+                await self.blobs.delete(blobs.key(space, image_id))
+            except Exception as exc:
+                metrics.record_data_error("store")
+                log.error("image %s: its %s data stays for gc: %s", image_id, space, exc)
+
+    # --- sweeping ---------------------------------------------------------------------------
+    async def sweep(self, *, now: float | None = None) -> tuple[int, int]:
+        """Undo uploads whose process died, then remove blobs that no image owns: (uploads
+        undone, blobs removed). Safe to run in every replica at once."""
+        now = time.time() if now is None else now
+        undone = 0
+        for stale in await self.store.stale_uploads(now - self.lease):
+            async with self.store.image_for_update(stale.image_id, SYSTEM) as tx:
+                upload = await tx.upload()
+                if upload is None or upload.token != stale.token:
+                    continue  # finished or renewed meanwhile
+                if upload.heartbeat_at >= now - self.lease:
+                    continue
+                await self._restore(tx, upload)
+                undone += 1
+                log.warning("image %s: upload abandoned by a dead process, undone", stale.image_id)
+        removed = 0
+        batch: list[str] = []
+        async for name in self.blobs.keys():
+            batch.append(name)
+            if len(batch) >= 500:
+                removed += await self._collect(batch, now)
+                batch = []
+        if batch:
+            removed += await self._collect(batch, now)
+        # temporaries idle for an hour: a live upload's S3 writer sends a part only every few
+        # MiB, which a slow client may take minutes to fill
+        await self.blobs.sweep(max(self.lease, TEMPORARY_IDLE))
+        return undone, removed
+
+    async def _collect(self, names: list[str], now: float) -> int:
+        ids = sorted({name.split("/", 1)[1] for name in names})
+        states = await self.store.data_states(ids)
+        removed = 0
+        for name in names:
+            space, image_id = name.split("/", 1)
+            state = states.get(image_id)
+            if state is not None and _owns(space, *state, live_after=now - self.lease):
+                continue
+            await self.blobs.delete(name)
+            removed += 1
+            log.info("removed %s: no image owns it", name)
+        return removed
+
+
+# What the pipeline refuses in the bytes themselves (rather than a failure around them).
+_REFUSALS = frozenset({errors.IMAGE_FORMAT_MISMATCH, errors.IMAGE_UNSAFE, errors.IMAGE_TOO_LARGE})
+
+
+async def _close(chunks: AsyncIterator[bytes]) -> None:
+    """Close a source of bytes the pipeline may have left half read (a web response)."""
+    close = getattr(chunks, "aclose", None)
+    if close is not None:
+        with contextlib.suppress(Exception):
+            await close()
+
+
+def _owns(space: str, status: str, upload: Upload | None, *, live_after: float) -> bool:
+    """Whether an image in `status` (with `upload` in progress, maybe) owns its blob in
+    `space`: its data once it has some, and whatever a live upload is writing."""
+    if upload is not None and upload.space == space and upload.heartbeat_at >= live_after:
+        return True
+    if space == "images":
+        return status in image_files.WITH_DATA
+    return status in ("uploading", "importing")
+
+
+async def _require_ours(tx: ImageTx, token: str, image_id: str) -> None:
+    upload = await tx.upload()
+    if upload is None or upload.token != token:
+        raise errors.UPLOAD_LOST(image_id=image_id)
+
+
+def _with(doc: Document, **changes: Any) -> Document:
+    """`doc` with `changes` and a new `updated_at`, canonical."""
+    new = dict(doc)
+    new.update(changes)
+    new["updated_at"] = times.later(doc.get("updated_at"), times.now())
+    return documents.canonical(new, stored=True)

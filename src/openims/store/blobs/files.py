@@ -1,0 +1,270 @@
+"""The file store: each blob a file `<root>/<space>/<image id>`.
+
+A writer writes to a temporary `.<id>.<random>.tmp` in the blob's own directory (so the final
+rename never crosses a file system), and `commit()` flushes, fsyncs the file, renames it into
+place and fsyncs the directory: after a crash the real name holds either the old bytes or all
+of the new ones, never a half file. Temporaries left by a crash start with a dot, so `keys()`
+never lists them, and `sweep()` removes them.
+
+Every disk call runs in a worker thread, so the event loop never waits on the disk. A
+thread-side lock per writer orders its file operations, because an awaiting task that is
+cancelled does not stop the thread it was waiting on: an `abort()` after a cancelled
+`write()` waits for that write to finish before it closes and removes the file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import os
+import secrets
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import cast
+
+from openims.store.blobs import SPACES, check_key
+
+READ_CHUNK = 1 << 20  # large reads: one thread hop per MiB, not per 64 KiB
+# Dirty pages are handed to the disk every WRITEBACK bytes while a blob is written (Linux's
+# sync_file_range(SYNC_FILE_RANGE_WRITE) starts the writeback and does not wait), so the fsync
+# of `commit` finds little left to do: without it, a 1 GiB upload waits a second or more at the
+# end, with the disk idle while the bytes arrived (docs/benchmarks.md, "Upload").
+WRITEBACK = 32 << 20
+_SYNC_FILE_RANGE_WRITE = 2
+
+
+def _sync_file_range() -> Callable[[int, int, int, int], int] | None:
+    try:
+        function = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError):  # not Linux: commit's fsync does all the work
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong, ctypes.c_uint]
+    function.restype = ctypes.c_int
+    return cast(Callable[[int, int, int, int], int], function)
+
+
+_start_writeback = _sync_file_range()
+WRITE_BUFFER = 1 << 20  # small chunks (a request body's) are gathered into one write per MiB
+WRITE_INTERVAL = 5.0  # seconds: buffered bytes go to the file at least this often
+TEMP_SUFFIX = ".tmp"
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make a rename (or a new file) in `directory` durable: fsync the directory itself."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _is_temporary(name: str) -> bool:
+    return name.startswith(".") and name.endswith(TEMP_SUFFIX)
+
+
+class FileWriter:
+    """One all-or-nothing write of a blob (see `BlobWriter`)."""
+
+    def __init__(self, final: Path, temporary: Path, fd: int) -> None:
+        self._final = final
+        self._temporary = temporary
+        self._fd = fd
+        self._written = 0  # bytes in the file
+        self._handed = 0  # bytes whose writeback has been started
+        self._buffer = bytearray()
+        self._written_at = time.monotonic()
+        self._state = "open"  # then "committed" or "aborted"
+        self._lock = threading.Lock()  # held by the thread doing a file operation
+
+    @classmethod
+    async def start(cls, final: Path) -> FileWriter:
+        def create() -> tuple[Path, int]:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            temporary = final.with_name(f".{final.name}.{secrets.token_hex(8)}{TEMP_SUFFIX}")
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+            return temporary, os.open(temporary, flags, 0o644)
+
+        temporary, fd = await asyncio.to_thread(create)
+        return cls(final, temporary, fd)
+
+    def _check_open(self) -> None:
+        if self._state != "open":
+            raise RuntimeError(f"writer of {self._final.name} is already {self._state}")
+
+    def _write_all(self, data: bytes | bytearray | memoryview) -> None:
+        with self._lock:
+            if self._state != "open":  # aborted while this write waited for its thread
+                return
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self._fd, view) :]
+            self._written += len(data)
+            if _start_writeback is not None and self._written - self._handed >= WRITEBACK:
+                # best effort: a failure here only leaves more for commit's fsync
+                _start_writeback(
+                    self._fd,
+                    self._handed,
+                    self._written - self._handed,
+                    _SYNC_FILE_RANGE_WRITE,
+                )
+                self._handed = self._written
+
+    async def write(self, chunk: bytes) -> None:
+        self._check_open()
+        if not self._buffer and len(chunk) >= WRITE_BUFFER:
+            await asyncio.to_thread(self._write_all, chunk)
+            self._written_at = time.monotonic()
+            return
+        self._buffer += chunk
+        # a slow client's bytes still reach the file every few seconds: the temporary's
+        # mtime is how `sweep` tells a live write from a dead one
+        stale = time.monotonic() - self._written_at > WRITE_INTERVAL
+        if len(self._buffer) >= WRITE_BUFFER or stale:
+            data, self._buffer = self._buffer, bytearray()
+            await asyncio.to_thread(self._write_all, data)
+            self._written_at = time.monotonic()
+
+    def _commit(self, tail: bytes | bytearray) -> None:
+        self._write_all(tail)
+        with self._lock:
+            self._check_open()
+            os.fsync(self._fd)
+            fd, self._fd = self._fd, -1
+            os.close(fd)
+            os.replace(self._temporary, self._final)
+            self._state = "committed"
+        _fsync_directory(self._final.parent)
+
+    async def commit(self) -> None:
+        self._check_open()
+        tail, self._buffer = self._buffer, bytearray()
+        try:
+            await asyncio.to_thread(self._commit, tail)
+        except BaseException:
+            if self._state == "open":
+                await self.abort()
+            raise
+
+    def _abort(self) -> None:
+        with self._lock:
+            if self._state != "open":
+                return
+            self._state = "aborted"
+            fd, self._fd = self._fd, -1
+            try:
+                if fd >= 0:
+                    os.close(fd)
+            finally:
+                self._temporary.unlink(missing_ok=True)
+
+    async def abort(self) -> None:
+        """Drop the temporary. After a commit that completed (even one whose caller was
+        cancelled) it does nothing: the blob is then an orphan that `openims gc` removes."""
+        self._buffer = bytearray()
+        if self._state == "open":
+            await asyncio.to_thread(self._abort)
+
+
+class FileStore:
+    """Blobs as files under `root` (see the module's docstring)."""
+
+    id = "fs"
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root).absolute()
+
+    def __repr__(self) -> str:
+        return f"FileStore({str(self.root)!r})"
+
+    def _path(self, key: str) -> Path:
+        # check_key admits only `<space>/<uuid>`: no separator, dot or absolute part can
+        # reach the path
+        return self.root / check_key(key)
+
+    async def writer(self, key: str) -> FileWriter:
+        return await FileWriter.start(self._path(key))
+
+    def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        path = self._path(key)  # a bad key fails here, at the call, not at the first chunk
+        if start < 0 or (end is not None and end < start):
+            raise ValueError(f"bad range {start}..{end}")
+        return self._read(path, start, end)
+
+    async def _read(self, path: Path, start: int, end: int | None) -> AsyncIterator[bytes]:
+        fd = await asyncio.to_thread(os.open, path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        try:
+            position = start
+            while end is None or position < end:
+                want = READ_CHUNK if end is None else min(READ_CHUNK, end - position)
+                chunk = await asyncio.to_thread(os.pread, fd, want, position)
+                if not chunk:
+                    break
+                position += len(chunk)
+                yield chunk
+        finally:
+            os.close(fd)
+
+    def local_path(self, key: str) -> Path:
+        """Where the committed blob is (or would be): the file to `sendfile` from."""
+        return self._path(key)
+
+    async def size(self, key: str) -> int | None:
+        path = self._path(key)
+        try:
+            return (await asyncio.to_thread(os.stat, path)).st_size
+        except FileNotFoundError:
+            return None
+
+    async def delete(self, key: str) -> None:
+        path = self._path(key)
+        await asyncio.to_thread(path.unlink, True)
+
+    def _list(self) -> list[str]:
+        found = []
+        for space in SPACES:
+            try:
+                with os.scandir(self.root / space) as entries:
+                    names = [e.name for e in entries if not e.name.startswith(".")]
+            except FileNotFoundError:
+                continue
+            for name in names:
+                try:
+                    found.append(check_key(f"{space}/{name}"))
+                except ValueError:
+                    continue  # not ours (a stray file an operator left): never a key
+        return sorted(found)
+
+    async def keys(self) -> AsyncIterator[str]:
+        for name in await asyncio.to_thread(self._list):
+            yield name
+
+    def _sweep(self, older_than: float) -> int:
+        limit = time.time() - older_than
+        removed = 0
+        for space in SPACES:
+            directory = self.root / space
+            try:
+                with os.scandir(directory) as entries:
+                    stale = [
+                        e.name
+                        for e in entries
+                        if _is_temporary(e.name) and e.stat(follow_symlinks=False).st_mtime < limit
+                    ]
+            except FileNotFoundError:
+                continue
+            for name in stale:
+                try:
+                    (directory / name).unlink()
+                    removed += 1
+                except FileNotFoundError:
+                    continue  # a writer aborted it meanwhile
+        return removed
+
+    async def sweep(self, older_than: float) -> int:
+        """Remove the temporaries not written to for `older_than` seconds (by their mtime)."""
+        return await asyncio.to_thread(self._sweep, older_than)
+
+    async def close(self) -> None:
+        return None
