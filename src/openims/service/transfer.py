@@ -49,9 +49,9 @@ Progress = Callable[[int], None]
 
 
 def _objects(stream: IO[bytes], progress: Progress | None = None) -> Iterator[tuple[str, bytes]]:
-    """(where, bytes) for each object: JSON lines, or one JSON array, not yet parsed (`_parse`
-    does that, where the object is checked). `progress` is told the bytes of input each
-    object took (blank lines and separators included)."""
+    """(where, bytes) for each object: JSON lines, or one JSON array, not yet parsed
+    (`_check_batch` does that, where the object is checked). `progress` is told the bytes of
+    input each object took (blank lines and separators included)."""
     head = stream.read(1)
     skipped_lines = skipped_bytes = 0
     column = 1  # of `head` in its line
@@ -117,10 +117,10 @@ def _array_elements(
     `first_line`, `first_column`), each with where it starts, as bytes.
 
     The rest of the input is read once, as text: the json module's `raw_decode` finds where
-    each element ends, and orjson parses the element itself (`_parse`), so an array element
-    is accepted exactly when the same object on a line of its own would be. Bytes that are
-    not UTF-8 are carried through (`surrogateescape`) and refused by orjson, at the element
-    they are in."""
+    each element ends, and orjson parses the element itself (`_check_batch`), so an array
+    element is accepted exactly when the same object on a line of its own would be. Bytes
+    that are not UTF-8 are carried through (`surrogateescape`) and refused by orjson, at the
+    element they are in."""
     reader = io.TextIOWrapper(stream, encoding="utf-8", errors="surrogateescape", newline="")
     try:
         text = reader.read()
