@@ -11,6 +11,7 @@ from openims.domain.access import Caller
 from openims.domain.flavors import FlavorCatalog
 from openims.service.image_data import ImageData
 from openims.service.images import Images
+from openims.service.ims_info import ImsInfo
 from openims.service.listing import Listing
 from openims.service.sharing import Sharing
 from openims.store.blobs import BlobStore, open_store
@@ -39,6 +40,7 @@ class Services:
         self.images = Images(store, self.data)
         self.sharing = Sharing(store)
         self.listing = Listing(store, flavors)
+        self.ims_info = ImsInfo(store, settings.image_quota)
 
     @classmethod
     def open(cls, settings: Settings, *, pool_size: int | None = None) -> Services:

@@ -420,6 +420,13 @@ class ImageStore:
                 (await conn.execute(sa.select(sa.func.count()).select_from(images))).scalar_one()
             )
 
+    async def owned_count(self, project_id: str) -> int:
+        """How many images `project_id` owns (what its image quota counts)."""
+        async with self._read() as conn:
+            query = sa.select(sa.func.count()).select_from(images)
+            result = await conn.execute(query.where(images.c.owner == project_id))
+            return int(result.scalar_one())
+
     async def export(self, batch: int = 1000) -> AsyncIterator[tuple[bytes, list[Member]]]:
         """Every image in id order with its members, read in keyset batches."""
         last = ""

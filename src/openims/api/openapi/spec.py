@@ -257,6 +257,52 @@ def components() -> dict[str, Any]:
             "required": ["status"],
         },
         "JsonSchema": {"type": "object"},
+        "OsVersionList": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "platform": {"type": "string"},
+                    "version_list": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "platform": {"type": "string"},
+                                "os_version_key": {"type": "string"},
+                                "os_version": {"type": "string"},
+                                "os_bit": {"type": "integer"},
+                                "os_type": {"type": "string"},
+                            },
+                        },
+                    },
+                },
+            },
+        },
+        "ImageQuota": {
+            "type": "object",
+            "properties": {
+                "quotas": {
+                    "type": "object",
+                    "properties": {
+                        "resources": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "type": {"type": "string"},
+                                    "used": {"type": "integer"},
+                                    "quota": {"type": "integer"},
+                                    "min": {"type": "integer"},
+                                    "max": {"type": "integer"},
+                                },
+                            },
+                        }
+                    },
+                }
+            },
+            "required": ["quotas"],
+        },
         "Versions": {
             "type": "object",
             "properties": {"versions": {"type": "array", "items": {"type": "object"}}},
@@ -264,8 +310,11 @@ def components() -> dict[str, Any]:
         },
         "Version": {
             "type": "object",
-            "properties": {"version": {"type": "object"}},
-            "required": ["version"],
+            "properties": {
+                "version": {"type": "object"},
+                "versions": {"type": "array", "items": {"type": "object"}},
+            },
+            "required": ["versions"],
         },
         "Health": {
             "type": "object",
