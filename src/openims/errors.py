@@ -291,6 +291,9 @@ NULL_VALUE = _e(
 
 # --- tags and members ----------------------------------------------------------------------
 INVALID_TAG = _e("invalid_tag", 400, "IMG.0115", "Invalid tag: {reason}")
+IMS_TOO_MANY_TAGS = _e(
+    "ims_too_many_tags", 400, "IMG.0116", "An image can have at most {limit} tags."
+)
 TOO_MANY_TAGS = _e("too_many_tags", 413, "IMG.0116", "An image may have at most {limit} tags.")
 
 # --- queries -------------------------------------------------------------------------------

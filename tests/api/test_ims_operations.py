@@ -146,3 +146,232 @@ def test_v1_members_agree_with_glance(server: Server) -> None:
     ims_error(owner.get("/v1/p1/cloudimages/no-such-image/members"), 404, "IMG.0027")
     ims_error(owner.get(f"/v1/p2/cloudimages/{image['id']}/members"), 400, "IMG.0067")
     ims_error(other.get(f"{v1}/p2"), 400, "IMG.0067")
+
+
+# --- the IMS tag API ---------------------------------------------------------------------
+def tags_of(c: httpx.Client, project: str, image_id: str) -> list[dict[str, str]]:
+    r = c.get(f"/v2/{project}/images/{image_id}/tags")
+    assert r.status_code == 200, r.text
+    found: list[dict[str, str]] = r.json()["tags"]
+    return found
+
+
+def glance_tags(c: httpx.Client, image_id: str) -> list[str]:
+    found: list[str] = c.get(f"/v2/images/{image_id}").json()["tags"]
+    return found
+
+
+def test_ims_and_glance_tags_are_one_list(server: Server) -> None:
+    c = server.client("p1")
+    image = create(c, tags=["solo", "env=prod"])
+    iid = image["id"]
+    assert tags_of(c, "p1", iid) == [
+        {"key": "solo", "value": ""},
+        {"key": "env", "value": "prod"},
+    ]
+    r = c.post(f"/v2/p1/images/{iid}/tags", json={"tag": {"key": "team", "value": "blue"}})
+    assert r.status_code == 204, r.text
+    assert glance_tags(c, iid) == ["solo", "env=prod", "team=blue"]
+    # the same key replaces its tag in place; an equal one changes nothing
+    c.post(f"/v2/p1/images/{iid}/tags", json={"tag": {"key": "env", "value": "dev"}})
+    c.post(f"/v2/p1/images/{iid}/tags", json={"tag": {"key": "team", "value": "blue"}})
+    assert glance_tags(c, iid) == ["solo", "env=dev", "team=blue"]
+    # a key-only IMS tag is the Glance tag of the bare key
+    c.post(f"/v2/p1/images/{iid}/tags", json={"tag": {"key": "gpu", "value": ""}})
+    assert glance_tags(c, iid)[-1] == "gpu"
+    # the IMS list filter finds IMS tags in their key=value form
+    found = c.get("/v2/cloudimages", params={"tag": "env=dev"}).json()["images"]
+    assert [i["id"] for i in found] == [iid]
+    # a Glance tag deleted is gone from the IMS view
+    assert c.delete(f"/v2/images/{iid}/tags/solo").status_code == 204
+    assert {"key": "solo", "value": ""} not in tags_of(c, "p1", iid)
+
+
+def test_batch_and_single_deletes(server: Server) -> None:
+    c = server.client("p1")
+    iid = create(c)["id"]
+    batch = {
+        "action": "create",
+        "tags": [
+            {"key": "a", "value": "1"},
+            {"key": "b", "value": ""},
+            {"key": "c", "value": "x.y"},
+        ],
+    }
+    assert c.post(f"/v2/p1/images/{iid}/tags/action", json=batch).status_code == 204
+    assert glance_tags(c, iid) == ["a=1", "b", "c=x.y"]
+    gone = {
+        "action": "delete",
+        "tags": [{"key": "a", "value": "other"}, {"key": "zz", "value": ""}],
+    }
+    assert c.post(f"/v2/p1/images/{iid}/tags/action", json=gone).status_code == 204
+    assert glance_tags(c, iid) == ["b", "c=x.y"]
+    assert c.delete(f"/v2/p1/images/{iid}/tags/c").status_code == 204
+    assert glance_tags(c, iid) == ["b"]
+    ims_error(c.delete(f"/v2/p1/images/{iid}/tags/c"), 404, "IMG.0115")
+    v1 = c.request("DELETE", f"/v1/p1/cloudimages/{iid}/tags/delete", json={"tags": [{"key": "b"}]})
+    assert v1.status_code == 204, v1.text
+    assert glance_tags(c, iid) == []
+
+
+def test_v1_create_or_update_tags(server: Server) -> None:
+    c = server.client("p1")
+    iid = create(c)["id"]
+    r = c.put("/v1/cloudimages/tags", json={"image_id": iid, "tag": "aaaa.1111"})
+    assert r.status_code == 204, r.text
+    r = c.put(
+        "/v1/cloudimages/tags", json={"image_id": iid, "image_tag": {"key": "k", "value": "v"}}
+    )
+    assert r.status_code == 204, r.text
+    c.put("/v1/cloudimages/tags", json={"image_id": iid, "tag": "aaaa.2222"})
+    c.put("/v1/cloudimages/tags", json={"image_id": iid, "tag": "bare"})
+    assert glance_tags(c, iid) == ["aaaa=2222", "k=v", "bare"]
+    both = {"image_id": iid, "tag": "x.y", "image_tag": {"key": "x", "value": "y"}}
+    ims_error(c.put("/v1/cloudimages/tags", json=both), 400, "IMG.0115")
+    ims_error(c.put("/v1/cloudimages/tags", json={"image_id": iid}), 400, "IMG.0115")
+    ims_error(c.put("/v1/cloudimages/tags", json={"tag": "x.y"}), 400, "IMG.0001")
+    ims_error(
+        c.put("/v1/cloudimages/tags", json={"image_id": "nope", "tag": "x.y"}), 404, "IMG.0027"
+    )
+    assert glance_tags(c, iid) == ["aaaa=2222", "k=v", "bare"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"tag": {"key": "", "value": "v"}},
+        {"tag": {"key": "k" * 37, "value": "v"}},
+        {"tag": {"key": "a=b", "value": "v"}},
+        {"tag": {"key": "k", "value": "v" * 44}},
+        {"tag": {"key": "k", "value": "a=b"}},
+        {"tag": {"key": "k"}},
+        {"tag": "k=v"},
+        {},
+    ],
+)
+def test_bad_tags_are_refused_and_change_nothing(server: Server, body: dict[str, Any]) -> None:
+    c = server.client("p1")
+    iid = create(c, tags=["keep=me"])["id"]
+    ims_error(c.post(f"/v2/p1/images/{iid}/tags", json=body), 400, "IMG.0115")
+    assert glance_tags(c, iid) == ["keep=me"]
+
+
+def test_bad_batches_are_refused(server: Server) -> None:
+    c = server.client("p1")
+    iid = create(c, tags=["keep=me"])["id"]
+    path = f"/v2/p1/images/{iid}/tags/action"
+    ims_error(
+        c.post(path, json={"action": "upsert", "tags": [{"key": "a", "value": ""}]}),
+        400,
+        "IMG.0001",
+    )
+    dup = {"action": "create", "tags": [{"key": "a", "value": "1"}, {"key": "a", "value": "2"}]}
+    ims_error(c.post(path, json=dup), 400, "IMG.0115")
+    ims_error(c.post(path, json={"action": "create", "tags": []}), 400, "IMG.0115")
+    ims_error(
+        c.post(path, content=b"{not json", headers={"Content-Type": "application/json"}),
+        400,
+        "IMG.0001",
+    )
+    many = {"action": "create", "tags": [{"key": f"k{n}", "value": ""} for n in range(10)]}
+    ims_error(c.post(path, json=many), 400, "IMG.0116")
+    assert glance_tags(c, iid) == ["keep=me"]
+
+
+def test_only_the_owner_changes_tags(server: Server) -> None:
+    owner, member, other = server.client("p1"), server.client("p2"), server.client("p3")
+    iid = create(owner, tags=["env=prod"])["id"]
+    owner.post(f"/v2/images/{iid}/members", json={"member": "p2"})
+    member.put(f"/v2/images/{iid}/members/p2", json={"status": "accepted"})
+    tag = {"tag": {"key": "x", "value": "y"}}
+    # the member sees the image's tags but may not change them
+    assert tags_of(member, "p2", iid) == [{"key": "env", "value": "prod"}]
+    ims_error(member.post(f"/v2/p2/images/{iid}/tags", json=tag), 403, "IMG.0026")
+    # to anyone else the image does not exist
+    ims_error(other.get(f"/v2/p3/images/{iid}/tags"), 404, "IMG.0027")
+    ims_error(other.post(f"/v2/p3/images/{iid}/tags", json=tag), 404, "IMG.0027")
+    ims_error(other.delete(f"/v2/p3/images/{iid}/tags/env"), 404, "IMG.0027")
+    # a path naming another project than the caller's
+    ims_error(other.post(f"/v2/p1/images/{iid}/tags", json=tag), 400, "IMG.0067")
+    ims_error(other.get("/v2/p1/images/tags"), 400, "IMG.0067")
+    assert glance_tags(owner, iid) == ["env=prod"]
+
+
+def test_the_projects_tags(server: Server) -> None:
+    c = server.client("p1")
+    create(c, tags=["env=prod", "solo"])
+    create(c, tags=["env=dev", "team=blue", "env2"])
+    create(server.client("p2"), tags=["secret=1"])
+    r = c.get("/v2/p1/images/tags")
+    assert r.status_code == 200, r.text
+    assert r.json() == {
+        "tags": [  # keys and values sorted
+            {"key": "env", "values": ["dev", "prod"]},
+            {"key": "env2", "values": [""]},
+            {"key": "solo", "values": [""]},
+            {"key": "team", "values": ["blue"]},
+        ]
+    }
+
+
+def test_images_by_tags(server: Server) -> None:
+    c = server.client("p1")
+    web = create(c, name="web-1", tags=["env=prod", "team=blue"])
+    db = create(c, name="db-1", tags=["env=dev", "team=blue"])
+    bare = create(c, name="bare")
+    create(server.client("p2"), name="web-other", tags=["env=prod"])
+    path = "/v2/p1/images/resource_instances/action"
+
+    def found(**body: Any) -> list[str]:
+        r = c.post(path, json={"action": "filter", **body})
+        assert r.status_code == 200, r.text
+        assert r.json()["total_count"] >= len(r.json()["resources"])
+        return [res["resource_id"] for res in r.json()["resources"]]
+
+    def ids(**body: Any) -> list[str]:
+        return sorted(found(**body))  # the images were created within a second: any order
+
+    def expect(*images: dict[str, Any]) -> list[str]:
+        return sorted(i["id"] for i in images)
+
+    everything = found()
+    assert sorted(everything) == expect(bare, db, web)
+    assert found(limit="1", offset="1") == everything[1:2]
+    assert found(limit="2", offset="1") == everything[1:]
+    assert found(offset="3") == []
+    assert ids(tags=[{"key": "env", "values": ["prod"]}]) == expect(web)
+    assert ids(tags=[{"key": "env", "values": []}]) == expect(db, web)
+    either = [{"key": "env", "values": ["dev"]}, {"key": "x", "values": []}]
+    assert ids(tags_any=either) == expect(db)
+    prod_team = [{"key": "env", "values": ["prod"]}, {"key": "team", "values": []}]
+    assert ids(not_tags=prod_team) == expect(bare, db)
+    assert ids(not_tags_any=[{"key": "team", "values": []}]) == expect(bare)
+    assert ids(without_any_tag=True) == expect(bare)
+    assert ids(matches=[{"key": "resource_name", "value": "-1"}]) == expect(db, web)
+    assert ids(matches=[{"key": "resource_id", "value": web["id"]}]) == expect(web)
+    r = c.post(path, json={"action": "filter", "tags": [{"key": "env", "values": ["prod"]}]})
+    assert r.json() == {
+        "resources": [
+            {
+                "resource_id": web["id"],
+                "resource_detail": {"status": "queued"},
+                "tags": [{"key": "env", "value": "prod"}, {"key": "team", "value": "blue"}],
+                "resource_name": "web-1",
+            }
+        ],
+        "total_count": 1,
+    }
+    counted = c.post(path, json={"action": "count", "tags": [{"key": "team", "values": []}]})
+    assert counted.json() == {"total_count": 2}
+    for bad in (
+        {"action": "list"},
+        {"action": "filter", "limit": "0"},
+        {"action": "filter", "limit": "1001"},
+        {"action": "filter", "offset": "-1"},
+        {"action": "filter", "tags": [{"key": "", "values": []}]},
+        {"action": "filter", "tags": [{"key": "a", "values": ["x", "x"]}]},
+        {"action": "filter", "matches": [{"key": "owner", "value": "p1"}]},
+    ):
+        r = c.post(path, json=bad)
+        assert r.status_code == 400, (bad, r.text)
+        assert r.json()["error"]["code"] in ("IMG.0001", "IMG.0115")

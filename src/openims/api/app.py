@@ -29,6 +29,7 @@ from openims.api.routes import (
     ims,
     ims_members,
     ims_meta,
+    ims_tags,
     meta,
     sharing,
 )
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sharing.router,
         ims_meta.router,
         ims_members.router,
+        ims_tags.router,
         meta.schemas_router,
         meta.docs_router,
     ]

@@ -14,6 +14,7 @@ from openims.service.images import Images
 from openims.service.ims_info import ImsInfo
 from openims.service.listing import Listing
 from openims.service.sharing import Sharing
+from openims.service.tags import Tags
 from openims.store.blobs import BlobStore, open_store
 from openims.store.engine import create_engine
 from openims.store.images import ImageStore
@@ -41,6 +42,7 @@ class Services:
         self.sharing = Sharing(store)
         self.listing = Listing(store, flavors)
         self.ims_info = ImsInfo(store, settings.image_quota)
+        self.tags = Tags(store)
 
     @classmethod
     def open(cls, settings: Settings, *, pool_size: int | None = None) -> Services:

@@ -257,6 +257,93 @@ def components() -> dict[str, Any]:
             "required": ["status"],
         },
         "JsonSchema": {"type": "object"},
+        "ResourceTag": {
+            "type": "object",
+            "properties": {"key": {"type": "string"}, "value": {"type": "string"}},
+            "required": ["key", "value"],
+        },
+        "ImageTags": {
+            "type": "object",
+            "properties": {"tags": {"type": "array", "items": _ref("ResourceTag")}},
+            "required": ["tags"],
+        },
+        "KeyValues": {
+            "type": "object",
+            "properties": {
+                "key": {"type": "string"},
+                "values": {"type": "array", "items": {"type": "string"}},
+            },
+            "required": ["key", "values"],
+        },
+        "ProjectTags": {
+            "type": "object",
+            "properties": {"tags": {"type": "array", "items": _ref("KeyValues")}},
+            "required": ["tags"],
+        },
+        "ImageTagAdd": {
+            "type": "object",
+            "properties": {"tag": _ref("ResourceTag")},
+            "required": ["tag"],
+        },
+        "ImageTagBatch": {
+            "type": "object",
+            "properties": {
+                "action": {"type": "string", "enum": ["create", "delete"]},
+                "tags": {"type": "array", "items": _ref("ResourceTag")},
+            },
+            "required": ["action", "tags"],
+        },
+        "ImageTagDelete": {
+            "type": "object",
+            "properties": {"tags": {"type": "array", "items": _ref("ResourceTag")}},
+            "required": ["tags"],
+        },
+        "ImageTagV1": {
+            "type": "object",
+            "properties": {
+                "image_id": {"type": "string"},
+                "tag": {"type": "string", "examples": ["key.value"]},
+                "image_tag": _ref("ResourceTag"),
+            },
+            "required": ["image_id"],
+        },
+        "TagQuery": {
+            "type": "object",
+            "properties": {
+                "action": {"type": "string", "enum": ["filter", "count"]},
+                **{
+                    name: {"type": "array", "items": _ref("KeyValues")}
+                    for name in ("tags", "tags_any", "not_tags", "not_tags_any")
+                },
+                "without_any_tag": {"type": "boolean"},
+                "limit": {"type": "string", "examples": ["10"]},
+                "offset": {"type": "string", "examples": ["0"]},
+                "matches": {"type": "array", "items": _ref("ResourceTag")},
+            },
+            "required": ["action"],
+        },
+        "TagQueryResult": {
+            "type": "object",
+            "properties": {
+                "total_count": {"type": "integer"},
+                "resources": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "resource_id": {"type": "string"},
+                            "resource_name": {"type": "string"},
+                            "resource_detail": {
+                                "type": "object",
+                                "properties": {"status": {"type": "string"}},
+                            },
+                            "tags": {"type": "array", "items": _ref("ResourceTag")},
+                        },
+                    },
+                },
+            },
+            "required": ["total_count"],
+        },
         "OsVersionList": {
             "type": "array",
             "items": {
