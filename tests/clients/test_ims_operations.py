@@ -4,20 +4,39 @@ call's parsed response model is checked, not only its status (docs/ims-operation
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
 from huaweicloudsdkims.v2 import (
+    AddImageTagRequest,
+    AddImageTagRequestBody,
+    AddOrUpdateTagsRequestBody,
+    BatchAddOrDeleteTagsRequest,
+    BatchAddOrDeleteTagsRequestBody,
+    BatchDeleteTagsRequest,
+    BatchDeleteTagsRequestBody,
+    CreateOrUpdateTagsRequest,
+    DeleteImageTagRequest,
     GlanceAddImageMemberRequest,
     GlanceAddImageMemberRequestBody,
     GlanceCreateImageMetadataRequest,
     GlanceCreateImageMetadataRequestBody,
+    GlanceShowImageRequest,
     ImsClient,
+    ListImageByTagsRequest,
+    ListImageByTagsRequestBody,
     ListImageMembersRequest,
+    ListImagesTagsRequest,
+    ListImageTagsRequest,
     ListOsVersionsRequest,
+    ResourceTag,
     ShowImageMemberRequest,
     ShowImageQuotaRequest,
     ShowVersionRequest,
+    TagKeyValue,
+    Tags,
 )
 
 from openims.config import IMAGE_QUOTA, IMAGE_QUOTA_DEFAULT
@@ -108,3 +127,113 @@ def test_list_and_show_image_members(auth_server: AuthServer) -> None:
     with pytest.raises(ClientRequestException) as refused:
         owner.show_image_member(ShowImageMemberRequest(image_id=image_id, member_id="nobody"))
     assert (refused.value.status_code, refused.value.error_code) == (404, "IMG.0144")
+
+
+# --- the IMS tag API ---------------------------------------------------------------------
+def tag(key: str, value: str) -> ResourceTag:
+    return ResourceTag(key=key, value=value)
+
+
+def pairs(tags: list[ResourceTag] | None) -> list[tuple[str, str]]:
+    return [(t.key, t.value) for t in tags or []]
+
+
+def test_tags_through_the_sdk(auth_server: AuthServer) -> None:
+    sdk = ims(auth_server, "t1")
+    image_id = create(sdk, "tagged", tags=["solo"])
+    sdk.add_image_tag(
+        AddImageTagRequest(image_id=image_id, body=AddImageTagRequestBody(tag=tag("env", "prod")))
+    )
+    sdk.batch_add_or_delete_tags(
+        BatchAddOrDeleteTagsRequest(
+            image_id=image_id,
+            body=BatchAddOrDeleteTagsRequestBody(
+                action="create", tags=[tag("team", "blue"), tag("tier", "")]
+            ),
+        )
+    )
+    sdk.create_or_update_tags(
+        CreateOrUpdateTagsRequest(
+            body=AddOrUpdateTagsRequestBody(image_id=image_id, tag="os.linux")
+        )
+    )
+    listed = sdk.list_image_tags(ListImageTagsRequest(image_id=image_id)).tags
+    assert pairs(listed) == [
+        ("solo", ""),
+        ("env", "prod"),
+        ("team", "blue"),
+        ("tier", ""),
+        ("os", "linux"),
+    ]
+    # the Glance face sees the same tags, as strings
+    shown = sdk.glance_show_image(GlanceShowImageRequest(image_id=image_id))
+    assert shown.tags == ["solo", "env=prod", "team=blue", "tier", "os=linux"]
+
+    project = sdk.list_images_tags(ListImagesTagsRequest()).tags
+    assert {(t.key, tuple(t.values)) for t in project} >= {("env", ("prod",)), ("tier", ("",))}
+
+    found = sdk.list_image_by_tags(
+        ListImageByTagsRequest(
+            body=ListImageByTagsRequestBody(
+                action="filter",
+                tags=[Tags(key="env", values=["prod"])],
+                matches=[TagKeyValue(key="resource_name", value="tagg")],
+                limit="10",
+                offset="0",
+            )
+        )
+    )
+    assert found.total_count == 1
+    [resource] = found.resources
+    assert (resource.resource_id, resource.resource_name) == (image_id, "tagged")
+    assert resource.resource_detail.status == "queued"
+    assert ("env", "prod") in pairs(resource.tags)
+    counted = sdk.list_image_by_tags(
+        ListImageByTagsRequest(
+            body=ListImageByTagsRequestBody(
+                action="count", not_tags_any=[Tags(key="env", values=[])]
+            )
+        )
+    )
+    assert counted.total_count == 0 and not counted.resources
+
+    sdk.delete_image_tag(DeleteImageTagRequest(image_id=image_id, key="env"))
+    sdk.batch_delete_tags(
+        BatchDeleteTagsRequest(
+            image_id=image_id,
+            body=BatchDeleteTagsRequestBody(tags=[tag("team", ""), tag("os", "")]),
+        )
+    )
+    sdk.batch_add_or_delete_tags(
+        BatchAddOrDeleteTagsRequest(
+            image_id=image_id,
+            body=BatchAddOrDeleteTagsRequestBody(action="delete", tags=[tag("tier", "")]),
+        )
+    )
+    assert pairs(sdk.list_image_tags(ListImageTagsRequest(image_id=image_id)).tags) == [
+        ("solo", "")
+    ]
+
+
+def test_tag_refusals_through_the_sdk(auth_server: AuthServer) -> None:
+    owner, stranger = ims(auth_server, "t1"), ims(auth_server, "t2")
+    image_id = create(owner, "mine", tags=["env=prod"])
+
+    def refused(call: Callable[[], object]) -> tuple[int, str]:
+        with pytest.raises(ClientRequestException) as caught:
+            call()
+        return caught.value.status_code, caught.value.error_code
+
+    add = AddImageTagRequest(image_id=image_id, body=AddImageTagRequestBody(tag=tag("x", "y")))
+    assert refused(lambda: stranger.add_image_tag(add)) == (404, "IMG.0027")
+    assert refused(lambda: stranger.list_image_tags(ListImageTagsRequest(image_id=image_id))) == (
+        404,
+        "IMG.0027",
+    )
+    bad = AddImageTagRequest(image_id=image_id, body=AddImageTagRequestBody(tag=tag("a b", "")))
+    assert refused(lambda: owner.add_image_tag(bad)) == (400, "IMG.0115")
+    missing = DeleteImageTagRequest(image_id=image_id, key="nope")
+    assert refused(lambda: owner.delete_image_tag(missing)) == (404, "IMG.0115")
+    assert pairs(owner.list_image_tags(ListImageTagsRequest(image_id=image_id)).tags) == [
+        ("env", "prod")
+    ]
