@@ -375,3 +375,29 @@ def test_images_by_tags(server: Server) -> None:
         r = c.post(path, json=bad)
         assert r.status_code == 400, (bad, r.text)
         assert r.json()["error"]["code"] in ("IMG.0001", "IMG.0115")
+
+
+def test_v1_list_tags(server: Server) -> None:
+    c = server.client("p1")
+    create(c, name="a", tags=["env=prod", "solo"], disk_format="qcow2")
+    create(c, name="b", tags=["env=prod", "team=blue"], disk_format="raw")
+    create(server.client("p2"), name="hidden", tags=["secret=1"])
+
+    def listed(**params: str) -> list[str]:
+        r = c.get("/v1/cloudimages/tags", params=params)
+        assert r.status_code == 200, r.text
+        found: list[str] = r.json()["tags"]
+        return found
+
+    everything = listed()
+    assert sorted(everything) == ["env=prod", "solo", "team=blue"]
+    assert sorted(listed(disk_format="qcow2")) == ["env=prod", "solo"]
+    assert listed(name="b") == ["env=prod", "team=blue"]
+    assert listed(limit="2", page="1") == everything[:2]
+    assert listed(limit="2", page="2") == everything[2:]
+    assert listed(limit="2", page="3") == []
+    for bad in ({"limit": "0"}, {"page": "0"}, {"limit": "x"}, {"page": "1", "limit": "1001"}):
+        ims_error(c.get("/v1/cloudimages/tags", params=bad), 400, "IMG.0001")
+    # the filters are those of GET /v2/cloudimages, with its refusals
+    bad_type = c.get("/v1/cloudimages/tags", params={"__imagetype": "golden"})
+    ims_error(bad_type, 400, "IMG.0024")

@@ -31,6 +31,7 @@ from huaweicloudsdkims.v2 import (
     ListImagesTagsRequest,
     ListImageTagsRequest,
     ListOsVersionsRequest,
+    ListTagsRequest,
     ResourceTag,
     ShowImageMemberRequest,
     ShowImageQuotaRequest,
@@ -168,6 +169,8 @@ def test_tags_through_the_sdk(auth_server: AuthServer) -> None:
     # the Glance face sees the same tags, as strings
     shown = sdk.glance_show_image(GlanceShowImageRequest(image_id=image_id))
     assert shown.tags == ["solo", "env=prod", "team=blue", "tier", "os=linux"]
+    v1 = sdk.list_tags(ListTagsRequest(limit=2, page=2, name="tagged", imagetype="private"))
+    assert v1.tags == ["team=blue", "tier"]
 
     project = sdk.list_images_tags(ListImagesTagsRequest()).tags
     assert {(t.key, tuple(t.values)) for t in project} >= {("env", ("prod",)), ("tier", ("",))}

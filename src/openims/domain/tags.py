@@ -18,6 +18,7 @@ Deletions and queries check only that a key is given (IMS does not check the res
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -277,3 +278,27 @@ def query(fields: dict[str, Any]) -> TagQuery:
         limit=_whole(fields, "limit", 10, 1, MAX_LIMIT),
         offset=_whole(fields, "offset", 0, 0, 2**31 - 1),
     )
+
+
+# --- GET /v1/cloudimages/tags --------------------------------------------------------------
+V1_PAGING = ("limit", "page")
+
+
+def v1_page(params: Sequence[tuple[str, str]]) -> tuple[int | None, int]:
+    """`limit` (1-1000; none: every tag) and `page` (1-based, default 1) of the v1 tag list,
+    which page the list of tags (IMS documents the parameters, not what they count)."""
+    found: dict[str, int] = {}
+    for name in V1_PAGING:
+        values = [v for k, v in params if k == name]
+        if not values:
+            continue
+        if len(values) > 1 or not values[0].isdigit():
+            raise errors.BAD_QUERY(reason=f"{name} must be one whole number")
+        found[name] = int(values[0])
+    limit = found.get("limit")
+    if limit is not None and not 1 <= limit <= MAX_LIMIT:
+        raise errors.BAD_QUERY(reason=f"limit must be from 1 to {MAX_LIMIT}")
+    page = found.get("page", 1)
+    if page < 1:
+        raise errors.BAD_QUERY(reason="page must be at least 1")
+    return limit, page

@@ -6,11 +6,13 @@ is the 404 of a missing one."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from openims import errors
-from openims.domain import access, documents, tags, times
+from openims.domain import access, documents, query, tags, times
 from openims.domain.access import Caller
+from openims.domain.query import Params
 from openims.domain.tags import Tag, TagQuery
 from openims.store.images import ImageStore
 
@@ -18,6 +20,23 @@ from openims.store.images import ImageStore
 class Tags:
     def __init__(self, store: ImageStore) -> None:
         self.store = store
+
+    async def listed(self, caller: Caller, params: Params) -> list[str]:
+        """`GET /v1/cloudimages/tags`: the tags of the images `GET /v2/cloudimages` would list
+        with the same filters (its first page of at most 1000, newest first), each once in
+        first-seen order, as stored (`key=value`, the form IMS now answers); `limit` and
+        `page` page that list."""
+        limit, page = tags.v1_page(params)
+        filters = [(k, v) for k, v in params if k not in tags.V1_PAGING]
+        q = replace(query.parse_ims(filters, caller), limit=query.MAX_LIMIT)
+        found: dict[str, None] = {}
+        for doc in await self.store.query(q, caller):
+            for tag in documents.parse(doc).get("tags") or []:
+                found[tag] = None
+        listed = list(found)
+        if limit is None:
+            return listed if page == 1 else []
+        return listed[(page - 1) * limit : page * limit]
 
     async def of_image(self, caller: Caller, image_id: str) -> list[Tag]:
         """`GET .../images/{image_id}/tags`: any image the caller sees."""

@@ -262,6 +262,11 @@ def components() -> dict[str, Any]:
             "properties": {"key": {"type": "string"}, "value": {"type": "string"}},
             "required": ["key", "value"],
         },
+        "TagStrings": {
+            "type": "object",
+            "properties": {"tags": {"type": "array", "items": {"type": "string"}}},
+            "required": ["tags"],
+        },
         "ImageTags": {
             "type": "object",
             "properties": {"tags": {"type": "array", "items": _ref("ResourceTag")}},

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from openims import errors
+from openims.api import deps
 from openims.api.http import body, responses
 from openims.api.openapi import spec
 from openims.api.routes.common import CallerDep, ImageId, ProjectCallerDep, ServicesDep
@@ -104,6 +105,17 @@ async def delete_image_tag(
 ) -> Response:
     await services.tags.remove_one(caller, image_id, tags.check_key(key))
     return responses.no_content()
+
+
+@router.get(
+    "/v1/cloudimages/tags",
+    summary="List the tags of the images a query selects (IMS v1)",
+    description="The filters of `GET /v2/cloudimages` select the images; `limit` and `page` "
+    "(1-based) page the tag list.",
+    responses=spec.responses(200, "TagStrings"),
+)
+async def list_tags(request: Request, caller: CallerDep, services: ServicesDep) -> Response:
+    return responses.json({"tags": await services.tags.listed(caller, deps.query_pairs(request))})
 
 
 @router.put(
