@@ -25,6 +25,7 @@ from tests.support.fixtures import (
     s3_server,  # noqa: F401 (a fixture: the session's SeaweedFS)
     server_fixture,
 )
+from tests.support.uploads import store  # noqa: F401 (a fixture: the image store under test)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -47,6 +47,38 @@ def raw_request(url: str, head: bytes, body: bytes = b"") -> tuple[int, bytes]:
     return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2]
 
 
+def half_closed_request(url: str, head: bytes, body: bytes) -> tuple[int, bytes]:
+    """Send a request, end our side of the connection (as a client that has nothing more to
+    send does), and read the answer."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(head + body)
+        sock.shutdown(socket.SHUT_WR)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    assert data, "the connection closed without an answer"
+    status_line, _, rest = data.partition(b"\r\n")
+    return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2]
+
+
+def test_a_half_closed_client_gets_its_answer(server: Server) -> None:
+    """A body shorter than its Content-Length is refused (never acted upon), and a complete
+    one answered, though the client ended its side of the connection."""
+    body = b'{"name": "complete"}'
+    for claimed, status in ((len(body) + 100, 400), (len(body), 201)):
+        head = (
+            f"POST /v2/images HTTP/1.1\r\nHost: x\r\nX-Project-Id: p-limits\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {claimed}\r\n\r\n"
+        ).encode()
+        got, answer = half_closed_request(server.url, head, body)
+        assert got == status, answer
+        if status == 400:
+            assert orjson.loads(answer)["error"]["code"] == "IMG.0313"
+    names = [i["name"] for i in server.client("p-limits").get("/v2/images").json()["images"]]
+    assert names == ["complete"]
+
+
 # --- body size ------------------------------------------------------------------------------
 def test_a_declared_oversized_body_is_refused(server: Server) -> None:
     c = server.client("p-limits")

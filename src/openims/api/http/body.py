@@ -33,6 +33,12 @@ async def read(request: Request) -> bytes:
                 chunks.append(chunk)
     except TimeoutError:
         raise errors.REQUEST_TIMEOUT(part="body", seconds=seconds) from None
+    except ClientDisconnect:
+        # the client ended its side early (it may still read the answer): never act on the
+        # part of a body that arrived
+        raise errors.BODY_INCOMPLETE(
+            received=size, expected=declared if declared is not None else "announced"
+        ) from None
     return b"".join(chunks)
 
 

@@ -11,6 +11,12 @@ It also offers the ASGI `http.response.zerocopysend` extension (`ZeroCopySend`):
 download hands over an open file and a byte range, and the kernel copies them from the page
 cache to the socket with `sendfile(2)`, never through Python. Reading and writing the bytes in
 Python caps a download at a fraction of what the machine can serve.
+
+A client that ends its side of the connection (a half-close) still gets its answer: uvicorn
+would close the connection at once, and an upload cut short would then end with no word to the
+client. When the body was not complete, the application hears its rest as a disconnect (an
+upload is refused with 400, in the error format, nothing kept) while its answer still goes
+out; either way the connection closes after it.
 """
 
 from __future__ import annotations
@@ -253,6 +259,7 @@ class BoundedHttpProtocol(ZeroCopySend):
         self.head_started = False
         self.head_timer: asyncio.TimerHandle | None = None
         self.lingering = False
+        self.cut_short: RequestResponseCycle | None = None  # its body will never be complete
 
     # --- a head is awaited from the connection's start, and from a request's first byte ------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -262,6 +269,29 @@ class BoundedHttpProtocol(ZeroCopySend):
     def connection_lost(self, exc: Exception | None) -> None:
         self._head_arrived()
         super().connection_lost(exc)
+
+    def eof_received(self) -> bool | None:  # type: ignore[override] # asyncio.Protocol's contract
+        """The client ended its side. With a request still unanswered, keep our side open for
+        the answer (see the module's docstring); else close, as uvicorn does."""
+        cycle = self.cycle
+        if self.lingering or cycle is None or cycle.response_complete:
+            return None
+        cycle.keep_alive = False  # close once the answer is out
+        if cycle.more_body:
+            self.cut_short = cycle
+            cycle.message_event.set()  # a `receive` waiting for more body wakes up
+        return True
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+        async def run(scope: Any, receive: Any, send: Any) -> None:
+            async def receive_until_cut() -> Any:
+                if self.cut_short is cycle and not cycle.body:
+                    return {"type": "http.disconnect"}
+                return await receive()
+
+            await app(scope, receive_until_cut, send)
+
+        super()._start_asgi_task(cycle, run)
 
     def data_received(self, data: bytes) -> None:
         if self.lingering:
