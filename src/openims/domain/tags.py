@@ -108,6 +108,27 @@ def check_list(raw: Any, *, writing: bool) -> list[Tag]:
     return found
 
 
+def batch(fields: dict[str, Any]) -> tuple[bool, list[Tag]]:
+    """A `tags/action` body: whether it creates (else deletes), and its tags."""
+    action = fields.get("action")
+    if action not in ("create", "delete"):
+        raise errors.INVALID_FIELD(name="action", reason="'create' or 'delete'")
+    creating = action == "create"
+    return creating, check_list(fields.get("tags"), writing=creating)
+
+
+def v1_request(fields: dict[str, Any]) -> tuple[str, Tag]:
+    """A `PUT /v1/cloudimages/tags` body: the image ID and the tag, given either as `tag`
+    (`key.value`) or as `image_tag` (`{key, value}`), not both."""
+    image_id = fields.get("image_id")
+    if not isinstance(image_id, str) or not image_id:
+        raise errors.INVALID_FIELD(name="image_id", reason="the ID of an image is required")
+    if ("tag" in fields) == ("image_tag" in fields):
+        raise errors.INVALID_TAG(reason="give either 'tag' or 'image_tag'")
+    tag = v1_tag(fields["tag"]) if "tag" in fields else check(fields["image_tag"])
+    return image_id, tag
+
+
 def v1_tag(raw: Any) -> Tag:
     """The `tag` string of `PUT /v1/cloudimages/tags`: `key.value` (the first `.` separates
     them; none: an empty value), the form IMS documents for it."""

@@ -59,6 +59,15 @@ class Tags:
         """Add or replace tags by key (IMS: idempotent, at most 10 tags)."""
         await self._change(caller, image_id, lambda current: tags.with_tags(current, added))
 
+    async def batch(
+        self, caller: Caller, image_id: str, batch: list[Tag], *, creating: bool
+    ) -> None:
+        """`tags/action`: set the batch's tags, or remove the tags of its keys."""
+        if creating:
+            await self.put(caller, image_id, batch)
+        else:
+            await self.remove(caller, image_id, {t.key for t in batch})
+
     async def remove(self, caller: Caller, image_id: str, keys: set[str]) -> None:
         """Remove the tags of these keys; a key the image lacks is no error (the batch calls)."""
         await self._change(caller, image_id, lambda current: tags.without_keys(current, keys))

@@ -11,7 +11,6 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from openims import errors
 from openims.api import deps
 from openims.api.http import body, responses
 from openims.api.openapi import spec
@@ -82,15 +81,8 @@ async def add_image_tag(
 async def batch_add_or_delete_tags(
     image_id: ImageId, request: Request, caller: ProjectCallerDep, services: ServicesDep
 ) -> Response:
-    fields = await body.json_object(request)
-    action = fields.get("action")
-    if action not in ("create", "delete"):
-        raise errors.INVALID_FIELD(name="action", reason="'create' or 'delete'")
-    batch = tags.check_list(fields.get("tags"), writing=action == "create")
-    if action == "create":
-        await services.tags.put(caller, image_id, batch)
-    else:
-        await services.tags.remove(caller, image_id, {t.key for t in batch})
+    creating, batch = tags.batch(await body.json_object(request))
+    await services.tags.batch(caller, image_id, batch, creating=creating)
     return responses.no_content()
 
 
@@ -130,13 +122,7 @@ async def list_tags(request: Request, caller: CallerDep, services: ServicesDep) 
 async def create_or_update_tags(
     request: Request, caller: CallerDep, services: ServicesDep
 ) -> Response:
-    fields = await body.json_object(request)
-    image_id = fields.get("image_id")
-    if not isinstance(image_id, str) or not image_id:
-        raise errors.INVALID_FIELD(name="image_id", reason="the ID of an image is required")
-    if ("tag" in fields) == ("image_tag" in fields):
-        raise errors.INVALID_TAG(reason="give either 'tag' or 'image_tag'")
-    tag = tags.v1_tag(fields["tag"]) if "tag" in fields else tags.check(fields["image_tag"])
+    image_id, tag = tags.v1_request(await body.json_object(request))
     await services.tags.put(caller, image_id, [tag])
     return responses.no_content()
 
