@@ -461,9 +461,10 @@ RANGE_MULTIPLE = _e(
 # of the few refusals whose status IMS and Glance disagree on (`ErrorSpec.ims_status`).
 # The IMS extension paths are `/v1/...` (`/v1/cloudimages/...`, `/v1/{project_id}/...`), the
 # query and update `/v2/cloudimages...`, and the project-scoped `/v2/{project_id}/images/...`
-# of the IMS tag API; every other `/v2/<segment>` path is Glance's.
+# of the IMS tag API (an empty project too: URL parsing drops a project ID of only tabs or line
+# breaks); every other `/v2/<segment>` path is Glance's.
 IMS_PREFIXES = ("/v2/cloudimages", "/v1/")
-GLANCE_V2_SEGMENTS = frozenset({"images", "schemas", "info", "tasks", "cloudimages", ""})
+GLANCE_V2_SEGMENTS = frozenset({"images", "schemas", "info", "tasks", "cloudimages"})
 
 
 def is_ims_path(path: str) -> bool:

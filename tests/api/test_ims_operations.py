@@ -401,3 +401,18 @@ def test_v1_list_tags(server: Server) -> None:
     # the filters are those of GET /v2/cloudimages, with its refusals
     bad_type = c.get("/v1/cloudimages/tags", params={"__imagetype": "golden"})
     ims_error(bad_type, 400, "IMG.0024")
+
+
+def test_a_project_id_too_long_is_a_400(server: Server) -> None:
+    c = server.client("p1")
+    iid = create(c)["id"]
+    r = c.get(f"/v2/{'p' * 65}/images/{iid}/tags")
+    assert r.status_code == 400, r.text
+    assert set(r.json()["error"]) == {"message", "code"}
+
+
+def test_a_project_id_of_control_characters_is_refused_in_the_ims_format(server: Server) -> None:
+    c = server.client("p1")
+    iid = create(c)["id"]
+    ims_error(c.post(f"/v2/%0D/images/{iid}/tags", json={}), 400, "IMG.0067")
+    ims_error(c.get(f"/v2//images/{iid}/tags"), 404, "APIGW.0101")  # no route: an empty ID

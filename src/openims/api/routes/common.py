@@ -20,7 +20,9 @@ from openims.service import Services
 CallerDep = Annotated[Caller, Depends(deps.caller)]
 ServicesDep = Annotated[Services, Depends(deps.services)]
 ImageId = Annotated[str, Path(description="The image ID.", max_length=255)]
-ProjectId = Annotated[str, Path(description="The project ID: the caller's own.", max_length=255)]
+# A project ID is 32 hex digits in Huawei Cloud; 64 leaves room for other ID schemes and keeps
+# a path with an image ID as well within the path limit, so a too-long ID is a 400, not a 414.
+ProjectId = Annotated[str, Path(description="The project ID: the caller's own.", max_length=64)]
 
 
 def project_caller(project_id: ProjectId, caller: CallerDep) -> Caller:
