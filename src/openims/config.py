@@ -55,6 +55,10 @@ def check_url_prefix(text: str) -> str:
     return f"{parts.scheme.lower()}://{parts.netloc.lower()}{path}"
 
 
+IMAGE_QUOTA = (1, 1000)  # the least and the most `image_quota` may be, as IMS reports them
+IMAGE_QUOTA_DEFAULT = 20
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OPENIMS_", extra="ignore")
 
@@ -91,6 +95,10 @@ class Settings(BaseSettings):
     web_download_allow: Annotated[list[str], NoDecode] = Field(default_factory=list)
     log_level: str = "info"
     access_log: bool = True
+    # the private images a project may hold, as `GET /v1/cloudimages/quota` reports it: IMS's
+    # documented example (quota 20, min 1, max 1000) gives the default and the bounds. Reported
+    # only for now: creating past it is not refused yet (docs/ims-operations.md)
+    image_quota: int = Field(default=IMAGE_QUOTA_DEFAULT, ge=IMAGE_QUOTA[0], le=IMAGE_QUOTA[1])
 
     @field_validator("database_url")
     @classmethod

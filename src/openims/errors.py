@@ -85,6 +85,12 @@ BODY_EXPECTED = _e("body_expected", 400, "IMG.0007", "Body expected in request."
 BODY_NOT_OBJECT = _e("body_not_object", 400, "IMG.0001", "Request body must be a JSON object.")
 INVALID_FIELD = _e("invalid_field", 400, "IMG.0001", "Invalid value for '{name}': {reason}")
 BAD_QUERY = _e("bad_query", 400, "IMG.0001", "{reason}")
+PROJECT_MISMATCH = _e(
+    "project_mismatch",
+    400,
+    "IMG.0067",
+    "The project ID {project_id} in the path is not the project of the request.",
+)
 ROUTE_NOT_FOUND = _e(
     "route_not_found",
     404,
@@ -285,6 +291,9 @@ NULL_VALUE = _e(
 
 # --- tags and members ----------------------------------------------------------------------
 INVALID_TAG = _e("invalid_tag", 400, "IMG.0115", "Invalid tag: {reason}")
+IMS_TOO_MANY_TAGS = _e(
+    "ims_too_many_tags", 400, "IMG.0116", "An image can have at most {limit} tags."
+)
 TOO_MANY_TAGS = _e("too_many_tags", 413, "IMG.0116", "An image may have at most {limit} tags.")
 
 # --- queries -------------------------------------------------------------------------------
@@ -450,11 +459,25 @@ RANGE_MULTIPLE = _e(
 # python-glanceclient, openstacksdk and the IMS SDK all parse (glanceclient reads `message`
 # from every top-level value, so a flat body would break it). The face also picks the status
 # of the few refusals whose status IMS and Glance disagree on (`ErrorSpec.ims_status`).
-IMS_PREFIXES = ("/v2/cloudimages", "/v1/cloudimages")
+# The IMS extension paths are `/v1/...` (`/v1/cloudimages/...`, `/v1/{project_id}/...`), the
+# query and update `/v2/cloudimages...`, and the project-scoped `/v2/{project_id}/images/...`
+# of the IMS tag API (an empty project too: URL parsing drops a project ID of only tabs or line
+# breaks); every other `/v2/<segment>` path is Glance's.
+IMS_PREFIXES = ("/v2/cloudimages", "/v1/")
+GLANCE_V2_SEGMENTS = frozenset({"images", "schemas", "info", "tasks", "cloudimages"})
 
 
 def is_ims_path(path: str) -> bool:
-    return path.startswith(IMS_PREFIXES)
+    if path.startswith(IMS_PREFIXES) or path == "/v1":
+        return True
+    parts = path.split("/", 4)
+    # ["", "v2", project_id, "images", ...]
+    return (
+        len(parts) >= 4
+        and parts[1] == "v2"
+        and parts[2] not in GLANCE_V2_SEGMENTS
+        and parts[3] == "images"
+    )
 
 
 def status(err: ApiError, path: str) -> int:

@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 import httpx
 
+from openims import errors
 from openims.api.http.authentication import is_public
 from openims.auth import signature
 from tests.support.app_routes import routes_of_the_app
@@ -34,7 +35,7 @@ UNAUTHORIZED_IMS = {"error": {k: v for k, v in UNAUTHORIZED["error"].items() if 
 def refused(response: httpx.Response) -> None:
     """401 with the one body every authentication failure gets: nothing says what failed."""
     assert response.status_code == 401, response.text
-    expected = UNAUTHORIZED_IMS if response.url.path.startswith("/v2/cloudimages") else UNAUTHORIZED
+    expected = UNAUTHORIZED_IMS if errors.is_ims_path(response.url.path) else UNAUTHORIZED
     assert response.json() == expected
     assert response.headers["x-request-id"].startswith("req-")
 
@@ -50,6 +51,8 @@ def concrete(template: str) -> str:
         template.replace("{image_id}", str(uuid.uuid4()))
         .replace("{tag}", "some-tag")
         .replace("{member_id}", "some-project")
+        .replace("{project_id}", "some-project")
+        .replace("{key}", "some-key")
         .replace("{name}", "swagger-ui.css")  # a file of the API reference page
     )
 

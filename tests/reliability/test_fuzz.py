@@ -37,6 +37,7 @@ from schemathesis import GenerationMode
 from schemathesis import checks as st_checks
 from schemathesis.core.result import Ok
 
+from openims import errors
 from openims.api.http.authentication import is_public
 from openims.domain.documents import ImageItem
 from openims.service import demo
@@ -61,7 +62,7 @@ def error_format(ctx: Any, response: schemathesis.Response, case: schemathesis.C
     error = body["error"]
     assert isinstance(error["message"], str) and error["message"], body
     assert isinstance(error["code"], str) and error["code"], body
-    expected = {"message", "code"} if case.path.startswith("/v2/cloudimages") else None
+    expected = {"message", "code"} if errors.is_ims_path(case.path) else None
     if expected is not None:
         assert set(error) == expected, body
     else:

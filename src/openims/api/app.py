@@ -22,7 +22,17 @@ from openims.api.http.authentication import Authenticate, is_public
 from openims.api.http.limits import HeadLimits
 from openims.api.http.middleware import RequestContext, RouteTemplates
 from openims.api.openapi import spec
-from openims.api.routes import glance, image_data, image_import, ims, meta, sharing
+from openims.api.routes import (
+    glance,
+    image_data,
+    image_import,
+    ims,
+    ims_members,
+    ims_meta,
+    ims_tags,
+    meta,
+    sharing,
+)
 from openims.auth.caller import Authenticator, NoAuth
 from openims.config import Settings
 from openims.service import Services
@@ -86,6 +96,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         image_data.router,
         image_import.router,
         sharing.router,
+        ims_meta.router,
+        ims_members.router,
+        ims_tags.router,
         meta.schemas_router,
         meta.docs_router,
     ]

@@ -118,6 +118,14 @@ def require_visible(caller: Caller, image: ImageAccess, image_id: str) -> None:
         raise errors.IMAGE_NOT_FOUND(image_id=image_id)
 
 
+def require_project(caller: Caller, project_id: str) -> None:
+    """The IMS paths that name a project (`/v1/{project_id}/...`, `/v2/{project_id}/...`)
+    act only in the caller's own project: IMS answers another one with IMG.0067 (project ID
+    incorrect), whatever the image, before looking at it."""
+    if project_id != caller.project_id:
+        raise errors.PROJECT_MISMATCH(project_id=project_id)
+
+
 def require_owner(caller: Caller, image: ImageAccess, action: str) -> None:
     """Glance's 403 for a caller that sees the image but may not change it."""
     if not can_modify(caller, image):

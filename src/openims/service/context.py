@@ -11,8 +11,10 @@ from openims.domain.access import Caller
 from openims.domain.flavors import FlavorCatalog
 from openims.service.image_data import ImageData
 from openims.service.images import Images
+from openims.service.ims_info import ImsInfo
 from openims.service.listing import Listing
 from openims.service.sharing import Sharing
+from openims.service.tags import Tags
 from openims.store.blobs import BlobStore, open_store
 from openims.store.engine import create_engine
 from openims.store.images import ImageStore
@@ -39,6 +41,8 @@ class Services:
         self.images = Images(store, self.data)
         self.sharing = Sharing(store)
         self.listing = Listing(store, flavors)
+        self.ims_info = ImsInfo(store, settings.image_quota)
+        self.tags = Tags(store)
 
     @classmethod
     def open(cls, settings: Settings, *, pool_size: int | None = None) -> Services:

@@ -20,18 +20,18 @@ platform rather than being all gold; the default size holds every public image.
 
 from __future__ import annotations
 
-import json
 import random
 import struct
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any, Literal
 
 from openims.domain import documents, registry, times
+from openims.domain import os_versions as os_versions_table
 from openims.domain.access import Caller
 from openims.domain.documents import ImageItem
+from openims.domain.os_versions import OsVersion, os_versions
 from openims.service.image_data import ImageData
 from openims.service.images import Images
 
@@ -65,16 +65,7 @@ ARM_IMAGES = 2
 # name no GPU or BMS image of the catch-all `Other` platform or of CoreOS.
 _NO_VARIANTS = frozenset({"Other", "CoreOS"})
 
-
-@dataclass(frozen=True, slots=True)
-class OsVersion:
-    """One documented `__os_version` value with the attributes a gold image of it carries."""
-
-    os_version: str
-    platform: str
-    os_type: str
-    os_bit: str
-
+__all__ = ["OsVersion", "os_versions"]  # the table's reader, as the demo's users import it
 
 _Kind = Literal["gold", "gpu", "arm", "bms"]
 
@@ -90,24 +81,9 @@ class _Public:
     kvm: bool = False
 
 
-def _data() -> dict[str, Any]:
-    text = resources.files("openims.data").joinpath("os_versions.json").read_text("utf-8")
-    data: dict[str, Any] = json.loads(text)
-    return data
-
-
-def os_versions() -> list[OsVersion]:
-    """Every documented `__os_version` value, in the file's order: platforms in the order of
-    the `__platform` enum, each platform's versions newest first, as the docs list them."""
-    return [
-        OsVersion(**{k: e[k] for k in ("os_version", "platform", "os_type", "os_bit")})
-        for e in _data()["os_versions"]
-    ]
-
-
 def gpu_types() -> tuple[list[str], list[str]]:
     """The documented `__support_xen_gpu_type` and `__support_kvm_gpu_type` values."""
-    data = _data()
+    data = os_versions_table.data()
     return list(data.get("xen_gpu_types") or []), list(data.get("kvm_gpu_types") or [])
 
 

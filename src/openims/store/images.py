@@ -420,6 +420,24 @@ class ImageStore:
                 (await conn.execute(sa.select(sa.func.count()).select_from(images))).scalar_one()
             )
 
+    async def owned_count(self, project_id: str) -> int:
+        """How many images `project_id` owns (what its image quota counts)."""
+        async with self._read() as conn:
+            query = sa.select(sa.func.count()).select_from(images)
+            result = await conn.execute(query.where(images.c.owner == project_id))
+            return int(result.scalar_one())
+
+    async def owned(self, project_id: str) -> list[Document]:
+        """The documents of the images `project_id` owns, newest first (the IMS tag API's
+        queries and aggregates: a project's tags are those of its own images)."""
+        async with self._read() as conn:
+            result = await conn.execute(
+                sa.select(_C.doc)
+                .where(_C.owner == project_id)
+                .order_by(_C.created_at.desc(), _C.id.desc())
+            )
+            return [documents.parse(bytes(r[0])) for r in result]
+
     async def export(self, batch: int = 1000) -> AsyncIterator[tuple[bytes, list[Member]]]:
         """Every image in id order with its members, read in keyset batches."""
         last = ""

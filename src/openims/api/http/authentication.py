@@ -8,6 +8,7 @@ afterwards (so the route reads it however it likes), and never beyond `max_body_
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
@@ -35,12 +36,18 @@ PUBLIC_PATHS = frozenset(
 )
 
 
+# One API version (`GET /v2.1`, `GET /v1`: the IMS SDK's `show_version`).
+VERSION_PATH = re.compile(r"/v[0-9]+(\.[0-9]+)?/?")
 # The files of the API reference page (`api.routes.meta`).
 PUBLIC_PREFIXES = ("/docs/assets/",)
 
 
 def is_public(path: str) -> bool:
-    return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
+    return (
+        path in PUBLIC_PATHS
+        or path.startswith(PUBLIC_PREFIXES)
+        or VERSION_PATH.fullmatch(path) is not None
+    )
 
 
 class _Recorder:

@@ -257,6 +257,144 @@ def components() -> dict[str, Any]:
             "required": ["status"],
         },
         "JsonSchema": {"type": "object"},
+        "ResourceTag": {
+            "type": "object",
+            "properties": {"key": {"type": "string"}, "value": {"type": "string"}},
+            "required": ["key", "value"],
+        },
+        "TagStrings": {
+            "type": "object",
+            "properties": {"tags": {"type": "array", "items": {"type": "string"}}},
+            "required": ["tags"],
+        },
+        "ImageTags": {
+            "type": "object",
+            "properties": {"tags": {"type": "array", "items": _ref("ResourceTag")}},
+            "required": ["tags"],
+        },
+        "KeyValues": {
+            "type": "object",
+            "properties": {
+                "key": {"type": "string"},
+                "values": {"type": "array", "items": {"type": "string"}},
+            },
+            "required": ["key", "values"],
+        },
+        "ProjectTags": {
+            "type": "object",
+            "properties": {"tags": {"type": "array", "items": _ref("KeyValues")}},
+            "required": ["tags"],
+        },
+        "ImageTagAdd": {
+            "type": "object",
+            "properties": {"tag": _ref("ResourceTag")},
+            "required": ["tag"],
+        },
+        "ImageTagBatch": {
+            "type": "object",
+            "properties": {
+                "action": {"type": "string", "enum": ["create", "delete"]},
+                "tags": {"type": "array", "items": _ref("ResourceTag")},
+            },
+            "required": ["action", "tags"],
+        },
+        "ImageTagDelete": {
+            "type": "object",
+            "properties": {"tags": {"type": "array", "items": _ref("ResourceTag")}},
+            "required": ["tags"],
+        },
+        "ImageTagV1": {
+            "type": "object",
+            "properties": {
+                "image_id": {"type": "string"},
+                "tag": {"type": "string", "examples": ["key.value"]},
+                "image_tag": _ref("ResourceTag"),
+            },
+            "required": ["image_id"],
+        },
+        "TagQuery": {
+            "type": "object",
+            "properties": {
+                "action": {"type": "string", "enum": ["filter", "count"]},
+                **{
+                    name: {"type": "array", "items": _ref("KeyValues")}
+                    for name in ("tags", "tags_any", "not_tags", "not_tags_any")
+                },
+                "without_any_tag": {"type": "boolean"},
+                "limit": {"type": "string", "examples": ["10"]},
+                "offset": {"type": "string", "examples": ["0"]},
+                "matches": {"type": "array", "items": _ref("ResourceTag")},
+            },
+            "required": ["action"],
+        },
+        "TagQueryResult": {
+            "type": "object",
+            "properties": {
+                "total_count": {"type": "integer"},
+                "resources": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "resource_id": {"type": "string"},
+                            "resource_name": {"type": "string"},
+                            "resource_detail": {
+                                "type": "object",
+                                "properties": {"status": {"type": "string"}},
+                            },
+                            "tags": {"type": "array", "items": _ref("ResourceTag")},
+                        },
+                    },
+                },
+            },
+            "required": ["total_count"],
+        },
+        "OsVersionList": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "platform": {"type": "string"},
+                    "version_list": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "platform": {"type": "string"},
+                                "os_version_key": {"type": "string"},
+                                "os_version": {"type": "string"},
+                                "os_bit": {"type": "integer"},
+                                "os_type": {"type": "string"},
+                            },
+                        },
+                    },
+                },
+            },
+        },
+        "ImageQuota": {
+            "type": "object",
+            "properties": {
+                "quotas": {
+                    "type": "object",
+                    "properties": {
+                        "resources": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "type": {"type": "string"},
+                                    "used": {"type": "integer"},
+                                    "quota": {"type": "integer"},
+                                    "min": {"type": "integer"},
+                                    "max": {"type": "integer"},
+                                },
+                            },
+                        }
+                    },
+                }
+            },
+            "required": ["quotas"],
+        },
         "Versions": {
             "type": "object",
             "properties": {"versions": {"type": "array", "items": {"type": "object"}}},
@@ -264,8 +402,11 @@ def components() -> dict[str, Any]:
         },
         "Version": {
             "type": "object",
-            "properties": {"version": {"type": "object"}},
-            "required": ["version"],
+            "properties": {
+                "version": {"type": "object"},
+                "versions": {"type": "array", "items": {"type": "object"}},
+            },
+            "required": ["versions"],
         },
         "Health": {
             "type": "object",

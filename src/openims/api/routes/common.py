@@ -13,13 +13,26 @@ from openims import errors
 from openims.api import deps
 from openims.api.http import body, responses
 from openims.api.http import errors as http_errors
-from openims.domain import documents, patch
+from openims.domain import access, documents, patch
 from openims.domain.access import Caller
 from openims.service import Services
 
 CallerDep = Annotated[Caller, Depends(deps.caller)]
 ServicesDep = Annotated[Services, Depends(deps.services)]
 ImageId = Annotated[str, Path(description="The image ID.", max_length=255)]
+# A project ID is 32 hex digits in Huawei Cloud; 64 leaves room for other ID schemes and keeps
+# a path with an image ID as well within the path limit, so a too-long ID is a 400, not a 414.
+ProjectId = Annotated[str, Path(description="The project ID: the caller's own.", max_length=64)]
+
+
+def project_caller(project_id: ProjectId, caller: CallerDep) -> Caller:
+    """The caller of an IMS path that names a project, once the path names the caller's
+    own (`access.require_project`)."""
+    access.require_project(caller, project_id)
+    return caller
+
+
+ProjectCallerDep = Annotated[Caller, Depends(project_caller)]
 
 
 async def read_patch(request: Request, policy: patch.Policy) -> patch.Patch | Response:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
 
@@ -26,22 +27,30 @@ PING_TIMEOUT_SECONDS = 3.0
 # --- version discovery -----------------------------------------------------------------------
 # At `/` and `/v2`, in the shape Glance answers it. openstacksdk (through keystoneauth) reads
 # the versions document without a token before its first call; glanceclient is given the
-# endpoint and goes straight to `/v2/...`.
+# endpoint and goes straight to `/v2/...`. `GET /{version}` (the IMS SDK's `show_version`)
+# answers one of them, in the `versions` list IMS documents; `/v2` also carries the `version`
+# object keystoneauth reads.
 versions_router = APIRouter(tags=["versions"])
 
 CURRENT = "v2.9"
 SUPPORTED = ("v2.8", "v2.7", "v2.6", "v2.5", "v2.4", "v2.3", "v2.2", "v2.1", "v2.0")
+# The IMS extension API (`/v1/cloudimages...`): not a Glance version, so `/` does not list it
+# (a Glance client must not pick it), but `GET /v1` shows it.
+IMS_V1 = "v1"
 
 
 def _version(version_id: str, status: str, base: str) -> dict[str, Any]:
-    return {"id": version_id, "status": status, "links": [{"rel": "self", "href": f"{base}/v2/"}]}
+    path = "/v1/" if version_id == IMS_V1 else "/v2/"
+    return {"id": version_id, "status": status, "links": [{"rel": "self", "href": f"{base}{path}"}]}
+
+
+def _status(version_id: str) -> str:
+    return "CURRENT" if version_id == CURRENT else "SUPPORTED"
 
 
 def versions(request: Request) -> dict[str, Any]:
     base = str(request.base_url).rstrip("/")
-    items = [_version(CURRENT, "CURRENT", base)]
-    items += [_version(v, "SUPPORTED", base) for v in SUPPORTED]
-    return {"versions": items}
+    return {"versions": [_version(v, _status(v), base) for v in (CURRENT, *SUPPORTED)]}
 
 
 @versions_router.get("/", summary="API versions", responses=spec.responses(300, "Versions", ()))
@@ -56,13 +65,28 @@ async def list_versions(request: Request) -> Response:
     return responses.json(versions(request))
 
 
-@versions_router.get(
-    "/v2", summary="The v2 API version", responses=spec.responses(200, "Version", ())
+def _show_version(version_id: str) -> Callable[[Request], Awaitable[Response]]:
+    async def show(request: Request) -> Response:
+        entry = _version(version_id, _status(version_id), str(request.base_url).rstrip("/"))
+        return responses.json({"version": entry, "versions": [entry]})
+
+    return show
+
+
+# `/v2` is the current version; every other id is its own path (`/v2.1`, `/v1`), so a
+# catch-all `/{version}` never shadows `/healthz` or `/docs`
+VERSION_PATHS = {"/v2": CURRENT, **{f"/{v}": v for v in (CURRENT, *SUPPORTED, IMS_V1)}}
+for _path, _version_id in VERSION_PATHS.items():
+    versions_router.add_api_route(
+        _path,
+        _show_version(_version_id),
+        methods=["GET"],
+        summary=f"The API version {_version_id}",
+        responses=spec.responses(200, "Version", ()),
+    )
+versions_router.add_api_route(
+    "/v2/", _show_version(CURRENT), methods=["GET"], include_in_schema=False
 )
-@versions_router.get("/v2/", include_in_schema=False)
-async def v2(request: Request) -> Response:
-    base = str(request.base_url).rstrip("/")
-    return responses.json({"version": _version(CURRENT, "CURRENT", base)})
 
 
 # --- operations ------------------------------------------------------------------------------
