@@ -99,17 +99,20 @@ class Download:
 
 
 async def blocks(chunks: AsyncIterator[bytes], size: int = BLOCK) -> AsyncIterator[bytes]:
-    """`chunks` regrouped into blocks of `size` bytes (the last one shorter)."""
-    buffer = bytearray()
+    """`chunks` gathered into blocks of at least `size` bytes (the last one may be shorter):
+    small chunks are joined (one copy), a chunk already that large passes as it is (none).
+    The server reads request bodies ahead in chunks of up to a few MiB, so most of an upload
+    reaches the hashes and the store without being copied in Python."""
+    pending: list[bytes] = []
+    held = 0
     async for chunk in chunks:
-        buffer += chunk
-        while len(buffer) >= size:
-            with memoryview(buffer) as view:
-                block = bytes(view[:size])  # one copy: a slice of the bytearray would be two
-            del buffer[:size]
-            yield block
-    if buffer:
-        yield bytes(buffer)
+        pending.append(chunk)
+        held += len(chunk)
+        if held >= size:
+            yield pending[0] if len(pending) == 1 else b"".join(pending)
+            pending, held = [], 0
+    if pending:
+        yield pending[0] if len(pending) == 1 else b"".join(pending)
 
 
 class ImageData:
