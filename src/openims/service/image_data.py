@@ -24,7 +24,9 @@ import hashlib
 import logging
 import time
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +49,9 @@ log = logging.getLogger("openims.data")
 BLOCK = 2 * 1024 * 1024
 # Seconds a temporary (an unfinished write) must sit idle before a sweep removes it.
 TEMPORARY_IDLE = 3600.0
+# Blocks handed to the hashes and the store before the pipeline waits for the oldest: two, so
+# that a hash thread or the disk never idles while the next block is still arriving.
+IN_FLIGHT = 2
 # The process acting for the server itself (sweeps, finishing an upload it started).
 SYSTEM = Caller("openims-system", frozenset({"admin"}))
 
@@ -63,21 +68,29 @@ class Received:
 
 class _Examination:
     """What the pipeline learns from bytes declared as `disk_format`: MD5 and the configured
-    hash (each update on a worker thread: hashlib releases the GIL, so the two run in
-    parallel), and the format inspector's verdict."""
+    hash, and the format inspector's verdict. Each hash has a thread of its own (hashlib
+    releases the GIL, so the two run in parallel) that takes its blocks in order, so several
+    blocks may be handed over before the first is done."""
 
     def __init__(self, disk_format: str, hash_algorithm: str) -> None:
         self.md5 = hashlib.md5(usedforsecurity=False)
         self.digest = hashlib.new(hash_algorithm)
         self.inspection = formats.Inspection(disk_format)
+        self._threads = [ThreadPoolExecutor(1, thread_name_prefix="hash") for _ in range(2)]
 
     def feed(self, block: bytes) -> list[Awaitable[Any]]:
         """Inspect `block` now; hash it on the threads the returned awaitables run on."""
         self.inspection.feed(block)
+        loop = asyncio.get_running_loop()
+        md5_thread, digest_thread = self._threads
         return [
-            asyncio.to_thread(self.md5.update, block),
-            asyncio.to_thread(self.digest.update, block),
+            loop.run_in_executor(md5_thread, self.md5.update, block),
+            loop.run_in_executor(digest_thread, self.digest.update, block),
         ]
+
+    def close(self) -> None:
+        for thread in self._threads:
+            thread.shutdown(wait=False, cancel_futures=True)
 
     def finish(self, size: int) -> Received:
         """The verdict once every block was fed (refusals are raised here)."""
@@ -187,23 +200,30 @@ class ImageData:
         size = 0
         writer = await self._store_call(self.blobs.writer(key))
         beating = asyncio.create_task(self._keep_alive(image_id, token))
-        pending: Awaitable[Any] | None = None
+        in_flight: deque[Awaitable[Any]] = deque()  # blocks being hashed and written
+        last_write: asyncio.Future[None] | None = None
+
+        async def write_after(previous: asyncio.Future[None] | None, block: bytes) -> None:
+            if previous is not None:
+                await previous  # blocks reach the store in order
+            await self._store_call(writer.write(block))
+
         try:
             async for block in blocks(chunks):
                 size += len(block)
                 if size > self.max_bytes:
                     raise errors.IMAGE_TOO_LARGE(limit=self.max_bytes)
-                if pending is not None:
-                    await pending
-                # the next block is read from the client while this one is hashed and written
+                # the next blocks are read from the client while these are hashed and written
                 work = examination.feed(block) if examination is not None else []
-                work.append(self._store_call(writer.write(block)))
-                pending = asyncio.gather(*work)
+                last_write = asyncio.ensure_future(write_after(last_write, block))
+                work.append(last_write)
+                in_flight.append(asyncio.gather(*work))
+                if len(in_flight) > IN_FLIGHT:
+                    await in_flight.popleft()
                 if beating.done():
                     beating.result()  # the upload was given up: raise why
-            if pending is not None:
-                await pending
-                pending = None
+            while in_flight:
+                await in_flight.popleft()
             received = (
                 examination.finish(size)
                 if examination is not None
@@ -213,12 +233,14 @@ class ImageData:
                 beating.result()
             await self._store_call(writer.commit())
         except BaseException:
-            if pending is not None:
+            for pending in in_flight:
                 with contextlib.suppress(BaseException):
                     await pending
             await asyncio.shield(self._store_call(writer.abort()))
             raise
         finally:
+            if examination is not None:
+                examination.close()
             beating.cancel()
             with contextlib.suppress(BaseException):
                 await beating
