@@ -116,6 +116,31 @@ def test_a_bad_option_value_is_one_line_naming_the_option(tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("-1", "is not in the range x>=0"),
+        ("soon", "is not a valid float"),
+        ("nan", "is not a number of seconds"),
+    ],
+)
+def test_a_bad_idle_time_of_gc_is_one_line_before_anything_is_touched(
+    tmp_path: Path, value: str, reason: str
+) -> None:
+    database = tmp_path / "openims.db"
+    images = tmp_path / "images"
+    code, stderr = run(
+        tmp_path,
+        *("gc", "--database", f"sqlite:///{database}", "--image-store", str(images)),
+        *("--temporaries-idle", value),
+    )
+    line = one_line(stderr)
+    assert code == 2
+    assert line.startswith("Error: Invalid value for '--temporaries-idle': "), line
+    assert reason in line, line
+    assert not database.exists() and not images.exists()
+
+
+@pytest.mark.parametrize(
     "args",
     [
         ("credentials", "add"),  # a missing option

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 
 import click
@@ -15,6 +16,7 @@ from openims.cli.common import (
 )
 from openims.cli.progress import input_size, open_input, progress
 from openims.service import Services
+from openims.service.image_data import TEMPORARY_IDLE
 from openims.store.bulk import Spool
 from openims.store.engine import redacted
 
@@ -143,18 +145,36 @@ def demo(
     click.echo(f"Loaded {count} demo images.", err=True)
 
 
+def _seconds(_ctx: click.Context, _param: click.Parameter, value: float) -> float:
+    if math.isnan(value):
+        raise click.BadParameter(f"{value} is not a number of seconds.")
+    return value
+
+
 @click.command()
 @database_option
 @image_store_option
-def gc(database_url: str | None, image_store: str | None) -> None:
+@click.option(
+    "--temporaries-idle",
+    callback=_seconds,
+    type=click.FloatRange(min=0),
+    default=TEMPORARY_IDLE,
+    show_default=True,
+    metavar="SECONDS",
+    help="Remove temporaries (unfinished writes) idle for longer; 0 once every server has "
+    "stopped clears all",
+)
+def gc(database_url: str | None, image_store: str | None, temporaries_idle: float) -> None:
     """Undo uploads whose server died, and remove image data that no image owns.
 
     Safe while servers run: an upload in progress (a fresh heartbeat) and every image's data
-    are kept. Servers run the same sweep now and then by themselves."""
+    are kept. Servers run the same sweep now and then by themselves. A smaller
+    --temporaries-idle than a slow client's pause between parts removes its upload's
+    temporary: lower it only with every server stopped."""
     settings = settings_from(database_url=database_url, image_store=image_store)
 
     async def work(services: Services) -> tuple[int, int]:
-        return await services.data.sweep()
+        return await services.data.sweep(temporaries_idle=temporaries_idle)
 
     undone, removed = run_with_services(settings, work)
     click.echo(f"Undid {undone} abandoned uploads; removed {removed} unowned objects.", err=True)

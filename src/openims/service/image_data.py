@@ -494,9 +494,14 @@ class ImageData:
                 log.error("image %s: its %s data stays for gc: %s", image_id, space, exc)
 
     # --- sweeping ---------------------------------------------------------------------------
-    async def sweep(self, *, now: float | None = None) -> tuple[int, int]:
-        """Undo uploads whose process died, then remove blobs that no image owns: (uploads
-        undone, blobs removed). Safe to run in every replica at once."""
+    async def sweep(
+        self, *, now: float | None = None, temporaries_idle: float = TEMPORARY_IDLE
+    ) -> tuple[int, int]:
+        """Undo uploads whose process died, then remove blobs that no image owns and
+        temporaries idle for more than `temporaries_idle` seconds: (uploads undone, blobs
+        removed). Safe to run in every replica at once with the default; a smaller idle time
+        may remove the temporary of a slow live upload (0, once every server has stopped,
+        clears everything left half-written)."""
         now = time.time() if now is None else now
         undone = 0
         for stale in await self.store.stale_uploads(now - self.lease):
@@ -518,9 +523,9 @@ class ImageData:
                 batch = []
         if batch:
             removed += await self._collect(batch, now)
-        # temporaries idle for an hour: a live upload's S3 writer sends a part only every few
-        # MiB, which a slow client may take minutes to fill
-        await self.blobs.sweep(max(self.lease, TEMPORARY_IDLE))
+        # temporaries idle for an hour by default: a live upload's S3 writer sends a part only
+        # every few MiB, which a slow client may take minutes to fill
+        await self.blobs.sweep(temporaries_idle)
         return undone, removed
 
     async def _collect(self, names: list[str], now: float) -> int:
