@@ -4,7 +4,9 @@
   store, and a wait past the upload lease: every image is then `active` with exactly the bytes
   whose MD5 and SHA-512 it records, or `queued` without a trace of data (never `saving` for
   ever); `openims gc` then leaves no orphan file and no temporary in the store, and never
-  removes an active image's file.
+  removes an active image's file. The same on an S3 store: no object that no active image
+  owns and no unfinished multipart upload under the store's prefix after
+  `openims gc --temporaries-idle 0`.
 - Two replicas (two `openims serve` processes on one PostgreSQL database and one store, a
   directory or an S3 bucket): an
   image uploaded through one downloads byte-identical through the other, and of two concurrent
@@ -12,6 +14,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -44,6 +47,7 @@ from tests.support.uploads import (
 pytestmark = [pytest.mark.slow, TIMEOUT]
 
 KIB = 1024
+MIB = 1024 * KIB
 LEASE = 2.0  # seconds without a heartbeat before an upload counts as abandoned
 LEASED = {"OPENIMS_UPLOAD_LEASE": str(LEASE)}
 
@@ -55,13 +59,15 @@ class Upload:
     image_id: str
     data: bytes
     pause: float
+    fast: int = 0  # bytes sent first without a pause
     answer: int | None = None  # the status the client got, if any
     thread: threading.Thread = field(init=False)
 
     def pieces(self) -> Iterator[bytes]:
         for i in range(0, len(self.data), 64 * KIB):
             yield self.data[i : i + 64 * KIB]
-            time.sleep(self.pause)
+            if i + 64 * KIB > self.fast:
+                time.sleep(self.pause)
 
     def start(self, server: Server) -> None:
         def send() -> None:
@@ -83,10 +89,13 @@ class Upload:
         self.thread.start()
 
 
-def gc(database_url: str, store: str) -> str:
+def gc(database_url: str, store: str, *args: str, env: dict[str, str] | None = None) -> str:
     done = subprocess.run(
-        [sys.executable, "-m", "openims", "gc", "--database", database_url, "--image-store", store],
-        env={**os.environ, **LEASED},
+        [
+            *(sys.executable, "-m", "openims", "gc"),
+            *("--database", database_url, "--image-store", store, *args),
+        ],
+        env={**os.environ, **LEASED, **(env or {})},
         capture_output=True,
         text=True,
         timeout=120,
@@ -194,6 +203,105 @@ def test_uploads_survive_sigkill(db_url: str, tmp_path: Path) -> None:
             got = c.get(f"/v2/images/{u.image_id}/file")
             assert got.status_code == 200 and got.content == u.data
         assert_no_data(image(c, untouched))
+    finally:
+        server.stop()
+
+
+def leave_on_s3(s3: S3Server, prefix: str, image_ids: list[str]) -> None:
+    """What a crash may leave in an S3 store besides the cut uploads: the committed object of
+    each of `image_ids`, and an unfinished multipart upload of no image with one part sent."""
+    store = s3.store(prefix=prefix)
+
+    async def leave() -> None:
+        try:
+            for image_id in image_ids:
+                writer = await store.writer(f"images/{image_id}")
+                await writer.write(b"left by a crash")
+                await writer.commit()
+            client = await store.client()
+            key = f"{prefix}/images/{uuid.uuid4()}"
+            begun = await client.create_multipart_upload(Bucket=s3.bucket, Key=key)
+            await client.upload_part(
+                Bucket=s3.bucket,
+                Key=key,
+                UploadId=begun["UploadId"],
+                PartNumber=1,
+                Body=b"left by a crash",
+            )
+        finally:
+            await store.close()
+
+    asyncio.run(leave())
+
+
+def test_uploads_survive_sigkill_on_s3(db_url: str, tmp_path: Path, s3_server: S3Server) -> None:
+    """As on a file store; the temporaries are the unfinished multipart uploads, of which the
+    cut uploads leave one each once the server has sent their first part (8 MiB)."""
+    prefix = f"crash-{uuid.uuid4().hex}"
+    store, env = s3_server.url(prefix), {**LEASED, **s3_server.env(prefix)}
+    view = StoreView(s3=s3_server, prefix=prefix)
+    server = start_server(db_url, tmp_path, auth=False, env=env)
+    try:
+        c = server.client("p-crash")
+        uploads = [
+            # done before the kill
+            *(Upload(create(c)["id"], os.urandom(20 * KIB + n), 0.0) for n in range(2)),
+            # cut before any part reached S3
+            Upload(create(c)["id"], os.urandom(MIB + 1), 0.5),
+            # cut after their first part did: 10 MiB at once, then 64 KiB every 100 ms
+            *(Upload(create(c)["id"], os.urandom(13 * MIB + n), 0.1, 10 * MIB) for n in range(2)),
+        ]
+        untouched = create(c)["id"]
+        for u in uploads:
+            u.start(server)
+        deadline = time.monotonic() + 20
+        while not all(u.answer == 204 for u in uploads[:2]) or len(view.temporaries()) < 2:
+            assert time.monotonic() < deadline, ([u.answer for u in uploads], view.files())
+            time.sleep(0.1)
+        assert isinstance(server, ServerProcess)
+        os.kill(server.process.pid, signal.SIGKILL)
+        server.process.wait(10)
+        for u in uploads:
+            u.thread.join(30)
+        server.stop()
+        assert [u.answer for u in uploads[2:]] == [None] * 3, "no upload was cut"
+
+        leave_on_s3(s3_server, prefix, [untouched, str(uuid.uuid4())])
+        assert len(view.temporaries()) == 1 + 2
+
+        time.sleep(LEASE + 0.5)  # every heartbeat of the dead server is stale now
+        # no server runs: gc alone puts everything right, and clears every temporary at once
+        # (the file store's test shows the default idle time sparing them)
+        report = gc(db_url, store, "--temporaries-idle", "0", env=env)
+        assert "Undid 3 abandoned uploads; removed 2 unowned objects." in report, report
+        assert view.files() == sorted(f"images/{u.image_id}" for u in uploads[:2])
+
+        server = start_server(db_url, tmp_path, auth=False, env=env)
+        c = server.client("p-crash")
+        docs = settled(c, [u.image_id for u in uploads], timeout=5)
+        active = []
+        for u in uploads:
+            doc = docs[u.image_id]
+            if u.answer == 204:
+                assert doc["status"] == "active", doc
+            if doc["status"] == "active":
+                assert Digests.of(u.data).recorded_in(doc), u.image_id
+                assert c.get(f"/v2/images/{u.image_id}/file").content == u.data
+                active.append(u.image_id)
+            else:
+                assert_no_data(doc)
+                assert c.get(f"/v2/images/{u.image_id}/file").status_code == 204
+        assert sorted(active) == sorted(u.image_id for u in uploads[:2])
+        upload(c, uploads[2].image_id, uploads[2].data)  # a cut upload can be taken again
+        active.append(uploads[2].image_id)
+
+        assert view.files() == sorted(f"images/{i}" for i in active)
+        for u in uploads[:3]:  # every active image's object untouched
+            got = c.get(f"/v2/images/{u.image_id}/file")
+            assert got.status_code == 200 and got.content == u.data
+            assert Digests.of(u.data).recorded_in(image(c, u.image_id))
+        for image_id in (*(u.image_id for u in uploads[3:]), untouched):
+            assert_no_data(image(c, image_id))
     finally:
         server.stop()
 
