@@ -340,6 +340,35 @@ def test_a_download(server: Server, uploaded: tuple[str, bytes]) -> None:
         assert "content-range" not in r.headers
 
 
+def test_a_blob_lost_or_cut_under_the_store_is_refused_not_served_short(
+    server: Server, uploaded: tuple[str, bytes]
+) -> None:
+    """Bytes that are no longer those recorded (a file truncated or removed behind the
+    server's back) are never served: a 503 in the error format before any byte, logged and
+    counted, instead of a body shorter than its Content-Length."""
+    root = view(server).root
+    if root is None:
+        pytest.skip("changed behind the server's back: a file store's file")
+    image_id, data = uploaded
+    c = server.client("p1")
+    path = root / "images" / image_id
+    counted = 'openims_image_data_errors_total{kind="size_mismatch"}'
+
+    def mismatches() -> float:
+        for line in c.get("/metrics").text.splitlines():
+            if line.startswith(counted):
+                return float(line.split()[-1])
+        return 0.0
+
+    before = mismatches()
+    path.write_bytes(data[:100])
+    assert_error(c.get(f"/v2/images/{image_id}/file"), 503, "IMG.0317")
+    path.unlink()
+    assert_error(c.get(f"/v2/images/{image_id}/file", headers={"Range": "bytes=0-9"}), 503)
+    assert mismatches() == before + 2
+    assert image(c, image_id)["status"] == "active"  # the record stands; the operator acts
+
+
 RANGES = [  # header -> (first, last) of the 206
     ("bytes=0-9", (0, 9)),
     ("bytes=10-", (10, 1023)),

@@ -310,12 +310,13 @@ class ImageData:
         await tx.end_upload()
 
     async def _store_call(self, call: Awaitable[Any]) -> Any:
-        """An image store call; its failures become the 503 of an unavailable store."""
+        """An image store call; its failures (a disk's OSError, an S3 client's own errors)
+        become the 503 of an unavailable store, logged and counted."""
         try:
             return await call
         except errors.ApiError:
             raise
-        except (OSError, RuntimeError, ValueError) as exc:
+        except Exception as exc:
             metrics.record_data_error("store")
             log.error("image store failure: %s", exc)
             raise errors.IMAGE_STORE_UNAVAILABLE() from exc
@@ -453,6 +454,13 @@ class ImageData:
         wanted = requested(size)
         start, end = wanted if wanted is not None else (0, size)
         key = blobs.key("images", image_id)
+        # what the store holds must be what was recorded: a lost or replaced blob is refused
+        # before a byte is sent (a 503 and an error an operator sees), not served short; one
+        # that changes while it is sent cuts the connection instead (below, and FileSlice)
+        stored = await self._store_call(self.blobs.size(key))
+        if stored != size:
+            self._mismatch(image_id, size, stored)
+            raise errors.IMAGE_STORE_UNAVAILABLE()
 
         async def chunks() -> AsyncIterator[bytes]:
             sent = 0
@@ -465,13 +473,7 @@ class ImageData:
             except FileNotFoundError:
                 pass
             if sent != end - start:
-                metrics.record_data_error("size_mismatch")
-                log.error(
-                    "image %s: the store holds other bytes than the %d recorded; "
-                    "the download was cut",
-                    image_id,
-                    size,
-                )
+                self._mismatch(image_id, size, None)
                 raise errors.IMAGE_STORE_UNAVAILABLE()
 
         return Download(
@@ -482,6 +484,16 @@ class ImageData:
             partial=wanted is not None,
             path=self.blobs.local_path(key),
             chunks=chunks,
+        )
+
+    def _mismatch(self, image_id: str, recorded: int, stored: int | None) -> None:
+        metrics.record_data_error("size_mismatch")
+        held = "no blob" if stored is None else f"{stored} bytes"
+        log.error(
+            "image %s: the store holds %s, not the %d bytes recorded; download refused or cut",
+            image_id,
+            held,
+            recorded,
         )
 
     async def delete_data(self, image_id: str) -> None:
