@@ -10,6 +10,7 @@ from openims.domain import access, documents, patch, registry, times
 from openims.domain.access import Caller
 from openims.domain.documents import Document
 from openims.service.image_data import ImageData
+from openims.service.tags import change_tags
 from openims.store.images import ImageStore
 
 
@@ -53,27 +54,25 @@ class Images:
             return tx.doc
 
     async def add_tag(self, caller: Caller, image_id: str, tag: str) -> None:
-        await self._change_tags(caller, image_id, documents.check_tag(tag), add=True)
+        """Glance's tag PUT: a tag the image has already is no change."""
+        tag = documents.check_tag(tag)
+        await change_tags(
+            self.store,
+            caller,
+            image_id,
+            lambda current: current if tag in current else [*current, tag],
+        )
 
     async def remove_tag(self, caller: Caller, image_id: str, tag: str) -> None:
-        await self._change_tags(caller, image_id, documents.check_tag(tag), add=False)
+        """Glance's tag DELETE: a tag the image lacks is a 404."""
+        tag = documents.check_tag(tag)
 
-    async def _change_tags(self, caller: Caller, image_id: str, tag: str, *, add: bool) -> None:
-        async with self.store.image_for_update(image_id, caller) as tx:
-            access.require_owner(caller, tx.access, "modify_image")
-            tags = list(tx.doc.get("tags") or [])
-            if add:
-                if tag in tags:
-                    return
-                tags.append(tag)
-            else:
-                if tag not in tags:
-                    raise errors.TAG_NOT_FOUND(tag=tag)
-                tags.remove(tag)
-            doc = dict(tx.doc)
-            doc["tags"] = documents.check_tags(tags)
-            doc["updated_at"] = times.later(doc.get("updated_at"), times.now())
-            await tx.save(documents.canonical(doc, stored=True))
+        def without(current: list[str]) -> list[str]:
+            if tag not in current:
+                raise errors.TAG_NOT_FOUND(tag=tag)
+            return [t for t in current if t != tag]
+
+        await change_tags(self.store, caller, image_id, without)
 
     async def delete(self, caller: Caller, image_id: str) -> None:
         async with self.store.image_for_update(image_id, caller) as tx:

@@ -17,6 +17,27 @@ from openims.domain.tags import Tag, TagQuery
 from openims.store.images import ImageStore
 
 
+async def change_tags(
+    store: ImageStore,
+    caller: Caller,
+    image_id: str,
+    change: Callable[[list[str]], list[str]],
+) -> None:
+    """The one locked update of an image's tag list, for both faces' tag calls: only the owner
+    (or an admin) changes tags; `change` maps the current list to the new one (or raises), and
+    an unchanged list writes nothing."""
+    async with store.image_for_update(image_id, caller) as tx:
+        access.require_owner(caller, tx.access, "modify_image")
+        current = list(tx.doc.get("tags") or [])
+        new = change(current)
+        if new == current:
+            return
+        doc = dict(tx.doc)
+        doc["tags"] = documents.check_tags(new)
+        doc["updated_at"] = times.later(doc.get("updated_at"), times.now())
+        await tx.save(documents.canonical(doc, stored=True))
+
+
 class Tags:
     def __init__(self, store: ImageStore) -> None:
         self.store = store
@@ -86,16 +107,7 @@ class Tags:
     async def _change(
         self, caller: Caller, image_id: str, change: Callable[[list[str]], list[str]]
     ) -> None:
-        async with self.store.image_for_update(image_id, caller) as tx:
-            access.require_owner(caller, tx.access, "modify_image")
-            current = list(tx.doc.get("tags") or [])
-            new = change(current)
-            if new == current:
-                return
-            doc = dict(tx.doc)
-            doc["tags"] = documents.check_tags(new)
-            doc["updated_at"] = times.later(doc.get("updated_at"), times.now())
-            await tx.save(documents.canonical(doc, stored=True))
+        await change_tags(self.store, caller, image_id, change)
 
     async def query(self, caller: Caller, q: TagQuery) -> dict[str, Any]:
         """`POST /v2/{project_id}/images/resource_instances/action`: the project's own images
