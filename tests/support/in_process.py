@@ -91,6 +91,10 @@ def start_in_process(
         if "image_store" not in values and "OPENIMS_IMAGE_STORE" not in (env or {}):
             images = stack.enter_context(tempfile.TemporaryDirectory(prefix="openims-images-"))
             values["image_store"] = f"file://{images}"
+        if "obs" not in values and "OPENIMS_OBS" not in (env or {}):
+            # the IMS object storage: a directory of the server's own, never ./data/obs
+            # (tests put objects in `app.state.services.obs.root`)
+            values["obs"] = stack.enter_context(tempfile.TemporaryDirectory(prefix="openims-obs-"))
         app = create_app(settings(database_url, env, no_auth=no_auth, **values))
         portal = stack.enter_context(start_blocking_portal(backend_options={"use_uvloop": True}))
         stack.enter_context(portal.wrap_async_context_manager(app.router.lifespan_context(app)))

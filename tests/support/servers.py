@@ -301,6 +301,7 @@ def start_server(
     server_env = {
         "OPENIMS_LOG_LEVEL": "warning",
         "OPENIMS_IMAGE_STORE": image_store_for(database_url, directory),
+        "OPENIMS_OBS": str(directory / "obs"),  # the IMS object storage: never ./data/obs
         **(env or {}),
     }
     for attempt in range(3):

@@ -10,6 +10,7 @@ from openims.config import Settings
 from openims.domain.access import Caller
 from openims.domain.flavors import FlavorCatalog
 from openims.service import jobs_for_tests
+from openims.service.creation import Creation
 from openims.service.image_data import ImageData
 from openims.service.images import Images
 from openims.service.ims_info import ImsInfo
@@ -65,6 +66,10 @@ class Services:
         )
         if settings.test_jobs:
             jobs_for_tests.register(self.jobs)
+        # creating images from the IMS object storage (its job handlers register themselves)
+        self.creation = Creation(
+            store, self.data, self.obs, self.jobs, max_bytes=settings.max_image_bytes
+        )
 
     @classmethod
     def open(cls, settings: Settings, *, pool_size: int | None = None) -> Services:
