@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,9 @@ import httpx
 import pytest
 from aiobotocore.session import get_session
 
+from openims import errors
+from openims.domain import documents
+from openims.service.image_data import SYSTEM
 from tests.support.fixtures import server_fixture, shared_server
 from tests.support.jobs import wait_for_job
 from tests.support.seaweed import S3Server
@@ -352,3 +356,45 @@ def test_create_image_from_an_s3_bucket(
     doc = c.get(f"/v2/images/{job['entities']['image_id']}").json()
     assert doc["status"] == "active" and doc["checksum"] == md5(disk)
     assert downloaded(c, doc["id"]) == disk
+
+
+# --- re-runs: the jobs foundation may run a handler again from the start after a crash -------
+class Rerun:
+    """What a handler sees of its job (`service.jobs.JobRun`): params and which attempt."""
+
+    def __init__(self, params: dict[str, Any], attempt: int) -> None:
+        self.job_id = "0" * 32
+        self.params = params
+        self.attempt = attempt
+
+    async def progress(self, fraction: float, **entities: Any) -> None:
+        return None
+
+
+def test_a_rerun_takes_over_what_a_dead_run_left(server: Server, disk: bytes) -> None:
+    bucket = bucket_with(server, {"disk.qcow2": disk})
+    services = server.app.state.services  # type: ignore[attr-defined]
+    portal = server.transport.portal  # type: ignore[attr-defined]
+    c = client(server)
+    image_id = create(c, name="half-done", disk_format="qcow2")["id"]
+    params = {"image_id": image_id, "image_url": f"{bucket}:disk.qcow2"}
+
+    async def die_half_way() -> None:  # what a run killed while the bytes streamed leaves
+        async with services.store.image_for_update(image_id, SYSTEM) as tx:
+            await tx.save(documents.canonical({**tx.doc, "status": "saving"}, stored=True))
+            await tx.begin_upload("a-dead-run", "images", "queued", time.time())
+
+    portal.call(die_half_way)
+    # a first run finding someone else's upload does not touch it
+    with pytest.raises(errors.ApiError) as caught:
+        portal.call(services.creation.run_register, Rerun(params, 1))
+    assert caught.value.spec is errors.STATUS_TRANSITION
+    assert c.get(f"/v2/images/{image_id}").json()["status"] == "saving"
+    # a re-run takes the dead run's upload over and finishes the image
+    assert portal.call(services.creation.run_register, Rerun(params, 2)) == {"image_id": image_id}
+    doc = c.get(f"/v2/images/{image_id}").json()
+    assert (doc["status"], doc["checksum"]) == ("active", md5(disk))
+    # a run after the image was finished (the job's end was not recorded) changes nothing
+    assert portal.call(services.creation.run_register, Rerun(params, 3)) == {"image_id": image_id}
+    assert c.get(f"/v2/images/{image_id}").json() == doc
+    assert downloaded(c, image_id) == disk
