@@ -136,10 +136,17 @@ class JobStore:
         )
 
     async def _give_up(self, conn: AsyncConnection, *, now: float, attempts: int) -> None:
+        """Fail the lapsed jobs that have had `attempts` runs. On PostgreSQL the rows another
+        claimer holds are skipped (it is failing them itself), so claimers never wait on, or
+        deadlock over, each other's rows."""
         reason = errors.JOB_INTERRUPTED(attempts=attempts)
+        exhausted = sa.and_(_lapsed(now), _J.attempts >= attempts)
+        if not self.sqlite:
+            locked = sa.select(_J.id).where(exhausted).with_for_update(skip_locked=True)
+            exhausted = _J.id.in_(locked.scalar_subquery())
         await conn.execute(
             jobs.update()
-            .where(_lapsed(now), _J.attempts >= attempts)
+            .where(exhausted)
             .values(
                 status=rules.FAIL,
                 error_code=reason.code,
