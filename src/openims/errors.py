@@ -518,7 +518,13 @@ CBR_BACKUP_NOT_FOUND = _e(
     "IMG.0198",
     "Backup ID does not match the backup type or does not exist: {backup_id}",
 )
-KMS_KEY_NOT_FOUND = _e("kms_key_not_found", 400, "IMG.0095", "The KMS key does not exist: {cmk_id}")
+# (the export branch defines the same entry, same key and words: keep one when both are merged)
+KMS_KEY_NOT_FOUND = _e(
+    "kms_key_not_found",
+    400,
+    "IMG.0095",
+    "The KMS key does not exist: {cmk_id} (this deployment has no key management service).",
+)
 BMS_NO_ENCRYPTION = _e(
     "bms_no_encryption", 400, "IMG.0118", "The BMS image does not support KMS encryption."
 )
