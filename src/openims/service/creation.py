@@ -96,8 +96,6 @@ class Creation:
     async def _submit_new(self, caller: Caller, plan: FileImport) -> str:
         _writer(caller, "create_image")
         await self._check_source(plan.source)
-        # TODO(quota): require room for one more image of `size` bytes once the quota
-        # service exists (its error is IMS's IMG.0015)
         image_id = str(uuid.uuid4())
         doc = documents.new_image(
             {**plan.fields, "disk_format": plan.disk_format},
