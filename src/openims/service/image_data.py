@@ -206,8 +206,8 @@ class ImageData:
                 await _close(chunks)
                 return None
             left = await tx.upload()
-            if left is not None and take_over:
-                await tx.end_upload()
+            if left is not None and take_over and status == "saving":
+                await tx.end_upload()  # an earlier run's (its job's lease says it is dead)
             elif left is not None or status != "queued":
                 await _close(chunks)
                 raise errors.STATUS_TRANSITION(current=status, target="saving")
