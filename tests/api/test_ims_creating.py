@@ -398,3 +398,19 @@ def test_a_rerun_takes_over_what_a_dead_run_left(server: Server, disk: bytes) ->
     assert portal.call(services.creation.run_register, Rerun(params, 3)) == {"image_id": image_id}
     assert c.get(f"/v2/images/{image_id}").json() == doc
     assert downloaded(c, image_id) == disk
+
+
+def test_an_object_gone_before_the_job_ran_fails_it(server: Server, disk: bytes) -> None:
+    """The object (or its bucket) removed between the submit and the job: the job fails with
+    IMS's code and the image it made is removed."""
+    bucket = bucket_with(server, {})
+    services = server.app.state.services  # type: ignore[attr-defined]
+    portal = server.transport.portal  # type: ignore[attr-defined]
+    c = client(server)
+    for url, code in ((f"{bucket}:gone.qcow2", "IMG.0057"), ("gone-bucket:x.qcow2", "IMG.0069")):
+        image_id = create(c, name="made", disk_format="qcow2")["id"]
+        params = {"image_id": image_id, "image_url": url, "new_image": True}
+        with pytest.raises(errors.ApiError) as caught:
+            portal.call(services.creation.run_import, Rerun(params, 1))
+        assert caught.value.code == code
+        assert c.get(f"/v2/images/{image_id}").status_code == 404
