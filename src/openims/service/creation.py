@@ -166,16 +166,23 @@ class Creation:
         await self.store.image(image_id, SYSTEM)
 
     async def _remove(self, image_id: str) -> None:
-        """Remove an image a failed job created, with whatever bytes it got."""
+        """Remove an image a failed job created, with whatever bytes it got — if it is still
+        as the job left it (`queued`, no upload): its owner may have filled it another way
+        meanwhile (a Glance upload), and bytes someone else put there are not the job's."""
         try:
             async with self.store.image_for_update(image_id, SYSTEM) as tx:
+                if tx.doc.get("status") != "queued" or await tx.upload() is not None:
+                    log.warning("image %s: changed by another hand; its job leaves it", image_id)
+                    return
                 await tx.delete()
         except errors.ApiError as error:
             if error.spec is not errors.IMAGE_NOT_FOUND:
                 log.exception("image %s: could not remove it after its job failed", image_id)
-        except Exception:
+                return
+        except Exception:  # the image stays queued without bytes; its owner may delete it
             log.exception("image %s: could not remove it after its job failed", image_id)
-        await self.data.delete_data(image_id)
+            return
+        await self.data.delete_data(image_id)  # a blob a failed commit may have left
 
 
 def _writer(caller: Caller, action: str) -> None:
