@@ -435,13 +435,6 @@ class ImageStore:
                 (await conn.execute(sa.select(sa.func.count()).select_from(images))).scalar_one()
             )
 
-    async def owned_count(self, project_id: str) -> int:
-        """How many images `project_id` owns (what its image quota counts)."""
-        async with self._read() as conn:
-            query = sa.select(sa.func.count()).select_from(images)
-            result = await conn.execute(query.where(images.c.owner == project_id))
-            return int(result.scalar_one())
-
     async def owned(self, project_id: str) -> list[Document]:
         """The documents of the images `project_id` owns, newest first (the IMS tag API's
         queries and aggregates: a project's tags are those of its own images)."""
