@@ -416,3 +416,29 @@ def test_an_object_gone_before_the_job_ran_fails_it(server: Server, disk: bytes)
             portal.call(services.creation.run_import, Rerun(params, 1))
         assert caught.value.code == code
         assert c.get(f"/v2/images/{image_id}").status_code == 404
+
+
+def test_the_project_quota_is_checked_at_once(server: Server, disk: bytes) -> None:
+    """IMS's IMG.0015 before any job: no room for one more image, or for the file's bytes
+    (the operator's per-project limits, docs/quotas.md); nothing is created."""
+    bucket = bucket_with(server, {"disk.qcow2": disk})
+    services = server.app.state.services  # type: ignore[attr-defined]
+    portal = server.transport.portal  # type: ignore[attr-defined]
+    project = f"p-quota-{uuid.uuid4().hex[:8]}"
+    c = client(server, project)
+    queued = create(c, name="queued", disk_format="qcow2")
+    body = {**GOOD, "image_url": f"{bucket}:disk.qcow2"}
+
+    async def limit(images: int | None, size: int | None) -> None:
+        await services.quotas.set(project, images=images, size=size)
+
+    portal.call(limit, 1, None)  # the queued image fills the project's image quota
+    ims_error(c.post("/v2/cloudimages/action", json=body), "IMG.0015")
+    portal.call(limit, 10, len(disk) - 1)  # room for images, not for the file's bytes
+    ims_error(c.post("/v1/cloudimages/dataimages/action", json=body), "IMG.0015")
+    path = f"/v1/cloudimages/{queued['id']}/upload"
+    ims_error(c.put(path, json={"image_url": f"{bucket}:disk.qcow2"}), "IMG.0015")
+    assert [i["id"] for i in images(c)] == [queued["id"]]
+    portal.call(services.quotas.unset, project)  # the defaults again
+    job = wait_for_job(c, job_of(c.put(path, json={"image_url": f"{bucket}:disk.qcow2"})))
+    assert job["status"] == "SUCCESS", job

@@ -74,7 +74,7 @@ class Services:
             jobs_for_tests.register(self.jobs)
         # creating images from the IMS object storage (its job handlers register themselves)
         self.creation = Creation(
-            store, self.data, self.obs, self.jobs, max_bytes=settings.max_image_bytes
+            store, self.data, self.obs, self.jobs, self.quotas, max_bytes=settings.max_image_bytes
         )
 
     @classmethod

@@ -28,6 +28,7 @@ from openims.domain.creation import FileImport
 from openims.domain.obs import ObjectName, parse_object_url
 from openims.service.image_data import SYSTEM, ImageData
 from openims.service.jobs import JobRun, Jobs
+from openims.service.quotas import Quotas
 from openims.store.images import ImageStore
 from openims.store.obs import ObjectStorage
 
@@ -43,6 +44,7 @@ class Creation:
         data: ImageData,
         obs: ObjectStorage,
         jobs: Jobs,
+        quotas: Quotas,
         *,
         max_bytes: int,
     ) -> None:
@@ -50,6 +52,7 @@ class Creation:
         self.data = data
         self.obs = obs
         self.jobs = jobs
+        self.quotas = quotas
         self.max_bytes = max_bytes
         for job_type in (creation.IMPORT_IMAGE, creation.IMPORT_DATA_IMAGE):
             jobs.register(job_type, self.run_import)
@@ -85,7 +88,9 @@ class Creation:
         image_files.admit_upload(
             caller, loaded.access, loaded.doc, target="saving", action="register_image"
         )
-        await self._check_source(source)
+        size = await self._check_source(source)
+        owner = loaded.access.owner or caller.project_id
+        await self.quotas.require_room(owner, images=0, size=size)  # its bytes, early (IMG.0015)
         return await self.jobs.submit(
             caller,
             creation.REGISTER_IMAGE,
@@ -95,7 +100,10 @@ class Creation:
 
     async def _submit_new(self, caller: Caller, plan: FileImport) -> str:
         _writer(caller, "create_image")
-        await self._check_source(plan.source)
+        size = await self._check_source(plan.source)
+        # the project's quota, early: one more image of this many bytes (IMG.0015); creating
+        # the image checks its count again, race-free, and the job its bytes
+        await self.quotas.require_room(caller.project_id, images=1, size=size)
         image_id = str(uuid.uuid4())
         doc = documents.new_image(
             {**plan.fields, "disk_format": plan.disk_format},
@@ -157,6 +165,7 @@ class Creation:
         await self.data.fill(
             image_id,
             _reporting(self.obs.read(source), run, size),
+            size=size,
             take_over=run.attempt > 1,
             refusals=lambda refusal: _in_ims_words(refusal, source),
         )

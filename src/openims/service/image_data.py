@@ -187,6 +187,7 @@ class ImageData:
         image_id: str,
         chunks: AsyncIterator[bytes],
         *,
+        size: int | None,
         take_over: bool,
         refusals: Callable[[errors.ApiError], errors.ApiError] | None = None,
     ) -> Received | None:
@@ -198,8 +199,10 @@ class ImageData:
 
         Jobs may be run again from the start after a crash, so: an image already `active` was
         filled by an earlier run (None, nothing done), and with `take_over` (a re-run) the
-        upload an earlier run left is replaced by this one. `refusals` may restate the
-        pipeline's refusals of the bytes (format, safety, size) in the caller's words."""
+        upload an earlier run left is replaced by this one. `size` (the source's, if known)
+        is checked against the owner's byte quota before any byte, as a declared length is.
+        `refusals` may restate the pipeline's refusals of the bytes (format, safety, size) in
+        the caller's words."""
         token = str(uuid.uuid4())
         async with self.store.image_for_update(image_id, SYSTEM) as tx:
             status = tx.doc.get("status")
@@ -213,12 +216,13 @@ class ImageData:
                 await _close(chunks)
                 raise errors.STATUS_TRANSITION(current=status, target="saving")
             disk_format = str(tx.doc["disk_format"])
+            room = await _room(tx, size)  # the owner's byte quota, before any byte
             await tx.save(_with(tx.doc, status="saving"))
             await tx.begin_upload(token, "images", "queued", time.time())
         key = blobs.key("images", image_id)
         try:
             try:
-                received = await self._receive(image_id, token, key, chunks, disk_format)
+                received = await self._receive(image_id, token, key, chunks, disk_format, room)
             finally:
                 await asyncio.shield(_close(chunks))
         except BaseException as exc:
