@@ -99,6 +99,13 @@ class Settings(BaseSettings):
     # documented example (quota 20, min 1, max 1000) gives the default and the bounds. Reported
     # only for now: creating past it is not refused yet (docs/ims-operations.md)
     image_quota: int = Field(default=IMAGE_QUOTA_DEFAULT, ge=IMAGE_QUOTA[0], le=IMAGE_QUOTA[1])
+    # --- the web console (docs/console.md) ---
+    # the key that signs console session cookies: at least 32 characters. Unset, `serve`
+    # draws a random one at start (shared by its workers), so sessions end with the process;
+    # replicas behind one address need the same value.
+    console_secret: str | None = Field(default=None, min_length=32, repr=False)
+    # how long a console session lasts after signing in
+    console_session_hours: float = Field(default=8.0, gt=0, le=24 * 30)
 
     @field_validator("database_url")
     @classmethod
