@@ -104,6 +104,7 @@ def serve(**options: Any) -> None:
     click.echo(
         f"OpenIMS {__version__} on {base} (database {redacted(settings.database_url)})", err=True
     )
+    click.echo(f"The web console: {base}/console", err=True)
     with _metrics_directory(settings.workers):
         _run(settings, listener)
 
