@@ -19,9 +19,6 @@ from openims.api.http import errors as api_errors
 from openims.auth.caller import Authenticator
 from openims.errors import ApiError
 
-# The web console names its caller from its own session cookie (`api.console.session`), never
-# from API credentials: its paths are outside this middleware.
-CONSOLE_PATH = "/console"
 # Version discovery, liveness, metrics and the API description: what clients and load
 # balancers read before they hold credentials. Everything else needs a caller.
 PUBLIC_PATHS = frozenset(
@@ -35,15 +32,21 @@ PUBLIC_PATHS = frozenset(
         "/openapi.json",
         "/docs",
         "/docs/oauth2-redirect",
-        CONSOLE_PATH,
     }
 )
 
 
 # One API version (`GET /v2.1`, `GET /v1`: the IMS SDK's `show_version`).
 VERSION_PATH = re.compile(r"/v[0-9]+(\.[0-9]+)?/?")
-# The files of the API reference page (`api.routes.meta`), and the console's pages.
-PUBLIC_PREFIXES = ("/docs/assets/", CONSOLE_PATH + "/")
+# The files of the API reference page (`api.routes.meta`).
+PUBLIC_PREFIXES = ("/docs/assets/",)
+# The web console names its caller from its own session cookie (`api.console.session`), never
+# from API credentials: each of its routes asks for the session itself.
+CONSOLE_PATH = "/console"
+
+
+def is_console(path: str) -> bool:
+    return path == CONSOLE_PATH or path.startswith(CONSOLE_PATH + "/")
 
 
 def is_public(path: str) -> bool:
@@ -80,7 +83,7 @@ class Authenticate:
         self.authenticator = authenticator
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or is_public(scope["path"]):
+        if scope["type"] != "http" or is_public(scope["path"]) or is_console(scope["path"]):
             await self.app(scope, receive, send)
             return
         recorder = _Recorder(receive)
