@@ -203,9 +203,7 @@ def test_protected_images_say_so_and_are_not_deleted(auth_server: AuthServer) ->
     client = sign_in(auth_server, "t1")
     page = client.get(f"/console/images/{doc['id']}")
     assert "protected and cannot be deleted" in page.text
-    refused = client.post(
-        f"/console/images/{doc['id']}/delete", data={"csrf_token": csrf_of(page)}
-    )
+    refused = client.post(f"/console/images/{doc['id']}/delete", data={"csrf_token": csrf_of(page)})
     assert refused.status_code == 403
     assert "is protected and cannot be deleted" in refused.text
     assert auth_server.client("t1").get(f"/v2/images/{doc['id']}").status_code == 200

@@ -72,7 +72,7 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = os.environ.get("OPENIMS_ARTIFACTS")
     directory = Path(root) / "console" if root else tmp_path_factory.mktemp("console-shots")
     directory.mkdir(parents=True, exist_ok=True)
-    print(f"console screenshots: {directory}")  # noqa: T201 (where to find them)
+    print(f"console screenshots: {directory}")  # where to find them
     return directory
 
 
