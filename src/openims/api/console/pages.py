@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, quote
 from fastapi import APIRouter
 from jinja2 import Environment, FileSystemLoader
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from openims import errors
 from openims.api import deps
@@ -36,6 +36,7 @@ from openims.api.console.session import (
 from openims.api.http import body
 from openims.api.routes import image_data
 from openims.auth.caller import NO_AUTH_DEFAULT_PROJECT
+from openims.auth.credentials import CredentialsAuthenticator
 from openims.domain import documents, patch, registry
 from openims.domain.access import MEMBER_STATUSES, ROLES, Caller
 from openims.errors import ApiError
@@ -118,8 +119,12 @@ def visit(request: Request) -> Visit:
     no_auth = deps.settings(request).no_auth
     found = sessions.decode(request.cookies.get(COOKIE))
     if found is not None:
-        return Visit(request, sessions, found, no_auth)
-    return Visit(request, sessions, sessions.new(None), no_auth, fresh=True)
+        v = Visit(request, sessions, found, no_auth)
+    else:
+        v = Visit(request, sessions, sessions.new(None), no_auth, fresh=True)
+    if v.caller is not None:  # the access log names the project, as for an API request
+        request.scope.setdefault("state", {})["caller"] = v.caller
+    return v
 
 
 async def form(request: Request) -> dict[str, str]:
@@ -213,10 +218,10 @@ async def sign_in(request: Request) -> Response:
         valid = len(project) <= 64 and project.isprintable() and role in NO_AUTH_ROLES
         caller = Caller(project, frozenset({role})) if valid else None
     else:
-        check = getattr(deps.authenticator(request), "sign_in", None)
+        checker = deps.authenticator(request)
         caller = None
-        if check is not None:
-            caller = check(
+        if isinstance(checker, CredentialsAuthenticator):
+            caller = checker.sign_in(
                 token=fields.get("token", "").strip(),
                 access_key=fields.get("access_key", "").strip(),
                 secret_key=fields.get("secret_key", "").strip(),
@@ -548,8 +553,6 @@ async def create_image(request: Request) -> Response:
 
 
 def _json_error(v: Visit, status: int, message: str) -> Response:
-    from starlette.responses import JSONResponse
-
     return v.finish(JSONResponse({"message": message}, status_code=status))
 
 
