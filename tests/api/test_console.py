@@ -195,6 +195,19 @@ def test_edits_are_refused_with_the_apis_message_next_to_the_field(
     assert 'id="error-tag"' in tag.text
     api = auth_server.client("t1")
     assert api.get(f"/v2/images/{doc['id']}").json()["name"] == "keep"
+    # custom properties: set, refused for a read-only attribute (as the PATCH API), removed
+    url = f"/console/images/{doc['id']}/properties"
+    assert (
+        client.post(url, data={"csrf_token": token, "key": "team", "value": "blue"}).status_code
+        == 303
+    )
+    assert api.get(f"/v2/images/{doc['id']}").json()["team"] == "blue"
+    read_only = client.post(url, data={"csrf_token": token, "key": "status", "value": "x"})
+    assert read_only.status_code == 403
+    assert 'id="error-property"' in read_only.text
+    removed = client.post(url, data={"csrf_token": token, "key": "team", "action": "remove"})
+    assert removed.status_code == 303
+    assert "team" not in api.get(f"/v2/images/{doc['id']}").json()
 
 
 def test_protected_images_say_so_and_are_not_deleted(auth_server: AuthServer) -> None:
