@@ -9,15 +9,18 @@ from openims import errors, metrics
 from openims.config import Settings
 from openims.domain.access import Caller
 from openims.domain.flavors import FlavorCatalog
+from openims.service import jobs_for_tests
 from openims.service.image_data import ImageData
 from openims.service.images import Images
 from openims.service.ims_info import ImsInfo
+from openims.service.jobs import Jobs
 from openims.service.listing import Listing
 from openims.service.sharing import Sharing
 from openims.service.tags import Tags
 from openims.store.blobs import BlobStore, open_store
 from openims.store.engine import create_engine
 from openims.store.images import ImageStore
+from openims.store.jobs import JobStore
 
 
 class Services:
@@ -43,6 +46,17 @@ class Services:
         self.listing = Listing(store, flavors)
         self.ims_info = ImsInfo(store, settings.image_quota)
         self.tags = Tags(store)
+        # asynchronous jobs: each service that owns a kind of job registers its handler here
+        # (`self.jobs.register(job_type, handler)`); the workers start with the application
+        self.jobs = Jobs(
+            JobStore(store),
+            lease=settings.job_lease,
+            attempts=settings.job_attempts,
+            workers=settings.job_workers,
+            poll=settings.job_poll,
+        )
+        if settings.test_jobs:
+            jobs_for_tests.register(self.jobs)
 
     @classmethod
     def open(cls, settings: Settings, *, pool_size: int | None = None) -> Services:
@@ -86,6 +100,7 @@ class Services:
         ]
 
     async def close(self) -> None:
+        await self.jobs.stop()  # running jobs are given back first
         await self.data.close()  # running imports put their images back first
         await self.blobs.close()
         await self.store.engine.dispose()
