@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import hashlib
 import re
+from typing import Any
 
 import httpx
 import pytest
 
+from openims import errors
 from openims.api.console.session import COOKIE
+from openims.service.jobs import JobRun
 from tests.support import catalogs
 from tests.support.fixtures import server_fixture
+from tests.support.jobs import register, submit, wait_for_job
 from tests.support.servers import AuthServer, Server
 
 auth_server = server_fixture("auth_server", auth=True, in_process=True)
@@ -280,3 +284,26 @@ def test_no_auth_picker_acts_as_the_chosen_project(server: Server) -> None:
     )
     assert chosen.status_code == 303
     assert "of-someone" in client.get(f"/console/images/{doc['id']}").text
+
+
+async def _console_test_job(run: JobRun) -> dict[str, Any]:
+    if run.params.get("fail"):
+        raise errors.IMAGE_NOT_FOUND(image_id="gone")
+    return {"image_id": "11111111-2222-3333-4444-555555555555", "image_name": "made"}
+
+
+def test_the_jobs_page_lists_the_projects_jobs_with_their_status(server: Server) -> None:
+    register(server, "consoleTestJob", _console_test_job)
+    done = submit(server, "consoleTestJob", {})
+    failed = submit(server, "consoleTestJob", {"fail": True})
+    other = submit(server, "consoleTestJob", {}, project_id="someone-else")
+    api = server.client()
+    for job_id in (done, failed):
+        wait_for_job(api, job_id)
+    page = browser(server).get("/console/jobs")
+    assert page.status_code == 200
+    assert done in page.text and failed in page.text
+    assert other not in page.text  # another project's job
+    assert "SUCCESS" in page.text and "FAIL" in page.text
+    assert "No image found with ID gone" in page.text
+    assert 'href="/console/images/11111111-2222-3333-4444-555555555555"' in page.text

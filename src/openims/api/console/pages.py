@@ -66,6 +66,7 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 NO_AUTH_ROLES = ("member", *ROLES)
+JOBS_SHOWN = 50  # the latest jobs of the project the jobs page lists
 # the JSON Patch dialect the console's edits are written in: Glance's v2.1, so queued images
 # may be renamed too; the rules and messages are those of `PATCH /v2/images/{id}`
 PATCH_DIALECT = patch.GLANCE.dialect(patch.V21)
@@ -498,6 +499,21 @@ async def delete_image(image_id: str, request: Request) -> Response:
         return "deleted"
 
     return await change(request, image_id, "delete", act)
+
+
+# --- jobs ----------------------------------------------------------------------------------
+
+
+@router.get("/console/jobs")
+async def job_list(request: Request) -> Response:
+    """The project's latest asynchronous IMS jobs (docs/jobs.md) with their status."""
+    v = visit(request)
+    caller = signed_in(v)
+    if isinstance(caller, Response):
+        return caller
+    services = await deps.services(request)
+    found = await services.jobs.recent(caller, JOBS_SHOWN)
+    return v.page("jobs.html", title="Jobs", jobs=[views.job_row(j) for j in found])
 
 
 # --- data: create, upload, download ----------------------------------------------------------

@@ -12,8 +12,9 @@ from urllib.parse import urlencode
 
 import orjson
 
-from openims.domain import documents, registry
+from openims.domain import documents, jobs, registry
 from openims.domain.access import MEMBER_STATUSES, Caller
+from openims.domain.jobs import Job
 from openims.domain.query import IMS_SORT_KEYS, Params
 
 TABS = ("public", "private", "shared")
@@ -216,3 +217,35 @@ def _text(value: Any) -> str:
     if isinstance(value, list | dict):
         return orjson.dumps(value).decode()
     return str(value)
+
+
+JOB_BADGES = {"SUCCESS": "ok", "INIT": "wait", "RUNNING": "wait", "FAIL": "bad"}
+
+
+@dataclass(frozen=True, slots=True)
+class JobRow:
+    id: str
+    job_type: str
+    status: str
+    badge: str
+    percent: int
+    image_id: str
+    created: str
+    ended: str
+    failure: str
+
+
+def job_row(job: Job) -> JobRow:
+    image_id = job.entities.get("image_id")
+    failure = " ".join(x for x in (job.error_code, job.fail_reason) if x)
+    return JobRow(
+        id=job.id,
+        job_type=job.job_type,
+        status=job.status,
+        badge=JOB_BADGES.get(job.status, "off"),
+        percent=round(job.progress * 100),
+        image_id=image_id if isinstance(image_id, str) else "",
+        created=short_time(jobs.render_time(job.created_at)),
+        ended=short_time(jobs.render_time(job.end_at)) if job.end_at else "",
+        failure=failure,
+    )
