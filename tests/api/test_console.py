@@ -307,3 +307,23 @@ def test_the_jobs_page_lists_the_projects_jobs_with_their_status(server: Server)
     assert "SUCCESS" in page.text and "FAIL" in page.text
     assert "No image found with ID gone" in page.text
     assert 'href="/console/images/11111111-2222-3333-4444-555555555555"' in page.text
+
+
+def test_the_list_reads_its_view_from_the_url_and_escapes_what_it_echoes(server: Server) -> None:
+    docs = [catalogs.image(name=f"gold-{i:02d}", __os_type="Linux") for i in range(5)]
+    docs.append(catalogs.image(name="win", __os_type="Windows", __platform="Windows"))
+    catalogs.load(server.database_url, docs)
+    client = browser(server)
+    page = client.get("/console/images?tab=public&os_type=Linux&sort=name&dir=asc&limit=10")
+    assert page.status_code == 200
+    names = re.findall(r'<a href="/console/images/[^"]+">([^<]+)</a>', page.text)
+    assert names == [f"gold-{i:02d}" for i in range(5)]
+    # a marker the API refuses is its message above an empty table, not a failure
+    bad = client.get("/console/images?tab=public&marker=no-such-image")
+    assert 400 <= bad.status_code < 500
+    assert 'class="message error"' in bad.text
+    # what the URL says is echoed into the form escaped (no reflected script)
+    echoed = client.get('/console/images?name="><script>alert(1)</script>&tab=<b>')
+    assert "<script>alert(1)</script>" not in echoed.text
+    assert "&#34;&gt;&lt;script&gt;" in echoed.text
+    assert 'aria-current="page">Public images' in echoed.text  # an unknown tab: the default
