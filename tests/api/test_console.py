@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from html.parser import HTMLParser
 from typing import Any
 
 import httpx
@@ -327,3 +328,39 @@ def test_the_list_reads_its_view_from_the_url_and_escapes_what_it_echoes(server:
     assert "<script>alert(1)</script>" not in echoed.text
     assert "&#34;&gt;&lt;script&gt;" in echoed.text
     assert 'aria-current="page">Public images' in echoed.text  # an unknown tab: the default
+
+
+class _Fields(HTMLParser):
+    """The form fields of a page and the ids its labels name."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fields: list[dict[str, str | None]] = []
+        self.labelled: set[str] = set()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "label" and found.get("for"):
+            self.labelled.add(str(found["for"]))
+        elif tag in ("input", "select", "textarea") and found.get("type") != "hidden":
+            self.fields.append(found)
+
+
+def test_every_field_has_a_label_for_screen_readers(auth_server: AuthServer) -> None:
+    doc = catalogs.private(auth_server.project("t1"), name="labelled", status="queued")
+    catalogs.load(auth_server.server.database_url, [doc])
+    client = sign_in(auth_server, "t1")
+    pages = [
+        "/console/images",
+        "/console/images?tab=shared",
+        f"/console/images/{doc['id']}",
+        "/console/create",
+    ]
+    anonymous = browser(auth_server.server)
+    for page, who in [*((p, client) for p in pages), ("/console/sign-in", anonymous)]:
+        parsed = _Fields()
+        parsed.feed(who.get(page).text)
+        assert parsed.fields, page
+        for field in parsed.fields:
+            named = field.get("aria-label") or field.get("id") in parsed.labelled
+            assert named, (page, field)
