@@ -22,7 +22,9 @@ pytestmark = [pytest.mark.slow, TIMEOUT]
 
 PROJECT = "p-crash"
 SIZE = 128 << 20  # large enough that the copy is still running when the server is killed
-ENV = {"OPENIMS_JOB_LEASE": "1", "OPENIMS_JOB_POLL": "0.05"}
+# a short lease, so the restarted server runs the job again soon; attempts to spare, so a
+# lease lost to a loaded machine (a renewal late) does not fail the job
+ENV = {"OPENIMS_JOB_LEASE": "2", "OPENIMS_JOB_ATTEMPTS": "5", "OPENIMS_JOB_POLL": "0.05"}
 
 
 def big_file(path: Path) -> str:
