@@ -189,11 +189,8 @@ def test_the_other_creating_calls(server: Server, disk: bytes) -> None:
             raw,
         ),
     ]
-    jobs = [
-        (job_of(c.post(path, json=body)), job_type, data) for path, body, job_type, data in calls
-    ]
-    for job_id, job_type, data in jobs:
-        job = wait_for_job(c, job_id)
+    for path, body, job_type, data in calls:  # one at a time: this server's workers run each
+        job = wait_for_job(c, job_of(c.post(path, json=body)))
         assert (job["status"], job["job_type"]) == ("SUCCESS", job_type), job
         doc = c.get(f"/v2/images/{job['entities']['image_id']}").json()
         assert doc["status"] == "active" and doc["size"] == len(data)

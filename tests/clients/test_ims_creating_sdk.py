@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
@@ -39,7 +40,7 @@ from huaweicloudsdkims.v2 import (
     TagKeyValue,
 )
 
-from tests.support.servers import AuthServer
+from tests.support.servers import AuthServer, obs_for
 from tests.support.uploads import md5, qcow2
 
 pytestmark = [
@@ -55,9 +56,9 @@ def ims(srv: AuthServer, who: str = "t1") -> ImsClient:
 
 
 def bucket_with(srv: AuthServer, files: dict[str, bytes]) -> str:
-    """A new bucket in the server process's object storage (its `OPENIMS_OBS` directory)."""
+    """A new bucket in the object storage of the database's servers (`OPENIMS_OBS`)."""
     bucket = f"sdk-{uuid.uuid4().hex[:12]}"
-    root = srv.log.parent / "obs" / bucket
+    root = obs_for(srv.server.database_url) / bucket
     root.mkdir(parents=True)
     for key, data in files.items():
         path = root / key
@@ -127,22 +128,32 @@ def test_data_image_and_quick_import(auth_server: AuthServer, disk: bytes) -> No
         os_version="CentOS 7.0 64bit",
         type="ECS",
     )
-    submitted = [
-        (sdk.create_data_image(CreateDataImageRequest(body=data)), "imsImportDataImageJob", disk),
+    calls: list[tuple[Callable[[], Any], str, bytes]] = [
         (
-            sdk.create_data_image_in_safe_mode(CreateDataImageInSafeModeRequest(body=data)),
+            lambda: sdk.create_data_image(CreateDataImageRequest(body=data)),
             "imsImportDataImageJob",
             disk,
         ),
-        (sdk.import_image_quick(ImportImageQuickRequest(body=quick)), "imsImportImageJob", raw),
         (
-            sdk.import_image_quick_in_safe_mode(ImportImageQuickInSafeModeRequest(body=quick)),
+            lambda: sdk.create_data_image_in_safe_mode(CreateDataImageInSafeModeRequest(body=data)),
+            "imsImportDataImageJob",
+            disk,
+        ),
+        (
+            lambda: sdk.import_image_quick(ImportImageQuickRequest(body=quick)),
+            "imsImportImageJob",
+            raw,
+        ),
+        (
+            lambda: sdk.import_image_quick_in_safe_mode(
+                ImportImageQuickInSafeModeRequest(body=quick)
+            ),
             "imsImportImageJob",
             raw,
         ),
     ]
-    for response, job_type, content in submitted:
-        job = wait(sdk, response.job_id)
+    for call, job_type, content in calls:  # one at a time: the submitting server runs each
+        job = wait(sdk, call().job_id)
         assert (job.status, job.job_type) == ("SUCCESS", job_type), job
         shown = sdk.glance_show_image(GlanceShowImageRequest(image_id=job.entities.image_id))
         assert (shown.status, shown.size) == ("active", len(content))

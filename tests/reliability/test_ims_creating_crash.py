@@ -44,8 +44,10 @@ def big_file(path: Path) -> str:
 
 
 def test_a_killed_creating_job_runs_again_and_ends_whole(db_url: str, tmp_path: Path) -> None:
-    md5 = big_file(tmp_path / "obs" / "crash-bucket" / "disk.raw")  # the servers' OPENIMS_OBS
-    server: ServerProcess = start_server(db_url, tmp_path, auth=False, env=ENV)
+    obs = tmp_path / "obs"
+    md5 = big_file(obs / "crash-bucket" / "disk.raw")
+    env = {**ENV, "OPENIMS_OBS": str(obs)}
+    server: ServerProcess = start_server(db_url, tmp_path, auth=False, env=env)
     try:
         c = server.client(PROJECT)
         body = {"name": "survivor", "image_url": "crash-bucket:disk.raw", "min_disk": 40}
@@ -61,7 +63,7 @@ def test_a_killed_creating_job_runs_again_and_ends_whole(db_url: str, tmp_path: 
         server.process.wait(10)
         server.stop()
 
-        server = start_server(db_url, tmp_path, auth=False, env=ENV)
+        server = start_server(db_url, tmp_path, auth=False, env=env)
         c = server.client(PROJECT)
         job = wait_for_job(c, job_id, project_id=PROJECT, timeout=120)
         assert job["status"] == "SUCCESS", job
