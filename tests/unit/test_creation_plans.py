@@ -136,6 +136,28 @@ REFUSED: list[tuple[str, dict[str, Any], str]] = [
         "IMG.0057",
     ),
     ("quick", {"name": "q", "image_url": "b-1:d.raw", "type": "Docker"}, "IMG.0024"),
+    (
+        "quick",
+        {
+            "name": "q",
+            "image_url": "b-1:d.raw",
+            "min_disk": 1,
+            "type": "DataImage",
+            "architecture": "mips",
+        },
+        "IMG.0212",
+    ),
+    (
+        "quick",
+        {
+            "name": "q",
+            "image_url": "b-1:d.raw",
+            "min_disk": 1,
+            "os_version": "CentOS 7.0 64bit",
+            "os_type": "BeOS",
+        },
+        "IMG.0122",
+    ),
     ("register", {}, "IMG.0017"),
     ("register", {"image_url": "b-1:/etc/passwd"}, "IMG.0017"),
     ("whole", {"name": "w", "instance_id": "i-1"}, "IMG.0005"),

@@ -135,21 +135,19 @@ def import_image_quick(body: Any) -> FileImport:
         raise errors.OBS_URL_INVALID(reason="image_url is required")
     source = parse_object_url(body["image_url"])
     disk_format = file_format(source, iso=False, quick=True)
+    # every field is checked whatever the type (a system disk's fields on a data image, and
+    # the other way round, are still the SDK model's fields)
+    architecture = _architecture(body)
+    data = _data(body)
     common = {"name": name, **_common(body), **_origin(source)}
+    min_disk = _integer(body, "min_disk", *QUICK_DISK_GB, required=True)
     if kind == "DataImage":
-        fields = {
-            **common,
-            **_data(body),
-            "min_disk": _integer(body, "min_disk", *QUICK_DISK_GB, required=True),
-        }
+        _system(_os_version(body, required=False), architecture, "DataImage", body)
+        fields = {**common, **data, "min_disk": min_disk}
         return FileImport(IMPORT_DATA_IMAGE, source, disk_format, fields)
-    env = IMAGE_TYPES[kind]
     osv = _os_version(body, required=True)
-    fields = {
-        **common,
-        **_system(osv, _architecture(body), env, body),
-        "min_disk": _integer(body, "min_disk", *QUICK_DISK_GB, required=True),
-    }
+    system = _system(osv, architecture, IMAGE_TYPES[kind], body)
+    fields = {**common, **system, "min_disk": min_disk}
     return FileImport(IMPORT_IMAGE, source, disk_format, fields)
 
 
