@@ -86,6 +86,18 @@ class JobStore:
             row = (await conn.execute(sa.select(*_COLUMNS).where(_J.id == job_id))).first()
         return None if row is None else _job(row)
 
+    async def recent(self, project_id: str, limit: int) -> list[Job]:
+        """The project's latest `limit` jobs, newest first (the console's jobs page)."""
+        query = (
+            sa.select(*_COLUMNS)
+            .where(_J.project_id == project_id)
+            .order_by(_J.created_at.desc(), _J.id.desc())
+            .limit(limit)
+        )
+        async with self.images.reading() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_job(row) for row in rows]
+
     async def claim(
         self, types: Sequence[str], *, now: float, until: float, token: str, attempts: int
     ) -> Job | None:
