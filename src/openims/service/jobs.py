@@ -63,7 +63,8 @@ class JobRun:
     async def progress(self, fraction: float, **entities: Any) -> None:
         """Record how far the job has come (0.0-1.0, shown as `process_percent`) and merge
         `entities` into the job's; this also renews the lease. Raises `LeaseLost` if the job
-        is no longer this run's."""
+        is no longer this run's. Each call is a database write: report at steps (a few per
+        job, or every few seconds), not per block of data."""
         self.fraction = min(1.0, max(0.0, float(fraction)))
         self.entities.update(entities)
         kept = await self._jobs.store.progress(
@@ -184,8 +185,11 @@ class Jobs:
         while True:
             try:
                 job = await self._claim()
-            except Exception:
-                log.exception("claiming a job failed; trying again later")
+            except Exception as exc:
+                if errors.database_unavailable(exc):  # an outage: one line a look, no trace
+                    log.warning("claiming a job failed: the database is unavailable")
+                else:
+                    log.exception("claiming a job failed; trying again later")
                 job = None
             if job is None:
                 with contextlib.suppress(TimeoutError):
