@@ -174,3 +174,26 @@ def test_stopping_the_workers_gives_a_running_job_back(db_url: str) -> None:
     assert given_back.lease_token is None and given_back.lease_until == 0
     assert done is not None and done.status == rules.SUCCESS
     assert done.entities == {"image_id": "done"} and done.attempts == 1
+
+
+def test_ended_jobs_are_pruned_after_the_retention(db_url: str) -> None:
+    async def body(store: JobStore) -> tuple[int, list[str | None]]:
+        old, recent, running = job(1.0), job(2.0), job(3.0)
+        for j in (old, recent, running):
+            await store.insert(j)
+        for j, ended in ((old, 100.0), (recent, 200.0)):
+            claimed = await store.claim(
+                [TYPE], now=ended, until=ended + 60, token=token(), attempts=3
+            )
+            assert claimed is not None and claimed.id == j.id and claimed.lease_token
+            await store.finish(
+                j.id, claimed.lease_token, status=rules.SUCCESS, now=ended, entities={}, progress=1
+            )
+        assert await store.claim([TYPE], now=300, until=10**10, token=token(), attempts=3)
+        removed = await store.prune(150.0)
+        left = [await store.get(j.id) for j in (old, recent, running)]
+        return removed, [None if j is None else j.status for j in left]
+
+    removed, left = run(db_url, body)
+    assert removed == 1
+    assert left == [None, rules.SUCCESS, rules.RUNNING]

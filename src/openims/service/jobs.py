@@ -85,12 +85,14 @@ class Jobs:
         attempts: int = 3,
         workers: int = 2,
         poll: float = 1.0,
+        retention: float = 0.0,
     ) -> None:
         self.store = store
         self.lease = lease  # seconds a claim lasts without renewal (renewed every third)
         self.attempts = attempts  # runs a job gets before a lapsed lease fails it
         self.workers = workers  # jobs this process runs at once
         self.poll = poll  # seconds between looks for work when there is none
+        self.retention = retention  # seconds an ended job is kept (0: for ever)
         self._handlers: dict[str, JobHandler] = {}
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -158,6 +160,13 @@ class Jobs:
     async def show_progress(self, caller: Caller, job_id: str) -> dict[str, Any]:
         """`GET /v1/cloudimages/job/{job_id}`: the same with `entities.process_percent`."""
         return (await self.get(caller, job_id)).body(with_progress=True)
+
+    async def prune(self) -> int:
+        """Remove the jobs that ended more than `retention` seconds ago (the servers' sweep);
+        how many."""
+        if not self.retention:
+            return 0
+        return await self.store.prune(time.time() - self.retention)
 
     # --- the workers ----------------------------------------------------------------------
     def lease_end(self) -> float:
