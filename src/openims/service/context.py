@@ -69,6 +69,7 @@ class Services:
             attempts=settings.job_attempts,
             workers=settings.job_workers,
             poll=settings.job_poll,
+            retention=settings.job_retention_days * 86400,
         )
         if settings.test_jobs:
             jobs_for_tests.register(self.jobs)
