@@ -9,6 +9,7 @@ one test an S3 client's PUT to the session's SeaweedFS (`OPENIMS_OBS=s3://…`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import time
@@ -24,7 +25,9 @@ from aiobotocore.session import get_session
 from openims import errors
 from openims.domain import documents
 from openims.service.image_data import SYSTEM
-from tests.support.fixtures import server_fixture, shared_server
+from tests.support.databases import postgres_database, sqlite_database
+from tests.support.fixtures import server_fixture
+from tests.support.in_process import start_in_process
 from tests.support.jobs import wait_for_job
 from tests.support.seaweed import S3Server
 from tests.support.servers import Server
@@ -298,27 +301,32 @@ def test_refusals_at_once_change_nothing(server: Server, disk: bytes) -> None:
 
 # --- the S3 form: objects put with an S3 client into a SeaweedFS bucket ----------------------
 @pytest.fixture
-def s3_obs_server(
-    backend: str, request: pytest.FixtureRequest, s3_server: S3Server
-) -> Iterator[Server]:
+def s3_obs_server(backend: str, tmp_path: Path, s3_server: S3Server) -> Iterator[Server]:
+    """An in-process server whose object storage is the session's SeaweedFS, on a database of
+    its own: a server of the shared database would claim the other tests' jobs too, and find
+    none of their buckets there."""
     env = {"OPENIMS_OBS": f"s3://?endpoint={s3_server.endpoint}&region={s3_server.region}"}
     keys = {
         "AWS_ACCESS_KEY_ID": s3_server.access_key,
         "AWS_SECRET_ACCESS_KEY": s3_server.secret_key,
     }
-    saved = {k: os.environ.get(k) for k in keys}
-    os.environ.update(keys)  # an in-process server reads the credentials as it starts
-    try:
-        served = shared_server(request, backend, auth=False, in_process=True, env=env)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    assert isinstance(served, Server)
-    yield served
-    served.close_clients()
+    with contextlib.ExitStack() as stack:
+        if backend == "sqlite":
+            url = sqlite_database(tmp_path)
+        else:
+            url = stack.enter_context(postgres_database())
+        saved = {k: os.environ.get(k) for k in keys}
+        os.environ.update(keys)  # an in-process server reads the credentials as it starts
+        try:
+            served = start_in_process(url, env)
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        stack.callback(served.stop)
+        yield served
 
 
 def test_create_image_from_an_s3_bucket(
