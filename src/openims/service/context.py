@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 from typing import Any
 from urllib.parse import urlsplit
+
+import orjson
 
 from openims import errors, metrics
 from openims.config import Settings
@@ -55,7 +59,7 @@ class Services:
         # asynchronous jobs: each service that owns a kind of job registers its handler here
         # (`self.jobs.register(job_type, handler)`); the workers start with the application
         self.jobs = Jobs(
-            JobStore(store),
+            JobStore(store, placement(blob_store)),
             lease=settings.job_lease,
             attempts=settings.job_attempts,
             workers=settings.job_workers,
@@ -113,7 +117,7 @@ class Services:
         await self.store.engine.dispose()
 
 
-def _store_properties(blob_store: BlobStore) -> dict[str, Any]:
+def _store_properties(blob_store: object) -> dict[str, Any]:
     """Where the store keeps the bytes, as an administrator may read it: the directory of the
     file store; the bucket, prefix, region and endpoint (without any user part) of an S3 one.
     Credentials live only in the environment and are never shown."""
@@ -131,3 +135,14 @@ def _store_properties(blob_store: BlobStore) -> dict[str, Any]:
         host = parts.netloc.rsplit("@", 1)[-1]
         found["endpoint"] = f"{parts.scheme}://{host}{parts.path}"
     return found
+
+
+def placement(*stores: object) -> str:
+    """Which servers may run a job this one accepts: a digest of where its stores keep bytes
+    (directory, bucket, prefix, region, endpoint; never a credential). Replicas configured
+    alike share it; a server with other stores on the same database has another."""
+    where = [_store_properties(found) for found in stores]
+    for found in where:  # a relative directory is another one from another working directory
+        if "datadir" in found:
+            found["datadir"] = os.path.abspath(found["datadir"])
+    return hashlib.sha256(orjson.dumps(where, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
