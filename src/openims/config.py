@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     # where image bytes live: file:///PATH (or a plain path) or s3://BUCKET?endpoint=URL&region=R
     image_store: str = "file://./data/images"
     max_image_bytes: int = Field(default=1024**4, ge=0)  # the most one image may hold: 1 TiB
+    # the IMS object storage of `image_url` / `bucket_url` ("bucket:key"): a directory of bucket
+    # directories (a path or file:// URL) or s3://?endpoint=URL&region=R (docs/ims-creating.md)
+    obs: str = "./data/obs"
     hash_algorithm: str = "sha512"  # `os_hash_algo`, as Glance's `hashing_algorithm`
     # seconds an upload may go without a heartbeat before any replica takes its process for
     # dead and puts the image back as it was (heartbeats come every third of this)

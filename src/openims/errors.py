@@ -542,6 +542,29 @@ RANGE_MULTIPLE = _e(
 )
 
 
+# --- the IMS object storage (`image_url`, `bucket_url`: docs/ims-creating.md) ---------------
+# IMS's own codes and words (its error-code table) for a bad or missing OBS object.
+OBS_URL_INVALID = _e("obs_url_invalid", 400, "IMG.0017", "The URL format is incorrect: {reason}.")
+OBS_BUCKET_EMPTY = _e("obs_bucket_empty", 400, "IMG.0068", "The specified bucket name is empty.")
+OBS_BUCKET_INVALID = _e(
+    "obs_bucket_invalid", 400, "IMG.0109", "The bucket name contains invalid characters: {bucket}"
+)
+OBS_BUCKET_NOT_FOUND = _e(
+    "obs_bucket_not_found", 400, "IMG.0069", "The specified bucket cannot be accessed: {bucket}"
+)
+OBS_OBJECT_NOT_FOUND = _e(
+    "obs_object_not_found",
+    400,
+    "IMG.0057",
+    "The image file does not exist, is empty, or in the incorrect format: {name}",
+)
+OBS_OBJECT_IS_FOLDER = _e(
+    "obs_object_is_folder", 400, "IMG.0017", "The URL format is incorrect: {name} is a folder."
+)
+OBS_UNAVAILABLE = _e(
+    "obs_unavailable", 503, "IMG.0040", "The object storage is unavailable; try again later."
+)
+
 # --- on the wire ---------------------------------------------------------------------------
 # IMS paths answer `{"error": {"message", "code"}}`, as the IMS error-code page shows. Glance
 # paths answer the same object plus Glance's `title`: a nested object is the shape

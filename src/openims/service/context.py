@@ -18,6 +18,7 @@ from openims.service.tags import Tags
 from openims.store.blobs import BlobStore, open_store
 from openims.store.engine import create_engine
 from openims.store.images import ImageStore
+from openims.store.obs import ObjectStorage, open_obs
 
 
 class Services:
@@ -25,10 +26,17 @@ class Services:
     first statement does (so building the application never touches the database)."""
 
     def __init__(
-        self, store: ImageStore, flavors: FlavorCatalog, blob_store: BlobStore, settings: Settings
+        self,
+        store: ImageStore,
+        flavors: FlavorCatalog,
+        blob_store: BlobStore,
+        settings: Settings,
+        obs: ObjectStorage | None = None,
     ) -> None:
         self.store = store
         self.blobs = blob_store
+        # the IMS object storage (`image_url`, `bucket_url`): `OPENIMS_OBS` unless given
+        self.obs = obs if obs is not None else open_obs(settings.obs)
         self.data = ImageData(
             store,
             blob_store,
@@ -88,6 +96,7 @@ class Services:
     async def close(self) -> None:
         await self.data.close()  # running imports put their images back first
         await self.blobs.close()
+        await self.obs.close()
         await self.store.engine.dispose()
 
 

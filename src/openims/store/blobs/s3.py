@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession, get_session
@@ -95,11 +95,21 @@ def part_size_of(number: int, base: int = PART_SIZE) -> int:
     return base << ((number - 1) // PARTS_PER_STEP)
 
 
+class PartTarget(Protocol):
+    """Where an `S3Writer` writes: a bucket, its part size and a client (an `S3Store`, or one
+    bucket of the IMS object storage, `store/obs/s3.py`)."""
+
+    bucket: str
+    part_size: int
+
+    async def client(self) -> S3Client: ...
+
+
 class S3Writer:
     """One all-or-nothing write of a blob (see `BlobWriter`): a multipart upload begun with
     the first full part, or a single PUT at commit for a blob smaller than one part."""
 
-    def __init__(self, store: S3Store, name: str) -> None:
+    def __init__(self, store: PartTarget, name: str) -> None:
         self._store = store
         self._name = name  # the object's name in the bucket
         self._buffer = bytearray()
@@ -190,60 +200,23 @@ class S3Writer:
             log.warning("s3 store: abort of an upload of %s failed: %s", self._name, error)
 
 
-class S3Store:
-    """Blobs as objects of one bucket (see the module's docstring). The client is made on
-    first use, on the running event loop, and `close()` releases its connections."""
-
-    id = "s3"
+class S3Connection:
+    """One client of an S3 endpoint, made on first use on the running event loop (a client
+    belongs to its loop) and released by `close()`. The image store and the IMS object
+    storage (`store/obs/s3.py`) each hold one."""
 
     def __init__(
-        self,
-        bucket: str,
-        *,
-        endpoint: str | None = None,
-        region: str | None = None,
-        prefix: str = "",
-        credentials: S3Credentials | None = None,
-        part_size: int = PART_SIZE,
-        copy_part: int = COPY_PART,
+        self, *, endpoint: str | None, region: str | None, credentials: S3Credentials
     ) -> None:
-        if part_size < 5 << 20 or copy_part < 5 << 20:
-            raise ValueError("s3 image store: parts are at least 5 MiB")
-        self.bucket = bucket
         self.endpoint = endpoint
         self.region = (
             region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
         ) or "us-east-1"
-        self.prefix = prefix.strip("/")
-        self.part_size = part_size
-        # copies of more than one `copy_part` (at most 5 GiB) go part by part
-        self.copy_part = min(copy_part, COPY_OBJECT_LIMIT)
-        self._credentials = credentials or S3Credentials.from_env()
+        self._credentials = credentials
         self._client: S3Client | None = None
         self._context: Any = None  # the client's async context manager, exited by close()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._opening: asyncio.Lock | None = None
-
-    def __repr__(self) -> str:
-        return (
-            f"S3Store(bucket={self.bucket!r}, endpoint={self.endpoint!r}, "
-            f"region={self.region!r}, prefix={self.prefix!r})"
-        )
-
-    def _name(self, key: str) -> str:
-        check_key(key)
-        return f"{self.prefix}/{key}" if self.prefix else key
-
-    def _key(self, name: str) -> str | None:
-        """The key of the object `name`, if it is one of ours."""
-        if self.prefix:
-            if not name.startswith(self.prefix + "/"):
-                return None
-            name = name[len(self.prefix) + 1 :]
-        try:
-            return check_key(name)
-        except ValueError:
-            return None
 
     async def client(self) -> S3Client:
         """The client of the running event loop (made on first use)."""
@@ -279,6 +252,68 @@ class S3Store:
                 self._client = await self._context.__aenter__()
         assert self._client is not None
         return self._client
+
+    async def close(self) -> None:
+        """Release the client's connections (a later call makes a new client)."""
+        context, self._context, self._client = self._context, None, None
+        if context is not None:
+            await context.__aexit__(None, None, None)
+
+
+class S3Store:
+    """Blobs as objects of one bucket (see the module's docstring). The client is made on
+    first use, on the running event loop, and `close()` releases its connections."""
+
+    id = "s3"
+
+    def __init__(
+        self,
+        bucket: str,
+        *,
+        endpoint: str | None = None,
+        region: str | None = None,
+        prefix: str = "",
+        credentials: S3Credentials | None = None,
+        part_size: int = PART_SIZE,
+        copy_part: int = COPY_PART,
+    ) -> None:
+        if part_size < 5 << 20 or copy_part < 5 << 20:
+            raise ValueError("s3 image store: parts are at least 5 MiB")
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.part_size = part_size
+        # copies of more than one `copy_part` (at most 5 GiB) go part by part
+        self.copy_part = min(copy_part, COPY_OBJECT_LIMIT)
+        self._connection = S3Connection(
+            endpoint=endpoint, region=region, credentials=credentials or S3Credentials.from_env()
+        )
+        self.endpoint = endpoint
+        self.region = self._connection.region
+
+    def __repr__(self) -> str:
+        return (
+            f"S3Store(bucket={self.bucket!r}, endpoint={self.endpoint!r}, "
+            f"region={self.region!r}, prefix={self.prefix!r})"
+        )
+
+    def _name(self, key: str) -> str:
+        check_key(key)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _key(self, name: str) -> str | None:
+        """The key of the object `name`, if it is one of ours."""
+        if self.prefix:
+            if not name.startswith(self.prefix + "/"):
+                return None
+            name = name[len(self.prefix) + 1 :]
+        try:
+            return check_key(name)
+        except ValueError:
+            return None
+
+    async def client(self) -> S3Client:
+        """The client of the running event loop (made on first use)."""
+        return await self._connection.client()
 
     async def writer(self, key: str) -> S3Writer:
         return S3Writer(self, self._name(key))
@@ -445,6 +480,4 @@ class S3Store:
 
     async def close(self) -> None:
         """Release the client's connections (a later call makes a new client)."""
-        context, self._context, self._client = self._context, None, None
-        if context is not None:
-            await context.__aexit__(None, None, None)
+        await self._connection.close()
