@@ -96,6 +96,16 @@ class Settings(BaseSettings):
     # web-download imports: the URL prefixes an import may fetch from (comma separated in
     # OPENIMS_WEB_DOWNLOAD_ALLOW); empty, the default, turns web-download off
     web_download_allow: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # --- asynchronous jobs (docs/jobs.md) ---
+    # seconds a job's claim lasts without renewal (renewed every third of it): a job whose
+    # server died is run again by another worker this long after its last renewal
+    job_lease: float = Field(default=60.0, gt=0)
+    job_attempts: int = Field(default=3, ge=1)  # runs a job gets before a lapsed claim fails it
+    job_workers: int = Field(default=2, ge=0)  # jobs one process runs at once (0: none)
+    job_poll: float = Field(default=1.0, gt=0)  # seconds between looks for jobs when idle
+    # for OpenIMS's own crash tests only: run the `openimsTestSleep` job type, which no route
+    # submits (service/jobs_for_tests.py); never needed in production
+    test_jobs: bool = False
     log_level: str = "info"
     access_log: bool = True
     # the private images a project may hold, as `GET /v1/cloudimages/quota` reports it: IMS's

@@ -137,6 +137,26 @@ DATABASE_UNAVAILABLE = _e(
     "The service is unavailable: the database cannot be reached. Try again later.",
 )
 
+# --- asynchronous jobs (docs/jobs.md) -----------------------------------------------------------
+# The IMS table has no code for an unknown job (its job pages document no 404): IMG.0031 is
+# its "The resource ID in the request is incorrect."
+JOB_NOT_FOUND = _e("job_not_found", 404, "IMG.0031", "No job found with ID {job_id}.")
+# a job's own failure reasons, shown as its `error_code`/`fail_reason` (never as a response),
+# with the IMS table's "Unknown system error." code
+JOB_INTERRUPTED = _e(
+    "job_interrupted",
+    500,
+    "IMG.0061",
+    "The job was stopped {attempts} times before it could end (its server went away) and "
+    "has been given up.",
+)
+JOB_FAILED = _e(
+    "job_failed",
+    500,
+    "IMG.0061",
+    "The job failed with an internal error. Job ID: {job_id}",
+)
+
 # --- images --------------------------------------------------------------------------------
 IMAGE_NOT_FOUND = _e("image_not_found", 404, "IMG.0027", "No image found with ID {image_id}")
 INVALID_NAME = _e(

@@ -28,6 +28,7 @@ from openims.api.routes import (
     image_import,
     ims,
     ims_export,
+    ims_jobs,
     ims_members,
     ims_meta,
     ims_tags,
@@ -68,9 +69,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         sweeping = asyncio.create_task(sweep_now_and_then(services, settings.upload_lease))
+        services.jobs.start()
         try:
             yield
         finally:
+            await services.jobs.stop()  # a job still running is given back to the others
             sweeping.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeping
@@ -98,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         image_import.router,
         sharing.router,
         ims_meta.router,
+        ims_jobs.router,
         ims_members.router,
         ims_export.router,
         ims_tags.router,

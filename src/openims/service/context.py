@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -9,15 +11,21 @@ from openims import errors, metrics
 from openims.config import Settings
 from openims.domain.access import Caller
 from openims.domain.flavors import FlavorCatalog
+from openims.service import jobs_for_tests
+from openims.service.copies import Copies
+from openims.service.exports import Exports
 from openims.service.image_data import ImageData
 from openims.service.images import Images
 from openims.service.ims_info import ImsInfo
+from openims.service.jobs import Jobs
 from openims.service.listing import Listing
+from openims.service.member_batches import MemberBatches
 from openims.service.sharing import Sharing
 from openims.service.tags import Tags
 from openims.store.blobs import BlobStore, open_store
 from openims.store.engine import create_engine
 from openims.store.images import ImageStore
+from openims.store.jobs import JobStore
 from openims.store.obs import ObjectStorage, open_obs
 
 
@@ -51,6 +59,27 @@ class Services:
         self.listing = Listing(store, flavors)
         self.ims_info = ImsInfo(store, settings.image_quota)
         self.tags = Tags(store)
+        # asynchronous jobs: each service that owns a kind of job registers its handler here
+        # (`self.jobs.register(job_type, handler)`); the workers start with the application
+        self.jobs = Jobs(
+            JobStore(store),
+            lease=settings.job_lease,
+            attempts=settings.job_attempts,
+            workers=settings.job_workers,
+            poll=settings.job_poll,
+        )
+        if settings.test_jobs:
+            jobs_for_tests.register(self.jobs)
+        self.exports = Exports(
+            store,
+            blob_store,
+            self.obs,
+            self.jobs,
+            scratch=_scratch(settings, blob_store),
+            timeout=settings.export_timeout,
+        )
+        self.copies = Copies(store, self.data, self.jobs, region=settings.region)
+        self.member_batches = MemberBatches(self.sharing, self.jobs)
 
     @classmethod
     def open(cls, settings: Settings, *, pool_size: int | None = None) -> Services:
@@ -94,6 +123,7 @@ class Services:
         ]
 
     async def close(self) -> None:
+        await self.jobs.stop()  # running jobs are given back first
         await self.data.close()  # running imports put their images back first
         await self.blobs.close()
         await self.obs.close()
@@ -118,3 +148,15 @@ def _store_properties(blob_store: BlobStore) -> dict[str, Any]:
         host = parts.netloc.rsplit("@", 1)[-1]
         found["endpoint"] = f"{parts.scheme}://{host}{parts.path}"
     return found
+
+
+def _scratch(settings: Settings, blob_store: BlobStore) -> Path:
+    """Where exports convert: `OPENIMS_SCRATCH_DIR`, else beside the file store's blobs (a
+    `.scratch` directory, which is no space of the store's), else the system's temporary
+    directory."""
+    if settings.scratch_dir is not None:
+        return settings.scratch_dir.absolute()
+    root = getattr(blob_store, "root", None)
+    if isinstance(root, Path):
+        return root / ".scratch"
+    return Path(tempfile.gettempdir()) / "openims-scratch"

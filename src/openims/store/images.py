@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -259,6 +259,15 @@ class ImageStore:
             conn = await conn.execution_options(**{engines.IMMEDIATE: True})
             async with conn.begin():
                 yield conn
+
+    def writing(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A write transaction for the other stores over this database (`store.jobs`,
+        `store.quotas`): on SQLite it queues with this store's writers."""
+        return self._write()
+
+    def reading(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """An autocommit connection for one read of the other stores over this database."""
+        return self._read()
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[AsyncConnection]:

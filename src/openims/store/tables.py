@@ -134,3 +134,28 @@ image_uploads = sa.Table(
     sa.Column("status_before", text(20), nullable=False),  # what a failed upload restores
     sa.Column("heartbeat_at", sa.Float(), nullable=False),
 )
+
+# IMS asynchronous jobs (`service.jobs`, docs/jobs.md). `params` and `entities` are JSON text;
+# times are epoch seconds. A RUNNING job belongs to the worker holding `lease_token` until
+# `lease_until`; past it, any replica may claim the job again (or fail it after too many
+# `attempts`). Claims read the INIT and RUNNING rows oldest first off (status, created_at).
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", text(32), primary_key=True),
+    sa.Column("project_id", text(255), nullable=False),
+    sa.Column("job_type", text(64), nullable=False),
+    sa.Column("status", text(16), nullable=False),  # INIT | RUNNING | SUCCESS | FAIL
+    sa.Column("params", text(), nullable=False),
+    sa.Column("entities", text(), nullable=False),
+    sa.Column("progress", sa.Float(), nullable=False),  # 0.0-1.0
+    sa.Column("attempts", sa.Integer(), nullable=False),  # claims so far
+    sa.Column("error_code", text(32), nullable=True),
+    sa.Column("fail_reason", text(), nullable=True),
+    sa.Column("created_at", sa.Float(), nullable=False),
+    sa.Column("begin_at", sa.Float(), nullable=True),
+    sa.Column("end_at", sa.Float(), nullable=True),
+    sa.Column("lease_token", text(32), nullable=True),
+    sa.Column("lease_until", sa.Float(), nullable=True),
+)
+sa.Index("ix_jobs_status_created_at", jobs.c.status, jobs.c.created_at)

@@ -430,6 +430,29 @@ def components() -> dict[str, Any]:
                 },
             },
         },
+        "Job": {
+            "type": "object",
+            "description": "An asynchronous job (docs/jobs.md). `begin_time` and `end_time` "
+            "are UTC as `2024-11-06T06:19:43.195Z`, empty until reached; `error_code` and "
+            "`fail_reason` are null unless the job failed.",
+            "properties": {
+                "status": {"type": "string", "enum": ["INIT", "RUNNING", "SUCCESS", "FAIL"]},
+                "job_id": {"type": "string"},
+                "job_type": {"type": "string"},
+                "begin_time": {"type": "string"},
+                "end_time": {"type": "string"},
+                "entities": {
+                    "type": "object",
+                    "properties": {
+                        "image_id": {"type": "string"},
+                        "process_percent": {"type": "number"},
+                    },
+                },
+                "error_code": {"type": ["string", "null"]},
+                "fail_reason": {"type": ["string", "null"]},
+            },
+            "required": ["status", "job_id", "job_type", "entities"],
+        },
         "ImageQuota": {
             "type": "object",
             "properties": {
