@@ -412,8 +412,7 @@ REGION_UNKNOWN = _e(
     "region_unknown",
     400,
     "IMG.0108",
-    "The tenant ID was not found in region {region}: this deployment serves only region "
-    "{own}.",
+    "The tenant ID was not found in region {region}: this deployment serves only region {own}.",
 )
 REGION_SAME = _e(
     "region_same",
@@ -592,10 +591,11 @@ OBS_UNAVAILABLE = _e(
 # from every top-level value, so a flat body would break it). The face also picks the status
 # of the few refusals whose status IMS and Glance disagree on (`ErrorSpec.ims_status`).
 # The IMS extension paths are `/v1/...` (`/v1/cloudimages/...`, `/v1/{project_id}/...`), the
-# query and update `/v2/cloudimages...`, and the project-scoped `/v2/{project_id}/images/...`
-# of the IMS tag API (an empty project too: URL parsing drops a project ID of only tabs or line
-# breaks); every other `/v2/<segment>` path is Glance's.
-IMS_PREFIXES = ("/v2/cloudimages", "/v1/")
+# query and update `/v2/cloudimages...`, the v2.1 "safe mode" calls `/v2.1/cloudimages/...`,
+# and the project-scoped `/v2/{project_id}/images/...` of the IMS tag API (an empty project
+# too: URL parsing drops a project ID of only tabs or line breaks); every other
+# `/v2/<segment>` path is Glance's.
+IMS_PREFIXES = ("/v2/cloudimages", "/v2.1/cloudimages", "/v1/")
 GLANCE_V2_SEGMENTS = frozenset({"images", "schemas", "info", "tasks", "cloudimages"})
 
 

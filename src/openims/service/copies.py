@@ -35,9 +35,7 @@ JOB_TYPE = "imsCopyImageInRegionJob"
 
 
 class Copies:
-    def __init__(
-        self, store: ImageStore, data: ImageData, jobs: Jobs, *, region: str
-    ) -> None:
+    def __init__(self, store: ImageStore, data: ImageData, jobs: Jobs, *, region: str) -> None:
         self.store = store
         self.data = data
         self.jobs = jobs
@@ -139,7 +137,10 @@ class Copies:
             copied = await self.data._store_call(self.data.blobs.size(key))
             if copied != source.get("size"):
                 log.error(
-                    "copy of %s into %s: %s bytes, not %s", source["id"], image_id, copied,
+                    "copy of %s into %s: %s bytes, not %s",
+                    source["id"],
+                    image_id,
+                    copied,
                     source.get("size"),
                 )
                 raise errors.IMAGE_STORE_UNAVAILABLE()

@@ -19,6 +19,7 @@ import contextlib
 import logging
 import shutil
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -140,7 +141,7 @@ class Exports:
                     output,
                     how.qemu_format,
                     how.options,
-                    timeout=self.timeout,
+                    time_limit=self.timeout,
                     max_output=bound,
                 )
             )
@@ -176,12 +177,14 @@ async def _qemu(call: Any) -> Any:
         return await call
     except qemu.QemuError as exc:
         if exc.too_large:
-            raise errors.EXPORT_FILE_TOO_LARGE(reason="the converted file outgrew its bound") from exc
+            raise errors.EXPORT_FILE_TOO_LARGE(
+                reason="the converted file outgrew its bound"
+            ) from exc
         log.warning("export: %s", exc)
         raise errors.EXPORT_CONVERSION_FAILED(reason=str(exc)) from exc
 
 
-async def _stored_bytes(store: BlobStore, key: str) -> Any:
+async def _stored_bytes(store: BlobStore, key: str) -> AsyncIterator[bytes]:
     """The image's stored bytes, for a quick export; a missing blob is the image store's
     503 (the image says it has data)."""
     try:

@@ -46,10 +46,10 @@ class Info:
 
 
 async def _run(
-    args: list[str], *, cwd: Path, timeout: float, max_output: int | None = None
+    args: list[str], *, cwd: Path, time_limit: float, max_output: int | None = None
 ) -> bytes:
     """Run `qemu-img args` and return its standard output; QemuError if it fails or runs
-    past `timeout` seconds (killed, with everything it started)."""
+    past `time_limit` seconds (killed, with everything it started)."""
     command = [QEMU_IMG, *args]
     if max_output is not None:
         command = [PRLIMIT, f"--fsize={max_output}", "--", *command]
@@ -63,7 +63,7 @@ async def _run(
         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C"},
     )
     try:
-        out, err = await asyncio.wait_for(process.communicate(), timeout)
+        out, err = await asyncio.wait_for(process.communicate(), time_limit)
     except BaseException:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
@@ -76,8 +76,7 @@ async def _run(
             "File too large" in text
         )
         raise QemuError(
-            f"qemu-img {args[0]} ended with status {process.returncode}: "
-            f"{text[:_STDERR_SHOWN]}",
+            f"qemu-img {args[0]} ended with status {process.returncode}: {text[:_STDERR_SHOWN]}",
             too_large=too_large,
         )
     return out
@@ -90,11 +89,11 @@ async def convert(
     target_format: str,
     options: tuple[str, ...] = (),
     *,
-    timeout: float,
+    time_limit: float,
     max_output: int,
 ) -> None:
     """Convert `source` (read as `source_format`) into the new file `target`. Stopped with
-    QemuError past `timeout` seconds, or once `target` would exceed `max_output` bytes
+    QemuError past `time_limit` seconds, or once `target` would exceed `max_output` bytes
     (`too_large`)."""
     try:
         await _run(
@@ -110,11 +109,11 @@ async def convert(
                 str(target),
             ],
             cwd=target.parent,
-            timeout=timeout,
+            time_limit=time_limit,
             max_output=max_output,
         )
     except TimeoutError:
-        raise QemuError(f"the conversion took longer than {timeout:.0f} seconds") from None
+        raise QemuError(f"the conversion took longer than {time_limit:.0f} seconds") from None
 
 
 async def info(path: Path, file_format: str) -> Info:
@@ -123,7 +122,7 @@ async def info(path: Path, file_format: str) -> Info:
         out = await _run(
             ["info", "-f", file_format, "--output=json", str(path)],
             cwd=path.parent,
-            timeout=INFO_TIMEOUT,
+            time_limit=INFO_TIMEOUT,
         )
     except TimeoutError:
         raise QemuError("qemu-img info did not answer") from None

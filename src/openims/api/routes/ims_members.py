@@ -52,9 +52,7 @@ async def show_image_member(
     openapi_extra=spec.request_body("MemberBatch"),
     responses=spec.responses(200, "JobSubmitted"),
 )
-async def batch_add_members(
-    request: Request, caller: CallerDep, services: ServicesDep
-) -> Response:
+async def batch_add_members(request: Request, caller: CallerDep, services: ServicesDep) -> Response:
     fields = await body.json_object(request)
     return responses.json({"job_id": await services.member_batches.submit_add(caller, fields)})
 
@@ -71,9 +69,7 @@ async def batch_update_members(
     request: Request, caller: CallerDep, services: ServicesDep
 ) -> Response:
     fields = await body.json_object(request)
-    return responses.json(
-        {"job_id": await services.member_batches.submit_update(caller, fields)}
-    )
+    return responses.json({"job_id": await services.member_batches.submit_update(caller, fields)})
 
 
 @router.delete(
@@ -88,6 +84,4 @@ async def batch_delete_members(
     request: Request, caller: CallerDep, services: ServicesDep
 ) -> Response:
     fields = await body.json_object(request)
-    return responses.json(
-        {"job_id": await services.member_batches.submit_delete(caller, fields)}
-    )
+    return responses.json({"job_id": await services.member_batches.submit_delete(caller, fields)})
