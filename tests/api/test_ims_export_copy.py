@@ -8,18 +8,22 @@ from __future__ import annotations
 import atexit
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from botocore.session import get_session
 
-from tests.support.fixtures import server_fixture
+from tests.support.fixtures import server_fixture, shared_server
+from tests.support.seaweed import S3Server
 from tests.support.servers import Server
 
 OBS = Path(tempfile.mkdtemp(prefix="openims-obs-"))
@@ -393,3 +397,64 @@ def test_batch_add_reports_each_image(server: Server) -> None:
 )
 def test_batch_member_refusals(server: Server, method: str, body: Any, code: str) -> None:
     ims_error(server.client("p1").request(method, "/v1/cloudimages/members", json=body), 400, code)
+
+
+# --- on S3: the image store and the object storage both S3 ----------------------------------
+@pytest.fixture
+def s3_both(backend: str, request: pytest.FixtureRequest, s3_server: S3Server) -> Iterator[Server]:
+    """An in-process server keeping its images on the session's S3 server, whose object
+    storage is that S3 service too (no local file of an image: an export fetches the bytes
+    to its scratch directory first; a copy is CopyObject)."""
+    env = s3_server.env(f"export-copy-{backend}")
+    settings = {
+        "OPENIMS_IMAGE_STORE": env.pop("OPENIMS_IMAGE_STORE"),
+        "OPENIMS_OBS": f"s3://?endpoint={s3_server.endpoint}&region={s3_server.region}",
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)  # the credentials come from the environment when the app starts
+    try:
+        server = shared_server(request, backend, auth=False, in_process=True, env=settings)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    assert isinstance(server, Server)
+    yield server
+    server.close_clients()
+
+
+def test_export_and_copy_on_s3(
+    s3_both: Server, s3_server: S3Server, qcow2: bytes, tmp_path: Path
+) -> None:
+    c = s3_both.client()
+    image_id = image_with(c, qcow2)
+    key = f"exports/{uuid.uuid4()}/disk.vhd"
+    r = c.post(
+        f"/v1/cloudimages/{image_id}/file",
+        json={"bucket_url": f"{s3_server.bucket}:{key}", "file_format": "vhd"},
+    )
+    assert wait(c, submitted(r))["status"] == "SUCCESS"
+    s3 = get_session().create_client(
+        "s3",
+        endpoint_url=s3_server.endpoint,
+        region_name=s3_server.region,
+        aws_access_key_id=s3_server.access_key,
+        aws_secret_access_key=s3_server.secret_key,
+    )
+    exported = tmp_path / "disk.vhd"
+    exported.write_bytes(s3.get_object(Bucket=s3_server.bucket, Key=key)["Body"].read())  # type: ignore[attr-defined]
+    assert qemu_info(exported, "vpc")["virtual-size"] == VIRTUAL_SIZE
+    ims_error(
+        c.post(
+            f"/v1/cloudimages/{image_id}/file",
+            json={"bucket_url": f"{s3_server.bucket}:{key}", "file_format": "vhd"},
+        ),
+        400,
+        "IMG.0070",
+    )
+
+    job = wait(c, submitted(c.post(f"/v1/cloudimages/{image_id}/copy", json={"name": "c"})))
+    assert job["status"] == "SUCCESS", job
+    assert c.get(f"/v2/images/{job['entities']['image_id']}/file").content == qcow2
