@@ -33,6 +33,17 @@ REGION = "cn-north-4"
 server = server_fixture(
     "server", in_process=True, env={"OPENIMS_OBS": str(OBS), "OPENIMS_REGION": REGION}
 )
+SCRATCH = Path(tempfile.mkdtemp(prefix="openims-scratch-"))
+atexit.register(shutil.rmtree, SCRATCH, True)
+hasty_server = server_fixture(
+    "hasty_server",
+    in_process=True,
+    env={
+        "OPENIMS_OBS": str(OBS),
+        "OPENIMS_EXPORT_TIMEOUT": "0.001",
+        "OPENIMS_SCRATCH_DIR": str(SCRATCH),
+    },
+)
 VIRTUAL_SIZE = 64 << 20
 
 
@@ -164,6 +175,23 @@ def test_export_of_a_raw_image_of_any_size(server: Server, bucket: Path) -> None
     )
     assert wait(c, submitted(r))["status"] == "SUCCESS"
     assert qemu_info(bucket / "raw.vhd", "vpc")["virtual-size"] == 1024  # whole sectors
+
+
+def test_a_failed_export_leaves_nothing(hasty_server: Server, qcow2: bytes, bucket: Path) -> None:
+    """A conversion stopped at its time limit fails the job with IMS's IMG.0071, and leaves
+    neither an object nor anything in the scratch directory."""
+    c = hasty_server.client()
+    image_id = image_with(c, qcow2)
+    r = c.post(
+        f"/v1/cloudimages/{image_id}/file",
+        json={"bucket_url": f"{BUCKET}:never.vhd", "file_format": "vhd"},
+    )
+    job = wait(c, submitted(r))
+    assert (job["status"], job["error_code"]) == ("FAIL", "IMG.0071"), job
+    assert "longer than" in job["fail_reason"]
+    assert list(bucket.iterdir()) == []
+    assert list(SCRATCH.iterdir()) == []
+    assert c.get(f"/v2/images/{image_id}").json()["status"] == "active"
 
 
 @pytest.mark.parametrize(
