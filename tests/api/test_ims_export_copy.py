@@ -72,6 +72,18 @@ def bucket() -> Path:
     return path
 
 
+def iso_image() -> bytes:
+    """The smallest ISO 9660 file the format inspector reads: an empty system area, then a
+    primary volume descriptor of 17 blocks of 2 KiB."""
+    data = bytearray(17 * 2048)
+    header = 32 * 1024
+    data[header] = 1
+    data[header + 1 : header + 6] = b"CD001"
+    data[header + 80 : header + 84] = (17).to_bytes(4, "little")
+    data[header + 128 : header + 130] = (2048).to_bytes(2, "little")
+    return bytes(data)
+
+
 def ims_error(r: httpx.Response, status: int, code: str) -> dict[str, str]:
     """An IMS refusal: the status, and `{"error": {"message", "code"}}` without Glance's title."""
     assert r.status_code == status, r.text
@@ -236,6 +248,9 @@ def test_export_only_of_ones_own_active_image(server: Server, qcow2: bytes, buck
     ims_error(owner.post(f"/v1/cloudimages/{queued}/file", json=body), 400, "IMG.0046")
     public = image_with(server.admin(), qcow2, visibility="public")
     ims_error(owner.post(f"/v1/cloudimages/{public}/file", json=body), 400, "IMG.0077")
+    iso = image_with(owner, iso_image(), disk_format="iso")
+    ims_error(owner.post(f"/v1/cloudimages/{iso}/file", json=body), 400, "IMG.0167")
+    ims_error(owner.post(f"/v1/cloudimages/{iso}/copy", json={"name": "x"}), 400, "IMG.0167")
     assert list(bucket.iterdir()) == []
 
 

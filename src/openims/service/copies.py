@@ -125,7 +125,7 @@ class Copies:
         beating = asyncio.create_task(self.data._keep_alive(image_id, token))
         try:
             copying = asyncio.ensure_future(
-                self.data._store_call(self.blobs_copy(str(source["id"]), key))
+                self.data._store_call(self._copy_blob(str(source["id"]), key))
             )
             done, _ = await asyncio.wait({copying, beating}, return_when=asyncio.FIRST_COMPLETED)
             if beating in done:
@@ -163,7 +163,7 @@ class Copies:
             )
             await tx.end_upload()
 
-    async def blobs_copy(self, source_id: str, key: str) -> None:
+    async def _copy_blob(self, source_id: str, key: str) -> None:
         await self.data.blobs.copy(blobs.key("images", source_id), key)
 
     async def _remove(self, image_id: str) -> None:
