@@ -16,13 +16,18 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
 from botocore.session import get_session
 
+from openims.domain import copies
+from openims.errors import ApiError
+from openims.service.image_data import SYSTEM
+from openims.service.jobs import JobRun
 from tests.support.fixtures import server_fixture, shared_server
+from tests.support.in_process import InProcessServer
 from tests.support.seaweed import S3Server
 from tests.support.servers import Server
 
@@ -294,6 +299,63 @@ def test_copy_in_safe_mode_and_of_an_accepted_shared_image(server: Server, qcow2
     assert job["status"] == "SUCCESS", job
     copy = member.get(f"/v2/images/{job['entities']['image_id']}").json()
     assert copy["owner"] == "p2" and copy["__originalimagename"] == source_id
+
+
+class Rerun:
+    """A run of a copy job as its handler sees it, run straight on the services (a crash is
+    simulated by what the test leaves in the store before it)."""
+
+    def __init__(self, params: dict[str, Any], attempt: int) -> None:
+        self.job_id, self.project_id, self.job_type = uuid.uuid4().hex, "p1", "copy"
+        self.params, self.attempt = params, attempt
+        self.entities: dict[str, Any] = {}
+
+    async def progress(self, fraction: float, **entities: Any) -> None:
+        self.entities.update(entities)
+
+
+def test_a_copy_job_run_again_takes_its_image_over(server: Server, qcow2: bytes) -> None:
+    """A run that died after making its image (left `queued` by the sweep) is taken over by
+    the next run, which copies again; a run after a finished one changes nothing; a run that
+    fails removes the image it made."""
+    if not isinstance(server, InProcessServer):
+        pytest.skip("drives the services of an in-process server")
+    services = server.app.state.services
+    c = server.client("p1")
+    source_id = image_with(c, qcow2)
+    new_id = str(uuid.uuid4())
+    params: dict[str, Any] = {"image_id": source_id, "new_image_id": new_id, "roles": []}
+    params |= {"name": "again", "description": "", "enterprise_project_id": None}
+
+    async def crashed_then_rerun() -> dict[str, Any]:
+        source = (await services.store.image(source_id, SYSTEM)).doc
+        request = copies.CopyRequest.of(params)
+        doc = copies.copied_document(source, request, image_id=new_id, owner="p1", now=1)
+        await services.store.create({**doc, "status": "queued"})
+        result: dict[str, Any] = await services.copies.run(cast(JobRun, Rerun(params, 2)))
+        return result
+
+    assert server.transport.portal.call(crashed_then_rerun)["image_id"] == new_id
+    copy = c.get(f"/v2/images/{new_id}").json()
+    assert copy["status"] == "active" and c.get(f"/v2/images/{new_id}/file").content == qcow2
+
+    async def once_more() -> dict[str, Any]:
+        result: dict[str, Any] = await services.copies.run(cast(JobRun, Rerun(params, 3)))
+        return result
+
+    assert server.transport.portal.call(once_more)["image_id"] == new_id
+    assert c.get(f"/v2/images/{new_id}").json() == copy
+
+    gone = {**params, "new_image_id": str(uuid.uuid4())}
+    assert c.delete(f"/v2/images/{source_id}").status_code == 204
+
+    async def source_gone() -> None:
+        await services.copies.run(cast(JobRun, Rerun(gone, 1)))
+
+    with pytest.raises(ApiError) as failed:
+        server.transport.portal.call(source_gone)
+    assert failed.value.code == "IMG.0027"
+    assert c.get(f"/v2/images/{gone['new_image_id']}").status_code == 404
 
 
 @pytest.mark.parametrize(
