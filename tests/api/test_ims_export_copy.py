@@ -5,6 +5,7 @@ buckets (`OPENIMS_OBS`); exported files are read back with the real `qemu-img`."
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import hashlib
 import json
@@ -24,6 +25,7 @@ from botocore.session import get_session
 
 from openims.domain import copies
 from openims.errors import ApiError
+from openims.service import qemu
 from openims.service.image_data import SYSTEM
 from openims.service.jobs import JobRun
 from tests.support.fixtures import server_fixture, shared_server
@@ -167,6 +169,20 @@ def test_export_converts_to_a_file_of_the_same_disk(
         assert exported.read_bytes()[-512:][:8] == b"conectix"
         assert int.from_bytes(exported.read_bytes()[-512 + 60 : -512 + 64], "big") == 3
     assert list(bucket.rglob("*")) == [bucket / "out", exported]  # nothing else left there
+
+
+def test_qemu_img_is_stopped_at_its_output_bound(qcow2: bytes, tmp_path: Path) -> None:
+    """The file size limit holds whatever qemu-img is asked to write: a fixed VHD of the
+    64 MiB disk would be 64 MiB, and stops at 1 MiB."""
+    source, target = tmp_path / "disk.qcow2", tmp_path / "big.vhd"
+    source.write_bytes(qcow2)
+    convert = qemu.convert(
+        source, "qcow2", target, "vpc", ("-o", "subformat=fixed"), time_limit=30, max_output=1 << 20
+    )
+    with pytest.raises(qemu.QemuError) as stopped:
+        asyncio.run(convert)
+    assert stopped.value.too_large
+    assert target.stat().st_size <= 1 << 20
 
 
 def test_quick_export_writes_the_stored_bytes(server: Server, qcow2: bytes, bucket: Path) -> None:
