@@ -114,7 +114,7 @@ class Settings(BaseSettings):
     image_quota: int = Field(default=IMAGE_QUOTA_DEFAULT, ge=IMAGE_QUOTA[0], le=IMAGE_QUOTA[1])
     # --- exporting and copying (docs/ims-export-copy.md) ---
     # the one region this deployment is: `copy_image_cross_region` refuses every other one
-    region: str = Field(default="cn-north-4", pattern=r"[a-z0-9][a-z0-9-]{0,62}")
+    region: str = Field(default="cn-north-4", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
     # where an export converts (qemu-img) and keeps its temporary files: by default a
     # `.scratch` directory beside the file store's blobs, or the system's temporary directory
     # for an S3 store. An export needs about the image's disk size free here
