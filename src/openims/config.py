@@ -121,6 +121,13 @@ class Settings(BaseSettings):
     scratch_dir: Path | None = None
     # seconds one export's conversion may take before it is stopped and the job fails
     export_timeout: float = Field(default=3600.0, gt=0)
+    # --- the web console (docs/console.md) ---
+    # the key that signs console session cookies: at least 32 characters. Unset, `serve`
+    # draws a random one at start (shared by its workers), so sessions end with the process;
+    # replicas behind one address need the same value.
+    console_secret: str | None = Field(default=None, min_length=32, repr=False)
+    # how long a console session lasts after signing in
+    console_session_hours: float = Field(default=8.0, gt=0, le=24 * 30)
 
     @field_validator("database_url")
     @classmethod

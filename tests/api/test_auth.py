@@ -16,7 +16,7 @@ from urllib.parse import quote
 import httpx
 
 from openims import errors
-from openims.api.http.authentication import is_public
+from openims.api.http.authentication import is_console, is_public
 from openims.auth import signature
 from tests.support.app_routes import routes_of_the_app
 from tests.support.servers import AuthServer, Server, start_server
@@ -60,7 +60,7 @@ def concrete(template: str) -> str:
 # --- the guard covers every route ----------------------------------------------------------
 def test_every_route_but_the_public_ones_needs_a_caller(auth_server: AuthServer) -> None:
     routes = routes_of_the_app()
-    protected = [(m, p) for m, p in routes if not is_public(p)]
+    protected = [(m, p) for m, p in routes if not is_public(p) and not is_console(p)]
     assert len(protected) >= 12, routes  # images, tags, members, cloudimages, schemas
     assert any(p.startswith("/v2/schemas") for _m, p in protected)
     anonymous = auth_server.client(None)
@@ -78,6 +78,19 @@ def test_every_route_but_the_public_ones_needs_a_caller(auth_server: AuthServer)
             path = concrete(template)
             r = anonymous.get(path)
             assert r.status_code in (200, 300), (path, r.status_code)
+    # the console asks for its own session (tests/api/test_console.py): without one, a page
+    # sends the browser to sign in and a change is refused
+    console = [(m, p) for m, p in routes if is_console(p)]
+    assert len(console) >= 10, routes
+    for method, template in console:
+        path = concrete(template)
+        r = anonymous.request(method, path, follow_redirects=False)
+        if method != "GET" and r.status_code != 303:
+            assert r.status_code in (401, 403), (method, template, r.status_code)
+        elif r.status_code == 303:
+            assert r.headers["location"].startswith(("/console/sign-in", "/console/images"))
+        else:
+            assert path in ("/console/sign-in", "/console/static/swagger-ui.css"), path
     # the guard sits in front of the router: a path no route serves is refused the same way
     refused(anonymous.get("/v2/no-such-thing"))
     refused(anonymous.delete("/v2/images"))

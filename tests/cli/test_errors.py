@@ -77,6 +77,15 @@ def test_a_bad_setting_is_one_line_naming_it(
     assert not (tmp_path / "x.db").exists()  # refused before any work
 
 
+def test_a_refused_console_secret_is_not_printed(tmp_path: Path) -> None:
+    code, stderr = run(tmp_path, *serve(tmp_path), env={"OPENIMS_CONSOLE_SECRET": "short-secret"})
+    line = one_line(stderr)
+    assert code == 2
+    assert "short-secret" not in stderr
+    assert line.startswith("Error: OPENIMS_CONSOLE_SECRET=(hidden): "), line
+    assert "at least 32 characters" in line
+
+
 def test_several_bad_settings_are_named_together(tmp_path: Path) -> None:
     code, stderr = run(
         tmp_path, *serve(tmp_path), env={"OPENIMS_POOL_SIZE": "x", "OPENIMS_LOG_LEVEL": "loud"}

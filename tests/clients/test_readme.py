@@ -179,6 +179,12 @@ def test_the_readme_in_emulator_mode(place: Place) -> None:
         run_examples(place, secrets)
         renamed = httpx.get(f"{place.url}/v2/images/{image_id}").json()
         assert (renamed["name"], renamed["__description"]) == ("web-01", "web servers")
+        # the console the README opens next shows the catalog, without signing in
+        [opened] = section("Set up on a fresh machine", "sh")[1:2]
+        url = opened.text.split()[1].replace(PRINTED_URL, place.url)
+        console = httpx.get(url, follow_redirects=True)
+        assert console.status_code == 200
+        assert "Public images" in console.text
 
 
 def test_the_readme_with_authentication_on(place: Place) -> None:

@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from openims import __version__, logs
+from openims.api import console
 from openims.api.http import errors as http_errors
 from openims.api.http.authentication import Authenticate, is_public
 from openims.api.http.limits import HeadLimits
@@ -92,6 +93,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # read through `api.deps` only
     app.state.settings = settings
     app.state.services = services
+    app.state.authenticator = authenticator(settings)
+    app.state.console_sessions = console.open_sessions(settings)
     routers = [
         meta.versions_router,
         meta.operations_router,
@@ -107,6 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ims_tags.router,
         meta.schemas_router,
         meta.docs_router,
+        console.router,
     ]
     for router in routers:
         app.include_router(router)
@@ -115,7 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     routes = RouteTemplates([*app.router.routes, *(r for router in routers for r in router.routes)])
     http_errors.install(app)
     services.observe_pool()
-    app.add_middleware(Authenticate, authenticator=authenticator(settings))
+    app.add_middleware(Authenticate, authenticator=app.state.authenticator)
     app.add_middleware(  # outermost
         RequestContext,
         log_requests=settings.access_log,

@@ -3,13 +3,19 @@ caller. This is the only module that reads `app.state`, which `api.app` fills.""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from starlette.requests import Request
 
 from openims import errors
+from openims.auth.caller import Authenticator
 from openims.config import Settings
 from openims.domain.access import Caller
 from openims.domain.query import Params
 from openims.service import Services
+
+if TYPE_CHECKING:  # the console's package imports this module
+    from openims.api.console.session import Sessions
 
 
 async def services(request: Request) -> Services:
@@ -35,3 +41,14 @@ async def caller(request: Request) -> Caller:
 def query_pairs(request: Request) -> Params:
     """The query string as (name, value) pairs, repeats kept, blanks kept."""
     return request.query_params.multi_items()
+
+
+def authenticator(request: Request) -> Authenticator:
+    """The server's authenticator (the console's sign-in checks a token or key pair with it)."""
+    found: Authenticator = request.app.state.authenticator
+    return found
+
+
+def console_sessions(request: Request) -> Sessions:
+    found: Sessions = request.app.state.console_sessions
+    return found

@@ -280,6 +280,25 @@ class CredentialsAuthenticator:
             return None
         return Caller(credential.project_id, credential.roles)
 
+    def sign_in(
+        self, *, token: str = "", access_key: str = "", secret_key: str = ""
+    ) -> Caller | None:
+        """The caller a person signing in to the console names: a static token, or an AK/SK
+        pair given whole (the secret key itself, compared in constant time, as a signature
+        would prove it). None for anything that does not match; which part did not is not
+        told."""
+        if token:
+            found = self._token(token)
+            return None if found is None else Caller(found.project_id, found.roles)
+        if not access_key or not secret_key:
+            return None
+        credential = self.by_access_key.get(access_key)
+        expected = credential.secret_key if credential else self._decoy_secret
+        matches = hmac.compare_digest(expected.encode(), secret_key.encode("utf-8", "replace"))
+        if credential is None or not matches:
+            return None
+        return Caller(credential.project_id, credential.roles)
+
     async def authenticate(self, request: Request, read_body: BodyReader) -> Caller:
         if TEMPORARY_CREDENTIAL_HEADER in request.headers:
             # temporary credentials (an AK/SK pair with a security token from IAM): OpenIMS

@@ -67,12 +67,23 @@ def setting_error(exc: ValidationError, given: Mapping[str, Any] | None = None) 
         value = error.get("input")
         reason = str(error["msg"]).removeprefix("Value error, ")
         if given is not None and field in given:
-            shown = redacted(str(value)) if field == "database_url" else str(value)
+            shown = _shown(field, value, str)
             problems.append(f"Invalid value for {_option_hint(field)}: {shown}: {reason}")
         else:
-            shown = redacted(str(value)) if field == "database_url" else repr(value)
+            shown = _shown(field, value, repr)
             problems.append(f"OPENIMS_{field.upper()}={shown}: {reason}")
     return BadInput("; ".join(problems))
+
+
+SECRET_SETTINGS = frozenset({"console_secret"})  # never printed, not even when refused
+
+
+def _shown(field: str, value: Any, show: Callable[[Any], str]) -> str:
+    if field in SECRET_SETTINGS:
+        return "(hidden)"
+    if field == "database_url":
+        return redacted(str(value))  # never the password
+    return show(value)
 
 
 def _option_hint(field: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import os
+import secrets
 import shutil
 import socket
 import sys
@@ -82,6 +83,8 @@ def serve(**options: Any) -> None:
             authenticator(settings)
         except CredentialsFileError as exc:
             raise click.ClickException(str(exc)) from None
+    if settings.console_secret is None:  # one key for every worker: any may read a session
+        settings = settings.model_copy(update={"console_secret": secrets.token_urlsafe(32)})
     listener = _listen(settings.host, settings.port)
     # workers are new processes: they read their settings from the environment
     for name, value in settings.model_dump().items():
@@ -102,6 +105,7 @@ def serve(**options: Any) -> None:
     click.echo(
         f"OpenIMS {__version__} on {base} (database {redacted(settings.database_url)})", err=True
     )
+    click.echo(f"The web console: {base}/console", err=True)
     with _metrics_directory(settings.workers):
         _run(settings, listener)
 

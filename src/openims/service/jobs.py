@@ -145,6 +145,11 @@ class Jobs:
             raise errors.JOB_NOT_FOUND(job_id=job_id)
         return job
 
+    async def recent(self, caller: Caller, limit: int = 50) -> list[Job]:
+        """The caller's project's latest jobs, newest first (the web console's jobs page);
+        like `get`, only the project's own, admin or not."""
+        return await self.store.recent(caller.project_id, limit)
+
     async def show(self, caller: Caller, job_id: str) -> dict[str, Any]:
         """`GET /v1/{project_id}/jobs/{job_id}`: the job as `ShowJobResponse` reads it."""
         return (await self.get(caller, job_id)).body()

@@ -86,6 +86,18 @@ class JobStore:
             row = (await conn.execute(sa.select(*_COLUMNS).where(_J.id == job_id))).first()
         return None if row is None else _job(row)
 
+    async def recent(self, project_id: str, limit: int) -> list[Job]:
+        """The project's latest `limit` jobs, newest first (the console's jobs page)."""
+        query = (
+            sa.select(*_COLUMNS)
+            .where(_J.project_id == project_id)
+            .order_by(_J.created_at.desc(), _J.id.desc())
+            .limit(limit)
+        )
+        async with self.images.reading() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_job(row) for row in rows]
+
     async def claim(
         self, types: Sequence[str], *, now: float, until: float, token: str, attempts: int
     ) -> Job | None:
@@ -136,10 +148,17 @@ class JobStore:
         )
 
     async def _give_up(self, conn: AsyncConnection, *, now: float, attempts: int) -> None:
+        """Fail the lapsed jobs that have had `attempts` runs. On PostgreSQL the rows another
+        claimer holds are skipped (it is failing them itself), so claimers never wait on, or
+        deadlock over, each other's rows."""
         reason = errors.JOB_INTERRUPTED(attempts=attempts)
+        exhausted = sa.and_(_lapsed(now), _J.attempts >= attempts)
+        if not self.sqlite:
+            locked = sa.select(_J.id).where(exhausted).with_for_update(skip_locked=True)
+            exhausted = _J.id.in_(locked.scalar_subquery())
         await conn.execute(
             jobs.update()
-            .where(_lapsed(now), _J.attempts >= attempts)
+            .where(exhausted)
             .values(
                 status=rules.FAIL,
                 error_code=reason.code,

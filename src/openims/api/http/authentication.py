@@ -40,6 +40,13 @@ PUBLIC_PATHS = frozenset(
 VERSION_PATH = re.compile(r"/v[0-9]+(\.[0-9]+)?/?")
 # The files of the API reference page (`api.routes.meta`).
 PUBLIC_PREFIXES = ("/docs/assets/",)
+# The web console names its caller from its own session cookie (`api.console.session`), never
+# from API credentials: each of its routes asks for the session itself.
+CONSOLE_PATH = "/console"
+
+
+def is_console(path: str) -> bool:
+    return path == CONSOLE_PATH or path.startswith(CONSOLE_PATH + "/")
 
 
 def is_public(path: str) -> bool:
@@ -76,7 +83,7 @@ class Authenticate:
         self.authenticator = authenticator
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or is_public(scope["path"]):
+        if scope["type"] != "http" or is_public(scope["path"]) or is_console(scope["path"]):
             await self.app(scope, receive, send)
             return
         recorder = _Recorder(receive)

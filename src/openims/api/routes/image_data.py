@@ -18,6 +18,7 @@ from openims.api.http.files import FileShorter, FileSlice
 from openims.api.openapi import spec
 from openims.api.routes.common import CallerDep, ImageId, ServicesDep
 from openims.domain import ranges
+from openims.service.image_data import Download
 
 router = APIRouter(tags=["image data (Glance)"])
 log = logging.getLogger("openims.data")
@@ -74,9 +75,16 @@ async def download_file(
     found = await services.data.download(
         caller, image_id, lambda size: ranges.parse_range(header, size)
     )
+    return send(found)
+
+
+def send(found: Download | None, headers: dict[str, str] | None = None) -> Response:
+    """The answer to a download (the console's too): the bytes of `found` with their length,
+    checksum and range, sent from a local file with sendfile or streamed from the store; 204
+    for an image without data."""
     if found is None:
         return Response(status_code=204)
-    headers = {"Content-Length": str(found.end - found.start)}
+    headers = {**(headers or {}), "Content-Length": str(found.end - found.start)}
     if found.checksum:
         headers["Content-MD5"] = found.checksum  # hex, as Glance sends it
     if found.partial:

@@ -14,7 +14,7 @@ from fastapi import APIRouter
 from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 
 from openims import errors, metrics
 from openims.api.http import responses
@@ -55,7 +55,21 @@ def versions(request: Request) -> dict[str, Any]:
 
 @versions_router.get("/", summary="API versions", responses=spec.responses(300, "Versions", ()))
 async def root(request: Request) -> Response:
-    return responses.json(versions(request), status=300)
+    """Version discovery for clients; a browser (one that asks for HTML) gets a page that
+    links to the console and the API reference instead."""
+    if "text/html" in request.headers.get("accept", ""):
+        return HTMLResponse(BROWSER_ROOT, headers={"Vary": "Accept"})
+    return responses.json(versions(request), status=300, headers={"Vary": "Accept"})
+
+
+BROWSER_ROOT = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>OpenIMS</title></head>
+<body><h1>OpenIMS</h1><ul>
+<li><a href="/console">The web console</a>: browse, edit, share, upload and download images</li>
+<li><a href="/docs">The API reference</a> (IMS and Glance)</li>
+</ul></body></html>
+"""
 
 
 @versions_router.get(

@@ -1,0 +1,126 @@
+"""The job store's claims on SQLite and PostgreSQL (`store.jobs`, docs/jobs.md): concurrent
+claimers never get the same job, a lapsed lease is claimed again and counted, a job out of
+runs is failed with its reason, a taken-over worker writes nothing, and a job given back at
+shutdown is claimed at once without counting the interrupted run."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from openims.domain import jobs as rules
+from openims.domain.jobs import Job
+from openims.store.engine import create_engine
+from openims.store.images import ImageStore
+from openims.store.jobs import JobStore
+
+T = TypeVar("T")
+TYPE = "testJob"
+
+
+def job(created_at: float, job_type: str = TYPE) -> Job:
+    return Job(
+        id=rules.new_id(),
+        project_id="p1",
+        job_type=job_type,
+        status=rules.INIT,
+        params={"n": created_at},
+        entities={},
+        progress=0.0,
+        attempts=0,
+        error_code=None,
+        fail_reason=None,
+        created_at=created_at,
+        begin_at=None,
+        end_at=None,
+    )
+
+
+def run(url: str, body: Callable[[JobStore], Awaitable[T]]) -> T:
+    async def go() -> T:
+        engine = create_engine(url, pool_size=8)
+        try:
+            return await body(JobStore(ImageStore(engine)))
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(go())
+
+
+def token() -> str:
+    return uuid.uuid4().hex
+
+
+def test_concurrent_claims_take_each_job_once(db_url: str) -> None:
+    async def body(store: JobStore) -> list[str]:
+        for n in range(20):
+            await store.insert(job(1000.0 + n))
+        await store.insert(job(999.0, job_type="otherJob"))  # not a type these claimers run
+
+        async def claimer() -> list[str]:
+            taken = []
+            while got := await store.claim([TYPE], now=2000, until=2060, token=token(), attempts=3):
+                taken.append(got.id)
+            return taken
+
+        results = await asyncio.gather(*(claimer() for _ in range(6)))
+        return [job_id for taken in results for job_id in taken]
+
+    taken = run(db_url, body)
+    assert len(taken) == 20 and len(set(taken)) == 20
+
+
+def test_a_lapsed_lease_is_claimed_again_then_given_up(db_url: str) -> None:
+    async def body(store: JobStore) -> None:
+        submitted = job(1000.0)
+        await store.insert(submitted)
+        first = await store.claim([TYPE], now=1000, until=1010, token="a" * 32, attempts=2)
+        assert first is not None and first.attempts == 1 and first.begin_at == 1000
+        # while the lease holds, nobody else gets it
+        assert await store.claim([TYPE], now=1005, until=1015, token=token(), attempts=2) is None
+        second = await store.claim([TYPE], now=1011, until=1021, token="b" * 32, attempts=2)
+        assert second is not None and second.id == submitted.id and second.attempts == 2
+        assert second.begin_at == 1000  # the job began at its first run
+        # the first worker was taken over: it writes nothing any more
+        assert not await store.renew(submitted.id, "a" * 32, 2000)
+        assert not await store.progress(submitted.id, "a" * 32, 2000, 0.5, {"x": 1})
+        assert not await store.finish(
+            submitted.id, "a" * 32, status=rules.SUCCESS, now=1012, entities={}, progress=1.0
+        )
+        assert await store.renew(submitted.id, "b" * 32, 1030)
+        # the second dies too: out of runs, the next claim fails it with the reason
+        assert await store.claim([TYPE], now=1031, until=1041, token=token(), attempts=2) is None
+        failed = await store.get(submitted.id)
+        assert failed is not None
+        assert failed.status == rules.FAIL and failed.error_code == "IMG.0061"
+        assert failed.fail_reason is not None and "2 times" in failed.fail_reason
+        assert failed.end_at == 1031 and failed.lease_token is None
+
+    run(db_url, body)
+
+
+def test_a_released_job_is_claimed_at_once_without_counting(db_url: str) -> None:
+    async def body(store: JobStore) -> None:
+        submitted = job(1000.0)
+        await store.insert(submitted)
+        claimed = await store.claim([TYPE], now=1000, until=1060, token="a" * 32, attempts=1)
+        assert claimed is not None
+        assert await store.release(submitted.id, "a" * 32)
+        again = await store.claim([TYPE], now=1001, until=1061, token="b" * 32, attempts=1)
+        assert again is not None and again.attempts == 1  # not given up: the run was not lost
+        assert await store.finish(
+            submitted.id,
+            "b" * 32,
+            status=rules.SUCCESS,
+            now=1002,
+            entities={"image_id": "i"},
+            progress=1.0,
+        )
+        done = await store.get(submitted.id)
+        assert done is not None and done.status == rules.SUCCESS
+        assert done.entities == {"image_id": "i"} and done.end_at == 1002
+        assert not await store.renew(submitted.id, "b" * 32, 2000)  # ended: nothing to renew
+
+    run(db_url, body)
