@@ -28,8 +28,8 @@ from openims.errors import ApiError
 from openims.service import qemu
 from openims.service.image_data import SYSTEM
 from openims.service.jobs import JobRun
-from tests.support.fixtures import server_fixture, shared_server
-from tests.support.in_process import InProcessServer
+from tests.support import databases
+from tests.support.in_process import InProcessServer, start_in_process
 from tests.support.seaweed import S3Server
 from tests.support.servers import Server
 
@@ -37,20 +37,42 @@ OBS = Path(tempfile.mkdtemp(prefix="openims-obs-"))
 atexit.register(shutil.rmtree, OBS, True)
 BUCKET = "exports"
 REGION = "cn-north-4"
-server = server_fixture(
-    "server", in_process=True, env={"OPENIMS_OBS": str(OBS), "OPENIMS_REGION": REGION}
-)
-SCRATCH = Path(tempfile.mkdtemp(prefix="openims-scratch-"))
-atexit.register(shutil.rmtree, SCRATCH, True)
-hasty_server = server_fixture(
-    "hasty_server",
-    in_process=True,
-    env={
-        "OPENIMS_OBS": str(OBS),
-        "OPENIMS_EXPORT_TIMEOUT": "0.001",
-        "OPENIMS_SCRATCH_DIR": str(SCRATCH),
-    },
-)
+# Every server on one database claims the jobs of the types it knows, and a job a test submits
+# must be run by the server that has the test's image store and object storage: these tests
+# have databases of their own (not the session's, where other modules' servers run), and their
+# servers look for work only when their own submission wakes them (a long poll).
+QUIET = {"OPENIMS_JOB_POLL": "86400"}
+
+
+@pytest.fixture(scope="module", params=databases.BACKENDS)
+def database(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A migrated database of this module, of each backend."""
+    if request.param == "postgres":
+        with databases.postgres_database() as url:
+            yield url
+    else:
+        yield databases.sqlite_database(tmp_path_factory.mktemp("export-copy"))
+
+
+@pytest.fixture(scope="module")
+def module_server(database: str) -> Iterator[InProcessServer]:
+    server = start_in_process(
+        database, {"OPENIMS_OBS": str(OBS), "OPENIMS_REGION": REGION, **QUIET}
+    )
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def server(module_server: InProcessServer) -> Iterator[Server]:
+    """The module's server on its emptied database."""
+    databases.empty(module_server.database_url)
+    yield module_server
+    module_server.close_clients()
+
+
 VIRTUAL_SIZE = 64 << 20
 
 
@@ -210,20 +232,27 @@ def test_export_of_a_raw_image_of_any_size(server: Server, bucket: Path) -> None
     assert qemu_info(bucket / "raw.vhd", "vpc")["virtual-size"] == 1024  # whole sectors
 
 
-def test_a_failed_export_leaves_nothing(hasty_server: Server, qcow2: bytes, bucket: Path) -> None:
+def test_a_failed_export_leaves_nothing(server: Server, qcow2: bytes, bucket: Path) -> None:
     """A conversion stopped at its time limit fails the job with IMS's IMG.0071, and leaves
     neither an object nor anything in the scratch directory."""
-    c = hasty_server.client()
+    if not isinstance(server, InProcessServer):
+        pytest.skip("shortens the time limit of an in-process server's exports")
+    exports = server.app.state.services.exports
+    c = server.client()
     image_id = image_with(c, qcow2)
-    r = c.post(
-        f"/v1/cloudimages/{image_id}/file",
-        json={"bucket_url": f"{BUCKET}:never.vhd", "file_format": "vhd"},
-    )
-    job = wait(c, submitted(r))
+    exports.timeout = 0.001
+    try:
+        r = c.post(
+            f"/v1/cloudimages/{image_id}/file",
+            json={"bucket_url": f"{BUCKET}:never.vhd", "file_format": "vhd"},
+        )
+        job = wait(c, submitted(r))
+    finally:
+        exports.timeout = server.app.state.settings.export_timeout
     assert (job["status"], job["error_code"]) == ("FAIL", "IMG.0071"), job
     assert "longer than" in job["fail_reason"]
     assert list(bucket.iterdir()) == []
-    assert list(SCRATCH.iterdir()) == []
+    assert list(exports.scratch.iterdir()) == []
     assert c.get(f"/v2/images/{image_id}").json()["status"] == "active"
 
 
@@ -521,34 +550,35 @@ def test_batch_member_refusals(server: Server, method: str, body: Any, code: str
 
 
 # --- on S3: the image store and the object storage both S3 ----------------------------------
-@pytest.fixture
-def s3_both(backend: str, request: pytest.FixtureRequest, s3_server: S3Server) -> Iterator[Server]:
-    """An in-process server keeping its images on the session's S3 server, whose object
-    storage is that S3 service too (no local file of an image: an export fetches the bytes
-    to its scratch directory first; a copy is CopyObject)."""
-    env = s3_server.env(f"export-copy-{backend}")
+@pytest.fixture(scope="module")
+def s3_both(database: str, s3_server: S3Server) -> Iterator[InProcessServer]:
+    """An in-process server on the module's database keeping its images on the session's S3
+    server, whose object storage is that S3 service too (no local file of an image: an export
+    fetches the bytes to its scratch directory first; a copy is CopyObject)."""
+    env = s3_server.env(f"export-copy-{uuid.uuid4().hex[:8]}")
     settings = {
         "OPENIMS_IMAGE_STORE": env.pop("OPENIMS_IMAGE_STORE"),
         "OPENIMS_OBS": f"s3://?endpoint={s3_server.endpoint}&region={s3_server.region}",
+        **QUIET,
     }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)  # the credentials come from the environment when the app starts
     try:
-        server = shared_server(request, backend, auth=False, in_process=True, env=settings)
+        server = start_in_process(database, settings)
     finally:
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-    assert isinstance(server, Server)
     yield server
-    server.close_clients()
+    server.stop()
 
 
 def test_export_and_copy_on_s3(
-    s3_both: Server, s3_server: S3Server, qcow2: bytes, tmp_path: Path
+    s3_both: InProcessServer, s3_server: S3Server, qcow2: bytes, tmp_path: Path
 ) -> None:
+    databases.empty(s3_both.database_url)
     c = s3_both.client()
     image_id = image_with(c, qcow2)
     key = f"exports/{uuid.uuid4()}/disk.vhd"
@@ -579,3 +609,4 @@ def test_export_and_copy_on_s3(
     job = wait(c, submitted(c.post(f"/v1/cloudimages/{image_id}/copy", json={"name": "c"})))
     assert job["status"] == "SUCCESS", job
     assert c.get(f"/v2/images/{job['entities']['image_id']}/file").content == qcow2
+    s3_both.close_clients()

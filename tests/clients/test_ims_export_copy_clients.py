@@ -11,6 +11,8 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -37,8 +39,8 @@ from huaweicloudsdkims.v2 import (
     ShowJobResponse,
 )
 
-from tests.support.fixtures import server_fixture
-from tests.support.servers import AuthServer
+from tests.support import databases
+from tests.support.servers import AuthServer, start_server
 
 pytestmark = [
     pytest.mark.clients,
@@ -48,7 +50,26 @@ pytestmark = [
 OBS = Path(tempfile.mkdtemp(prefix="openims-obs-clients-"))
 atexit.register(shutil.rmtree, OBS, True)
 BUCKET = "sdk-exports"
-auth_server = server_fixture("auth_server", auth=True, env={"OPENIMS_OBS": str(OBS)})
+
+
+@pytest.fixture(scope="module", params=databases.BACKENDS)
+def auth_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[AuthServer]:
+    """A server process on a database of its own: every server of the session on one database
+    claims jobs of the types it knows, and another module's server, with another object
+    storage, must not run these tests' jobs."""
+    directory = tmp_path_factory.mktemp("export-sdk")
+    with ExitStack() as stack:
+        if request.param == "postgres":
+            url = stack.enter_context(databases.postgres_database())
+        else:
+            url = databases.sqlite_database(directory)
+        server = start_server(url, directory, auth=True, env={"OPENIMS_OBS": str(OBS)})
+        stack.callback(server.stop)
+        yield server
+
+
 DISK = 32 << 20
 
 
