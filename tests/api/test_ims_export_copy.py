@@ -302,6 +302,11 @@ def test_export_only_of_ones_own_active_image(server: Server, qcow2: bytes, buck
     ims_error(owner.post(f"/v1/cloudimages/{iso}/file", json=body), 400, "IMG.0167")
     ims_error(owner.post(f"/v1/cloudimages/{iso}/copy", json={"name": "x"}), 400, "IMG.0167")
     assert list(bucket.iterdir()) == []
+    admin = server.admin()  # an admin exports any image: its job keeps the admin's roles
+    assert (
+        wait(admin, submitted(admin.post(path, json=body)), "admin-project")["status"] == "SUCCESS"
+    )
+    assert [p.name for p in bucket.iterdir()] == ["x.vhd"]
 
 
 # --- copy_image_in_region -------------------------------------------------------------------
@@ -528,6 +533,13 @@ def test_batch_add_reports_each_image(server: Server) -> None:
     ]
     assert members(owner, mine) == {"p2": "pending"}
     assert members(other, theirs) == {}
+
+
+def test_readers_change_no_members(server: Server) -> None:
+    reader = server.client("p1", roles="reader")
+    body = {"images": ["a"], "projects": ["p2"]}
+    ims_error(reader.post("/v1/cloudimages/members", json=body), 403, "IMG.0026")
+    ims_error(reader.request("DELETE", "/v1/cloudimages/members", json=body), 403, "IMG.0026")
 
 
 @pytest.mark.parametrize(
