@@ -108,10 +108,13 @@ class Settings(BaseSettings):
     test_jobs: bool = False
     log_level: str = "info"
     access_log: bool = True
-    # the private images a project may hold, as `GET /v1/cloudimages/quota` reports it: IMS's
-    # documented example (quota 20, min 1, max 1000) gives the default and the bounds. Reported
-    # only for now: creating past it is not refused yet (docs/ims-operations.md)
+    # the images a project may own (`GET /v1/cloudimages/quota` reports it; creating past it is
+    # refused with IMS's IMG.0015): IMS's documented example (quota 20, min 1, max 1000) gives
+    # the default and the bounds; `openims quota set` sets a project's own (docs/quotas.md)
     image_quota: int = Field(default=IMAGE_QUOTA_DEFAULT, ge=IMAGE_QUOTA[0], le=IMAGE_QUOTA[1])
+    # the bytes of image data a project's images may hold together; 0, the default, is no
+    # limit (IMS documents none; Glance's `user_storage_quota` reads 0 so too)
+    image_bytes_quota: int = Field(default=0, ge=0)
     # --- exporting and copying (docs/ims-export-copy.md) ---
     # the one region this deployment is: `copy_image_cross_region` refuses every other one
     region: str = Field(default="cn-north-4", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")

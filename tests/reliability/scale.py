@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from tests.support.databases import BACKENDS
+
 SOAK = os.environ.get("OPENIMS_SOAK") == "1"
 
 
@@ -60,3 +62,18 @@ SCALES = {
 SCALE = SCALES["soak" if SOAK else "default"]
 
 TIMEOUT = pytest.mark.timeout(SCALE.timeout)
+
+
+def on_backend(default: str) -> pytest.MarkDecorator:
+    """Run a whole-API fuzz on `default` only at the default scale, on both at soak scale.
+
+    Each fuzz sends every operation of the description many times, and the description grows
+    with the API; at the default scale each mode runs on the database its users have (the
+    emulator's SQLite, production's PostgreSQL), so every operation still meets both."""
+    chosen = BACKENDS if SOAK else [b for b in BACKENDS if _name(b) == default]
+    return pytest.mark.parametrize("backend", chosen, indirect=True)
+
+
+def _name(backend: object) -> str:
+    values = getattr(backend, "values", None)
+    return str(values[0]) if values else str(backend)

@@ -17,7 +17,9 @@
   200 or a 4xx in the error format.
 
 The runs are deterministic (derandomized) and bounded: a fixed number of examples per
-operation and mode.
+operation and mode. At the default scale the authenticated fuzz runs on PostgreSQL and the
+emulator-mode and anonymous ones on SQLite (`scale.on_backend`); `OPENIMS_SOAK=1` runs each on
+both.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from openims import errors
 from openims.api.http.authentication import is_public
 from openims.domain.documents import ImageItem
 from openims.service import demo
-from tests.reliability.scale import SCALE, TIMEOUT
+from tests.reliability.scale import SCALE, TIMEOUT, on_backend
 from tests.support.catalogs import activate, load
 from tests.support.servers import AuthServer, Server
 from tests.support.signing import sign
@@ -252,6 +254,7 @@ def _report(what: str, sent: dict[str, int], operations: int, failures: dict[str
     assert not failures, "\n\n".join(f"== {k}\n{v}" for k, v in failures.items())
 
 
+@on_backend("postgres")
 def test_every_operation_conforms_with_authentication_on(auth_server: AuthServer) -> None:
     key, token = auth_server.keys["t1"], auth_server.tokens["t1"]
     owner = Credential("token", {"X-Auth-Token": token.token})
@@ -272,6 +275,7 @@ def test_every_operation_conforms_with_authentication_on(auth_server: AuthServer
     _report("authentication on", *fuzz.run())
 
 
+@on_backend("sqlite")
 def test_every_protected_operation_refuses_a_caller_without_a_valid_credential(
     auth_server: AuthServer,
 ) -> None:
@@ -287,6 +291,7 @@ def test_every_protected_operation_refuses_a_caller_without_a_valid_credential(
     _report("no credentials", *fuzz.run())
 
 
+@on_backend("sqlite")
 def test_every_operation_conforms_in_emulator_mode(server: Server) -> None:
     callers = [
         Credential("project", {"X-Project-Id": "p-fuzz"}),

@@ -11,6 +11,7 @@ from openims import errors, metrics
 from openims.config import Settings
 from openims.domain.access import Caller
 from openims.domain.flavors import FlavorCatalog
+from openims.domain.quotas import Limits
 from openims.service import jobs_for_tests
 from openims.service.copies import Copies
 from openims.service.exports import Exports
@@ -20,6 +21,7 @@ from openims.service.ims_info import ImsInfo
 from openims.service.jobs import Jobs
 from openims.service.listing import Listing
 from openims.service.member_batches import MemberBatches
+from openims.service.quotas import Quotas
 from openims.service.sharing import Sharing
 from openims.service.tags import Tags
 from openims.store.blobs import BlobStore, open_store
@@ -57,7 +59,11 @@ class Services:
         self.images = Images(store, self.data)
         self.sharing = Sharing(store)
         self.listing = Listing(store, flavors)
-        self.ims_info = ImsInfo(store, settings.image_quota)
+        self.ims_info = ImsInfo()
+        # every project's limits, enforced by the store wherever an image or its bytes are
+        # written (docs/quotas.md)
+        store.quota_defaults = Limits(settings.image_quota, settings.image_bytes_quota)
+        self.quotas = Quotas(store, store.quota_defaults)
         self.tags = Tags(store)
         # asynchronous jobs: each service that owns a kind of job registers its handler here
         # (`self.jobs.register(job_type, handler)`); the workers start with the application
@@ -78,7 +84,7 @@ class Services:
             scratch=_scratch(settings, blob_store),
             timeout=settings.export_timeout,
         )
-        self.copies = Copies(store, self.data, self.jobs, region=settings.region)
+        self.copies = Copies(store, self.data, self.jobs, self.quotas, region=settings.region)
         self.member_batches = MemberBatches(self.sharing, self.jobs)
 
     @classmethod

@@ -6,8 +6,10 @@ The request is checked at once; the job makes the new image (`queued`, then `sav
 upload row whose heartbeat it keeps, as an upload does), copies the source's blob to the new
 image's on the store's side (`BlobStore.copy`: a reflink or CopyObject, no byte through the
 process), checks the copy's size and turns the image `active` with the source's size, hashes
-and virtual size. A job that fails removes the image it made; a server killed mid-copy leaves
-an upload row that stops beating, which the sweep undoes (the image back to `queued`, the
+and virtual size. The project's quotas (docs/quotas.md) are checked when the request comes (an
+early IMG.0015), when the image is made (its count) and when it turns active (its bytes). A
+job that fails removes the image it made; a server killed mid-copy leaves an upload row that
+stops beating, which the sweep undoes (the image back to `queued`, the
 half-written blob removed), and the job's next run takes the image over and copies again.
 """
 
@@ -26,6 +28,7 @@ from openims.domain.access import Caller
 from openims.domain.documents import Document
 from openims.service.image_data import SYSTEM, ImageData, _with
 from openims.service.jobs import JobRun, Jobs
+from openims.service.quotas import Quotas
 from openims.store import blobs
 from openims.store.images import ImageStore
 
@@ -35,10 +38,13 @@ JOB_TYPE = "imsCopyImageInRegionJob"
 
 
 class Copies:
-    def __init__(self, store: ImageStore, data: ImageData, jobs: Jobs, *, region: str) -> None:
+    def __init__(
+        self, store: ImageStore, data: ImageData, jobs: Jobs, quotas: Quotas, *, region: str
+    ) -> None:
         self.store = store
         self.data = data
         self.jobs = jobs
+        self.quotas = quotas
         self.region = region
         jobs.register(JOB_TYPE, self.run)
 
@@ -50,6 +56,10 @@ class Copies:
         request = copies.parse_in_region(fields)
         loaded = await self.store.image(image_id, caller)
         copies.admit(caller, loaded.access, loaded.doc)
+        # an early refusal (IMG.0015); the job's writes check again under the quota lock
+        await self.quotas.require_room(
+            caller.project_id, images=1, size=int(loaded.doc.get("size") or 0)
+        )
         return await self.jobs.submit(
             caller,
             JOB_TYPE,
@@ -152,6 +162,7 @@ class Copies:
             upload = await tx.upload()
             if upload is None or upload.token != token:
                 raise errors.UPLOAD_LOST(image_id=image_id)
+            await tx.admit_bytes(int(source.get("size") or 0))
             await tx.save(
                 _with(
                     tx.doc,

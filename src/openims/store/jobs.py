@@ -107,6 +107,14 @@ class JobStore:
         (`give_up`): its worker died each time."""
         if not types:
             return None
+        # an idle worker looks first, in a read: no write transaction (no SQLite write lock,
+        # no row locks) unless there is something to claim or to give up
+        waiting = sa.or_(
+            sa.and_(_J.status == rules.INIT, _J.job_type.in_(list(types))), _lapsed(now)
+        )
+        async with self.images.reading() as conn:
+            if (await conn.execute(sa.select(_J.id).where(waiting).limit(1))).first() is None:
+                return None
         async with self.images.writing() as conn:
             await self._give_up(conn, now=now, attempts=attempts)
             query = (
