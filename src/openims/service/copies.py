@@ -27,7 +27,7 @@ from openims.domain import copies, times
 from openims.domain.access import Caller
 from openims.domain.documents import Document
 from openims.service.image_data import SYSTEM, ImageData, _with
-from openims.service.jobs import JobRun, Jobs
+from openims.service.jobs import JobRun, Jobs, LeaseLost
 from openims.service.quotas import Quotas
 from openims.store import blobs
 from openims.store.images import ImageStore
@@ -103,7 +103,11 @@ class Copies:
             await self._begin(image_id, token)
             await run.progress(0.1, image_id=image_id)
             await self._copy(source, image_id, token)
-        except BaseException:
+        except LeaseLost:
+            raise  # another run has the job (and the image) now
+        except Exception:
+            # the job fails: it leaves nothing. A cancelled run (the server stopping, or the
+            # job taken over) leaves its image to the sweep and to the job's next run
             await asyncio.shield(self._remove(image_id))
             raise
         log.info("image %s copied to %s", source_id, image_id)
@@ -133,10 +137,10 @@ class Copies:
         checked, then the image `active` — if the upload is still this run's."""
         key = blobs.key("images", image_id)
         beating = asyncio.create_task(self.data._keep_alive(image_id, token))
+        copying = asyncio.ensure_future(
+            self.data._store_call(self._copy_blob(str(source["id"]), key))
+        )
         try:
-            copying = asyncio.ensure_future(
-                self.data._store_call(self._copy_blob(str(source["id"]), key))
-            )
             done, _ = await asyncio.wait({copying, beating}, return_when=asyncio.FIRST_COMPLETED)
             if beating in done:
                 copying.cancel()
@@ -155,9 +159,10 @@ class Copies:
                 )
                 raise errors.IMAGE_STORE_UNAVAILABLE()
         finally:
-            beating.cancel()
-            with contextlib.suppress(BaseException):
-                await beating
+            for task in (beating, copying):
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
         async with self.store.image_for_update(image_id, SYSTEM) as tx:
             upload = await tx.upload()
             if upload is None or upload.token != token:
