@@ -103,6 +103,8 @@ class Settings(BaseSettings):
     job_attempts: int = Field(default=3, ge=1)  # runs a job gets before a lapsed claim fails it
     job_workers: int = Field(default=2, ge=0)  # jobs one process runs at once (0: none)
     job_poll: float = Field(default=1.0, gt=0)  # seconds between looks for jobs when idle
+    # days an ended job stays queryable before the servers' sweep removes it (0: for ever)
+    job_retention_days: float = Field(default=30.0, ge=0)
     # for OpenIMS's own crash tests only: run the `openimsTestSleep` job type, which no route
     # submits (service/jobs_for_tests.py); never needed in production
     test_jobs: bool = False

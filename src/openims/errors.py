@@ -371,7 +371,6 @@ EXPORT_FORMAT_UNSUPPORTED = _e(
     "IMG.0072",
     "The specified image format is not supported: {reason}",
 )
-NAME_MISSING = _e("name_missing", 400, "IMG.0013", "The image name is not specified.")
 EXPORT_PUBLIC = _e("export_public", 400, "IMG.0077", "The public image cannot be exported.")
 EXPORT_WHOLE_IMAGE = _e(
     "export_whole_image", 400, "IMG.0128", "The full-ECS image cannot be exported."
@@ -422,12 +421,6 @@ COPY_NOT_ACCEPTED = _e(
     400,
     "IMG.0196",
     "The image cannot be replicated because it is not accepted by the recipient.",
-)
-KMS_KEY_NOT_FOUND = _e(
-    "kms_key_not_found",
-    400,
-    "IMG.0095",
-    "The KMS key does not exist: {cmk_id} (this deployment has no key management service).",
 )
 REGION_UNKNOWN = _e(
     "region_unknown",
@@ -603,6 +596,52 @@ OBS_OBJECT_IS_FOLDER = _e(
 )
 OBS_UNAVAILABLE = _e(
     "obs_unavailable", 503, "IMG.0040", "The object storage is unavailable; try again later."
+)
+
+# --- creating images (docs/ims-creating.md) -------------------------------------------------
+# IMS's codes and words (its error-code table). OpenIMS has no compute, disk, backup or key
+# service: a request naming one of those resources gets the error IMS answers when it does
+# not exist.
+NAME_MISSING = _e("name_missing", 400, "IMG.0013", "The image name is not specified.")
+OS_VERSION_INVALID = _e(
+    "os_version_invalid", 400, "IMG.0056", "The OS version is invalid: {os_version}"
+)
+INSTANCE_NOT_FOUND = _e(
+    "instance_not_found", 400, "IMG.0005", "The ECS does not exist: {instance_id}"
+)
+INSTANCE_ID_MISSING = _e("instance_id_missing", 400, "IMG.0012", "The ECS ID is not specified.")
+VOLUME_NOT_FOUND = _e(
+    "volume_not_found", 400, "IMG.0120", "The specified data disk ID is unavailable: {volume_id}"
+)
+BACKUP_NOT_FOUND = _e("backup_not_found", 400, "IMG.0020", "The backup does not exist: {backup_id}")
+CBR_BACKUP_NOT_FOUND = _e(
+    "cbr_backup_not_found",
+    400,
+    "IMG.0198",
+    "Backup ID does not match the backup type or does not exist: {backup_id}",
+)
+# (the export branch defines the same entry, same key and words: keep one when both are merged)
+KMS_KEY_NOT_FOUND = _e(
+    "kms_key_not_found",
+    400,
+    "IMG.0095",
+    "The KMS key does not exist: {cmk_id} (this deployment has no key management service).",
+)
+BMS_NO_ENCRYPTION = _e(
+    "bms_no_encryption", 400, "IMG.0118", "The BMS image does not support KMS encryption."
+)
+IMAGE_FILE_INVALID = _e(
+    "image_file_invalid",
+    400,
+    "IMG.0057",
+    "The image file does not exist, is empty, or in the incorrect format: {name}: {reason}",
+)
+IMAGE_FILE_TOO_LARGE = _e(
+    "image_file_too_large",
+    400,
+    "IMG.0059",
+    "The size of the image file exceeds the maximum allowed: {name} holds {size} bytes, "
+    "at most {limit} are allowed.",
 )
 
 # --- on the wire ---------------------------------------------------------------------------

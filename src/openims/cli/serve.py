@@ -197,7 +197,7 @@ def _check_obs(settings: Settings) -> None:
     try:
         open_obs(settings.obs)
     except ValueError as exc:
-        raise BadInput(f"Invalid value for OPENIMS_OBS: {exc}") from None
+        raise BadInput(f"OPENIMS_OBS: {exc}") from None
 
 
 @contextmanager

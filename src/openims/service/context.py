@@ -14,6 +14,7 @@ from openims.domain.flavors import FlavorCatalog
 from openims.domain.quotas import Limits
 from openims.service import jobs_for_tests
 from openims.service.copies import Copies
+from openims.service.creation import Creation
 from openims.service.exports import Exports
 from openims.service.image_data import ImageData
 from openims.service.images import Images
@@ -73,9 +74,14 @@ class Services:
             attempts=settings.job_attempts,
             workers=settings.job_workers,
             poll=settings.job_poll,
+            retention=settings.job_retention_days * 86400,
         )
         if settings.test_jobs:
             jobs_for_tests.register(self.jobs)
+        # creating images from the IMS object storage (its job handlers register themselves)
+        self.creation = Creation(
+            store, self.data, self.obs, self.jobs, self.quotas, max_bytes=settings.max_image_bytes
+        )
         self.exports = Exports(
             store,
             blob_store,

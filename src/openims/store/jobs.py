@@ -177,6 +177,14 @@ class JobStore:
             )
         )
 
+    async def prune(self, before: float) -> int:
+        """Delete the jobs that ended before `before`; how many."""
+        async with self.images.writing() as conn:
+            result = await conn.execute(
+                jobs.delete().where(_J.status.in_(rules.ENDED), _J.end_at < before)
+            )
+            return int(result.rowcount or 0)
+
     async def renew(self, job_id: str, token: str, until: float) -> bool:
         """Extend the lease; False when `token` no longer holds the job."""
         return await self._update(job_id, token, lease_until=until)

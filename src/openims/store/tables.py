@@ -159,6 +159,7 @@ jobs = sa.Table(
     sa.Column("lease_until", sa.Float(), nullable=True),
 )
 sa.Index("ix_jobs_status_created_at", jobs.c.status, jobs.c.created_at)
+sa.Index("ix_jobs_project_id_created_at", jobs.c.project_id, jobs.c.created_at)  # console
 
 # The quotas the operator set for a project (`openims quota set`, docs/quotas.md): a NULL keeps
 # the setting's default. A project without a row has the defaults.
