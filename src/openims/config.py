@@ -117,6 +117,15 @@ class Settings(BaseSettings):
     # the bytes of image data a project's images may hold together; 0, the default, is no
     # limit (IMS documents none; Glance's `user_storage_quota` reads 0 so too)
     image_bytes_quota: int = Field(default=0, ge=0)
+    # --- exporting and copying (docs/ims-export-copy.md) ---
+    # the one region this deployment is: `copy_image_cross_region` refuses every other one
+    region: str = Field(default="cn-north-4", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    # where an export converts (qemu-img) and keeps its temporary files: by default a
+    # `.scratch` directory beside the file store's blobs, or the system's temporary directory
+    # for an S3 store. An export needs about the image's disk size free here
+    scratch_dir: Path | None = None
+    # seconds one export's conversion may take before it is stopped and the job fails
+    export_timeout: float = Field(default=3600.0, gt=0)
     # --- the web console (docs/console.md) ---
     # the key that signs console session cookies: at least 32 characters. Unset, `serve`
     # draws a random one at start (shared by its workers), so sessions end with the process;

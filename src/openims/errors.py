@@ -362,6 +362,87 @@ TOO_MANY_MEMBERS = _e(
     "too_many_members", 413, "IMG.0088", "An image can be shared with at most {limit} projects."
 )
 
+# --- exporting and copying images (docs/ims-export-copy.md) ---------------------------------
+# IMS's codes and words from its error-code table; synchronous refusals of a request, and a
+# job's `error_code`/`fail_reason` when the job fails.
+EXPORT_FORMAT_UNSUPPORTED = _e(
+    "export_format_unsupported",
+    400,
+    "IMG.0072",
+    "The specified image format is not supported: {reason}",
+)
+EXPORT_PUBLIC = _e("export_public", 400, "IMG.0077", "The public image cannot be exported.")
+EXPORT_WHOLE_IMAGE = _e(
+    "export_whole_image", 400, "IMG.0128", "The full-ECS image cannot be exported."
+)
+EXPORT_TOO_LARGE = _e(
+    "export_too_large",
+    400,
+    "IMG.0160",
+    "Only images smaller than {limit} GB can be exported without is_quick_export.",
+)
+EXPORT_FILE_TOO_LARGE = _e(
+    "export_file_too_large",
+    400,
+    "IMG.0059",
+    "The size of the image file exceeds the maximum allowed: {reason}",
+)
+EXPORT_OBJECT_EXISTS = _e(
+    "export_object_exists",
+    400,
+    "IMG.0070",
+    "The image file already exists. Confirm the file in the corresponding directory of the "
+    "OBS bucket or in the OBS bucket: {name}",
+)
+EXPORT_CONVERSION_FAILED = _e(
+    "export_conversion_failed",
+    500,
+    "IMG.0071",
+    "The image cannot be exported: {reason}",
+)
+ISO_NOT_SUPPORTED = _e(
+    "iso_not_supported", 400, "IMG.0167", "This operation cannot be performed for ISO images."
+)
+IMAGE_UNAVAILABLE = _e(
+    "image_unavailable",
+    400,
+    "IMG.0046",
+    "The image is unavailable: image {image_id} is {status}, and only an active image can "
+    "be {action}.",
+)
+COPY_WHOLE_IMAGE = _e(
+    "copy_whole_image", 400, "IMG.0130", "The full-ECS image cannot be exported or replicated."
+)
+COPY_PUBLIC = _e(
+    "copy_public", 400, "IMG.0083", "The image is a public image: {image_id} cannot be copied."
+)
+COPY_NOT_ACCEPTED = _e(
+    "copy_not_accepted",
+    400,
+    "IMG.0196",
+    "The image cannot be replicated because it is not accepted by the recipient.",
+)
+REGION_UNKNOWN = _e(
+    "region_unknown",
+    400,
+    "IMG.0108",
+    "The tenant ID was not found in region {region}: this deployment serves only region {own}.",
+)
+REGION_SAME = _e(
+    "region_same",
+    400,
+    "IMG.0105",
+    "The operation is not supported: the destination region {region} is the image's own "
+    "region; use copy_image_in_region.",
+)
+BATCH_SHARING_UNSUPPORTED = _e(
+    "batch_sharing_unsupported",
+    400,
+    "IMG.0105",
+    "The operation is not supported: sharing with {what} (this deployment shares with "
+    "projects only).",
+)
+
 # --- authentication ------------------------------------------------------------------------
 # image data: uploads and downloads
 STATUS_TRANSITION = _e(

@@ -56,6 +56,8 @@ def serve(tmp_path: Path) -> tuple[str, ...]:
         ("OPENIMS_DATABASE_TIMEOUT", "soon", "import", "valid number"),
         ("OPENIMS_ACCESS_LOG", "maybe", "serve", "valid boolean"),
         ("OPENIMS_WEB_DOWNLOAD_ALLOW", "file:///srv", "serve", "not an http:// or https://"),
+        ("OPENIMS_REGION", "Not A Region", "serve", "should match pattern"),
+        ("OPENIMS_EXPORT_TIMEOUT", "0", "serve", "greater than 0"),
         ("OPENIMS_WEB_DOWNLOAD_ALLOW", "http://u:p@a.example/", "serve", "no user, query"),
     ],
 )

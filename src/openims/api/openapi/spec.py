@@ -312,6 +312,65 @@ def components() -> dict[str, Any]:
             },
             "required": ["image_id"],
         },
+        "JobSubmitted": {
+            "type": "object",
+            "description": "The asynchronous job a request started: poll "
+            "`GET /v1/{project_id}/jobs/{job_id}`.",
+            "properties": {"job_id": {"type": "string"}},
+            "required": ["job_id"],
+        },
+        "ExportRequest": {
+            "type": "object",
+            "properties": {
+                "bucket_url": {"type": "string", "examples": ["ims-image:centos7_5.qcow2"]},
+                "file_format": {"type": "string", "enum": ["qcow2", "vhd", "vmdk"]},
+                "is_quick_export": {"type": "boolean"},
+            },
+            "required": ["bucket_url"],
+        },
+        "CopyRequest": {
+            "type": "object",
+            "properties": {
+                "name": {"type": "string"},
+                "description": {"type": "string"},
+                "cmk_id": {"type": "string"},
+                "enterprise_project_id": {"type": "string"},
+            },
+            "required": ["name"],
+        },
+        "CrossRegionCopyRequest": {
+            "type": "object",
+            "properties": {
+                name: {"type": "string"}
+                for name in (
+                    "name",
+                    "description",
+                    "region",
+                    "project_name",
+                    "agency_name",
+                    "vault_id",
+                )
+            },
+            "required": ["name", "region", "project_name", "agency_name"],
+        },
+        "MemberBatch": {
+            "type": "object",
+            "properties": {
+                "images": {"type": "array", "items": {"type": "string"}},
+                "projects": {"type": "array", "items": {"type": "string"}},
+            },
+            "required": ["images", "projects"],
+        },
+        "MemberBatchStatus": {
+            "type": "object",
+            "properties": {
+                "images": {"type": "array", "items": {"type": "string"}},
+                "project_id": {"type": "string"},
+                "status": {"type": "string", "enum": ["accepted", "rejected"]},
+                "vault_id": {"type": "string"},
+            },
+            "required": ["images", "project_id", "status"],
+        },
         "TagQuery": {
             "type": "object",
             "properties": {

@@ -35,7 +35,7 @@ from openims.store.blobs import SPACES, check_key
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client
-    from types_aiobotocore_s3.type_defs import CompletedPartTypeDef
+    from types_aiobotocore_s3.type_defs import CompletedPartTypeDef, CopySourceTypeDef
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,11 @@ PART_SIZE = 8 << 20  # bounded memory per writer; S3's minimum part (but the las
 PARTS_PER_STEP = 1250
 MAX_PARTS = 10_000
 READ_CHUNK = 1 << 20
+# CopyObject copies up to 5 GiB in one call; a larger object is copied as a multipart upload
+# of UploadPartCopy ranges of COPY_PART bytes (at most 5 GiB; 1 GiB keeps a retry cheap), and
+# so is any object larger than one COPY_PART
+COPY_OBJECT_LIMIT = 5 << 30
+COPY_PART = 1 << 30
 NOT_FOUND = frozenset({"404", "NoSuchKey", "NotFound"})
 
 _session: AioSession | None = None
@@ -270,12 +275,15 @@ class S3Store:
         prefix: str = "",
         credentials: S3Credentials | None = None,
         part_size: int = PART_SIZE,
+        copy_part: int = COPY_PART,
     ) -> None:
-        if part_size < 5 << 20:
+        if part_size < 5 << 20 or copy_part < 5 << 20:
             raise ValueError("s3 image store: parts are at least 5 MiB")
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.part_size = part_size
+        # copies of more than one `copy_part` (at most 5 GiB) go part by part
+        self.copy_part = min(copy_part, COPY_OBJECT_LIMIT)
         self._connection = S3Connection(
             endpoint=endpoint, region=region, credentials=credentials or S3Credentials.from_env()
         )
@@ -360,6 +368,50 @@ class S3Store:
             return await self._head(self._name(key))
         except FileNotFoundError:
             return None
+
+    async def copy(self, source: str, target: str) -> None:
+        """On the service's side: CopyObject (atomic: the target is the old or the new
+        object), or for more than `copy_part` bytes a multipart upload of UploadPartCopy
+        ranges, completed only when every part is copied and aborted on failure (a crash
+        leaves it to `sweep`)."""
+        source_name, target_name = self._name(source), self._name(target)
+        size = await self._head(source_name)
+        client = await self.client()
+        origin: CopySourceTypeDef = {"Bucket": self.bucket, "Key": source_name}
+        if size <= self.copy_part:
+            await client.copy_object(Bucket=self.bucket, Key=target_name, CopySource=origin)
+            return
+        started = await client.create_multipart_upload(Bucket=self.bucket, Key=target_name)
+        upload_id = started["UploadId"]
+        parts: list[CompletedPartTypeDef] = []
+        try:
+            for number, start in enumerate(range(0, size, self.copy_part), start=1):
+                end = min(start + self.copy_part, size) - 1
+                copied = await client.upload_part_copy(
+                    Bucket=self.bucket,
+                    Key=target_name,
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    CopySource=origin,
+                    CopySourceRange=f"bytes={start}-{end}",
+                )
+                parts.append({"ETag": copied["CopyPartResult"]["ETag"], "PartNumber": number})
+            await client.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=target_name,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+            )
+        except BaseException:
+            try:
+                await asyncio.shield(
+                    client.abort_multipart_upload(
+                        Bucket=self.bucket, Key=target_name, UploadId=upload_id
+                    )
+                )
+            except (ClientError, BotoCoreError, OSError) as error:
+                log.warning("s3 store: abort of a copy to %s failed: %s", target_name, error)
+            raise
 
     async def delete(self, key: str) -> None:
         name = self._name(key)
