@@ -64,6 +64,17 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
+def own_db(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated database of the test's own, for a test whose servers run jobs it writes:
+    the session's servers of the shared database run jobs too and would claim them."""
+    if backend == "sqlite":
+        yield databases.sqlite_database(tmp_path_factory.mktemp("own-db"))
+    else:
+        with databases.postgres_database() as url:
+            yield url
+
+
+@pytest.fixture
 def db_url(backend: str, request: pytest.FixtureRequest) -> str:
     """An empty, migrated database of the backend under test."""
     url: str = request.getfixturevalue(DATABASE_FIXTURES[backend])

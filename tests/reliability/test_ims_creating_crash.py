@@ -10,13 +10,11 @@ import hashlib
 import os
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.reliability.scale import TIMEOUT
-from tests.support.databases import postgres_database, sqlite_database
 from tests.support.jobs import wait_for_job
 from tests.support.servers import ServerProcess, image_store_for, start_server
 
@@ -43,19 +41,6 @@ def big_file(path: Path) -> str:
         while block := f.read(8 << 20):
             digest.update(block)
     return digest.hexdigest()
-
-
-@pytest.fixture
-def own_db(backend: str, tmp_path: Path) -> Iterator[str]:
-    """A database of this test's own: the session's servers of the shared one would claim
-    its job too (every server runs creating jobs), with other object and image stores."""
-    if backend == "sqlite":
-        directory = tmp_path / "db"
-        directory.mkdir()
-        yield sqlite_database(directory)
-    else:
-        with postgres_database() as url:
-            yield url
 
 
 def test_a_killed_creating_job_runs_again_and_ends_whole(own_db: str, tmp_path: Path) -> None:

@@ -58,8 +58,9 @@ def running_attempt(n: int) -> Any:
 
 
 def test_killed_jobs_run_again_or_fail_and_replicas_run_each_once(
-    db_url: str, tmp_path: Path
+    own_db: str, tmp_path: Path
 ) -> None:
+    db_url = own_db
     server = start_server(db_url, tmp_path, auth=False, env=ENV)
     try:
         quick_rerun, never_ends = submit_sleeps(
