@@ -42,7 +42,7 @@ import httpx
 import orjson
 
 from benchmarks.downloads import cpu_seconds, memory_kb
-from tests.support.servers import free_port, launch, stop_process
+from tests.support.servers import TEST_QUOTAS, free_port, launch, stop_process
 
 PARALLEL = 4
 BLOCK = 4 * 2**20
@@ -196,7 +196,8 @@ def openims(work: Path) -> Iterator[tuple[str, int]]:
         argv,
         port=port,
         log=work / f"openims-{port}.log",
-        env={"OPENIMS_LOG_LEVEL": "warning", "OPENIMS_ACCESS_LOG": "false"},
+        # every upload makes an image of one project: more than IMS's default quota of 20
+        env={"OPENIMS_LOG_LEVEL": "warning", "OPENIMS_ACCESS_LOG": "false", **TEST_QUOTAS},
         own_session=True,
     )
     try:

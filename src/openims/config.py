@@ -100,15 +100,20 @@ class Settings(BaseSettings):
     job_attempts: int = Field(default=3, ge=1)  # runs a job gets before a lapsed claim fails it
     job_workers: int = Field(default=2, ge=0)  # jobs one process runs at once (0: none)
     job_poll: float = Field(default=1.0, gt=0)  # seconds between looks for jobs when idle
+    # days an ended job stays queryable before the servers' sweep removes it (0: for ever)
+    job_retention_days: float = Field(default=30.0, ge=0)
     # for OpenIMS's own crash tests only: run the `openimsTestSleep` job type, which no route
     # submits (service/jobs_for_tests.py); never needed in production
     test_jobs: bool = False
     log_level: str = "info"
     access_log: bool = True
-    # the private images a project may hold, as `GET /v1/cloudimages/quota` reports it: IMS's
-    # documented example (quota 20, min 1, max 1000) gives the default and the bounds. Reported
-    # only for now: creating past it is not refused yet (docs/ims-operations.md)
+    # the images a project may own (`GET /v1/cloudimages/quota` reports it; creating past it is
+    # refused with IMS's IMG.0015): IMS's documented example (quota 20, min 1, max 1000) gives
+    # the default and the bounds; `openims quota set` sets a project's own (docs/quotas.md)
     image_quota: int = Field(default=IMAGE_QUOTA_DEFAULT, ge=IMAGE_QUOTA[0], le=IMAGE_QUOTA[1])
+    # the bytes of image data a project's images may hold together; 0, the default, is no
+    # limit (IMS documents none; Glance's `user_storage_quota` reads 0 so too)
+    image_bytes_quota: int = Field(default=0, ge=0)
     # --- the web console (docs/console.md) ---
     # the key that signs console session cookies: at least 32 characters. Unset, `serve`
     # draws a random one at start (shared by its workers), so sessions end with the process;

@@ -137,6 +137,27 @@ DATABASE_UNAVAILABLE = _e(
     "The service is unavailable: the database cannot be reached. Try again later.",
 )
 
+# --- quotas (docs/quotas.md) ---------------------------------------------------------------------
+# IMS's IMG.0015 ("The number of private images has reached the maximum allowed."), a 400 as
+# every IMG code; Glance answers a quota it enforces with 413 (`LimitExceeded`,
+# `StorageQuotaFull`). IMS documents no byte quota: the same code says the project's images
+# would hold more bytes than it may, in Glance's `StorageQuotaFull` words.
+IMAGE_QUOTA_EXCEEDED = _e(
+    "image_quota_exceeded",
+    413,
+    "IMG.0015",
+    "The number of private images has reached the maximum allowed: project {project_id} "
+    "owns {used} of {quota}.",
+    ims_status=400,
+)
+STORAGE_QUOTA_EXCEEDED = _e(
+    "storage_quota_exceeded",
+    413,
+    "IMG.0015",
+    "The size of the data {size} will exceed the limit. {remaining} bytes remaining.",
+    ims_status=400,
+)
+
 # --- asynchronous jobs (docs/jobs.md) -----------------------------------------------------------
 # The IMS table has no code for an unknown job (its job pages document no 404): IMG.0031 is
 # its "The resource ID in the request is incorrect."

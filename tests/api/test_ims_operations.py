@@ -9,10 +9,10 @@ from typing import Any
 import httpx
 import pytest
 
-from openims.config import IMAGE_QUOTA, IMAGE_QUOTA_DEFAULT
+from openims.config import IMAGE_QUOTA, IMAGE_QUOTA_DEFAULT, Settings
 from openims.domain.os_versions import os_versions
 from tests.support.fixtures import server_fixture
-from tests.support.servers import Server
+from tests.support.servers import TEST_QUOTAS, Server
 
 server = server_fixture("server", in_process=True)
 
@@ -101,7 +101,7 @@ def test_quota_counts_the_projects_own_images(server: Server) -> None:
     assert empty == {
         "type": "image",
         "used": 0,
-        "quota": IMAGE_QUOTA_DEFAULT,
+        "quota": int(TEST_QUOTAS["OPENIMS_IMAGE_QUOTA"]),  # the test servers' setting
         "min": IMAGE_QUOTA[0],
         "max": IMAGE_QUOTA[1],
     }
@@ -120,6 +120,10 @@ quota_server = server_fixture("quota_server", in_process=True, env={"OPENIMS_IMA
 def test_quota_limit_is_a_setting(quota_server: Server) -> None:
     r = quota_server.client("p1").get("/v1/cloudimages/quota")
     assert r.json()["quotas"]["resources"][0]["quota"] == 50
+
+
+def test_the_default_quota_is_the_one_ims_documents() -> None:
+    assert Settings().image_quota == IMAGE_QUOTA_DEFAULT == 20
 
 
 # --- list_image_members / show_image_member --------------------------------------------------

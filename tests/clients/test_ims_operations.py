@@ -40,9 +40,9 @@ from huaweicloudsdkims.v2 import (
     Tags,
 )
 
-from openims.config import IMAGE_QUOTA, IMAGE_QUOTA_DEFAULT
+from openims.config import IMAGE_QUOTA
 from openims.domain.os_versions import os_versions
-from tests.support.servers import AuthServer
+from tests.support.servers import TEST_QUOTAS, AuthServer
 
 pytestmark = [
     pytest.mark.clients,
@@ -100,7 +100,8 @@ def test_show_image_quota(auth_server: AuthServer) -> None:
     [resource] = sdk.show_image_quota(ShowImageQuotaRequest()).quotas.resources
     assert resource.type == "image"
     assert resource.used == before[0].used + 1
-    assert (resource.quota, resource.min, resource.max) == (IMAGE_QUOTA_DEFAULT, *IMAGE_QUOTA)
+    quota = int(TEST_QUOTAS["OPENIMS_IMAGE_QUOTA"])  # the test servers' setting
+    assert (resource.quota, resource.min, resource.max) == (quota, *IMAGE_QUOTA)
 
 
 def test_list_and_show_image_members(auth_server: AuthServer) -> None:

@@ -12,7 +12,6 @@ database itself: no route submits it.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import time
@@ -22,15 +21,8 @@ from typing import Any
 
 import pytest
 
-from openims.domain.access import Caller
-from openims.domain.jobs import Job
-from openims.service import jobs_for_tests
-from openims.service.jobs import Jobs
-from openims.store.engine import create_engine
-from openims.store.images import ImageStore
-from openims.store.jobs import JobStore
 from tests.reliability.scale import TIMEOUT
-from tests.support.jobs import show_job, wait_for_job
+from tests.support.jobs import show_job, stored_jobs, submit_sleeps, wait_for_job
 from tests.support.servers import ServerProcess, start_server
 
 pytestmark = [pytest.mark.slow, TIMEOUT]
@@ -45,37 +37,6 @@ ENV = {
     "OPENIMS_JOB_WORKERS": "2",
 }
 FOREVER = 3600.0
-
-
-def submit(url: str, params: list[dict[str, Any]]) -> list[str]:
-    """Jobs of `openimsTestSleep` written as `Jobs.submit` writes them, from this process
-    (which runs none: it has no workers)."""
-
-    async def go() -> list[str]:
-        engine = create_engine(url, pool_size=1)
-        try:
-            jobs = Jobs(JobStore(ImageStore(engine)), workers=0)
-            jobs_for_tests.register(jobs)
-            return [
-                await jobs.submit(Caller(PROJECT), jobs_for_tests.TEST_SLEEP, p) for p in params
-            ]
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(go())
-
-
-def stored(url: str, job_ids: list[str]) -> list[Job]:
-    async def go() -> list[Job]:
-        engine = create_engine(url, pool_size=1)
-        try:
-            store = JobStore(ImageStore(engine))
-            found = [await store.get(job_id) for job_id in job_ids]
-            return [job for job in found if job is not None]
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(go())
 
 
 def kill(server: ServerProcess) -> None:
@@ -101,9 +62,8 @@ def test_killed_jobs_run_again_or_fail_and_replicas_run_each_once(
 ) -> None:
     server = start_server(db_url, tmp_path, auth=False, env=ENV)
     try:
-        quick_rerun, never_ends = submit(
-            db_url,
-            [{"seconds": FOREVER, "rerun_seconds": 0}, {"seconds": FOREVER}],
+        quick_rerun, never_ends = submit_sleeps(
+            db_url, [{"seconds": FOREVER, "rerun_seconds": 0}, {"seconds": FOREVER}], PROJECT
         )
         for job_id in (quick_rerun, never_ends):
             wait_until(server, job_id, running_attempt(1))
@@ -128,11 +88,11 @@ def test_killed_jobs_run_again_or_fail_and_replicas_run_each_once(
         # --- replicas: every job once, by either -------------------------------------------
         other = start_server(db_url, tmp_path, auth=False, env=ENV)
         try:
-            job_ids = submit(db_url, [{"seconds": 0.05}] * 50)
+            job_ids = submit_sleeps(db_url, [{"seconds": 0.05}] * 50, PROJECT)
             for job_id in job_ids:
                 body = wait_for_job(other.client(PROJECT), job_id, project_id=PROJECT)
                 assert body["status"] == "SUCCESS", body
-            jobs = stored(db_url, job_ids)
+            jobs = stored_jobs(db_url, job_ids)
             assert len(jobs) == 50
             assert {job.attempts for job in jobs} == {1}, "a job was claimed twice"
             assert {job.entities["attempt"] for job in jobs} == {1}

@@ -8,10 +8,12 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from openims.domain import jobs as rules
+from openims.domain.access import Caller
 from openims.domain.jobs import Job
+from openims.service.jobs import JobRun, Jobs
 from openims.store.engine import create_engine
 from openims.store.images import ImageStore
 from openims.store.jobs import JobStore
@@ -124,3 +126,74 @@ def test_a_released_job_is_claimed_at_once_without_counting(db_url: str) -> None
         assert not await store.renew(submitted.id, "b" * 32, 2000)  # ended: nothing to renew
 
     run(db_url, body)
+
+
+def test_stopping_the_workers_gives_a_running_job_back(db_url: str) -> None:
+    """`Jobs.stop` (the application's shutdown) cancels a running handler and gives its job
+    back: another process's workers run it at once, as its first counted attempt."""
+
+    async def body(store: JobStore) -> tuple[Job | None, Job | None]:
+        started = asyncio.Event()
+        runs: list[int] = []
+
+        async def forever(run: JobRun) -> dict[str, Any]:
+            runs.append(run.attempt)
+            started.set()
+            await asyncio.Event().wait()
+            return {}
+
+        async def quick(run: JobRun) -> dict[str, Any]:
+            runs.append(run.attempt)
+            return {"image_id": "done"}
+
+        first = Jobs(store, lease=60, workers=1, poll=0.01)
+        first.register(TYPE, forever)
+        first.start()
+        job_id = await first.submit(Caller("p1"), TYPE, {})
+        await asyncio.wait_for(started.wait(), 10)
+        await first.stop()
+        given_back = await store.get(job_id)
+
+        second = Jobs(store, lease=60, workers=1, poll=0.01)
+        second.register(TYPE, quick)
+        second.start()
+        try:
+            for _ in range(500):
+                done = await store.get(job_id)
+                if done is not None and done.status == rules.SUCCESS:
+                    break
+                await asyncio.sleep(0.01)
+        finally:
+            await second.stop()
+        assert runs == [1, 1]
+        return given_back, await store.get(job_id)
+
+    given_back, done = run(db_url, body)
+    assert given_back is not None
+    assert given_back.status == rules.RUNNING and given_back.attempts == 0
+    assert given_back.lease_token is None and given_back.lease_until == 0
+    assert done is not None and done.status == rules.SUCCESS
+    assert done.entities == {"image_id": "done"} and done.attempts == 1
+
+
+def test_ended_jobs_are_pruned_after_the_retention(db_url: str) -> None:
+    async def body(store: JobStore) -> tuple[int, list[str | None]]:
+        old, recent, running = job(1.0), job(2.0), job(3.0)
+        for j in (old, recent, running):
+            await store.insert(j)
+        for j, ended in ((old, 100.0), (recent, 200.0)):
+            claimed = await store.claim(
+                [TYPE], now=ended, until=ended + 60, token=token(), attempts=3
+            )
+            assert claimed is not None and claimed.id == j.id and claimed.lease_token
+            await store.finish(
+                j.id, claimed.lease_token, status=rules.SUCCESS, now=ended, entities={}, progress=1
+            )
+        assert await store.claim([TYPE], now=300, until=10**10, token=token(), attempts=3)
+        removed = await store.prune(150.0)
+        left = [await store.get(j.id) for j in (old, recent, running)]
+        return removed, [None if j is None else j.status for j in left]
+
+    removed, left = run(db_url, body)
+    assert removed == 1
+    assert left == [None, rules.SUCCESS, rules.RUNNING]

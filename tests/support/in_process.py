@@ -28,7 +28,7 @@ from fastapi import FastAPI
 
 from openims.api.app import create_app
 from openims.config import Settings
-from tests.support.servers import AuthServer, Server, write_credentials
+from tests.support.servers import TEST_QUOTAS, AuthServer, Server, write_credentials
 
 # The address requests appear to come from, and the base URL clients send to: `.test` names
 # resolve nowhere, so a request that bypasses the in-process transport fails at once.
@@ -58,8 +58,10 @@ class PortalTransport(httpx.BaseTransport):
 
 def settings(database_url: str, env: Mapping[str, str] | None = None, **values: Any) -> Settings:
     """The settings `openims serve --database URL` with `env` (OPENIMS_* variables) would run
-    with: the same names and values, read by the same class."""
-    fields = {k.removeprefix("OPENIMS_").lower(): v for k, v in (env or {}).items()}
+    with: the same names and values, read by the same class (over the test servers' quota,
+    `servers.TEST_QUOTAS`)."""
+    given = {**TEST_QUOTAS, **(env or {})}
+    fields = {k.removeprefix("OPENIMS_").lower(): v for k, v in given.items()}
     return Settings(**{**fields, "database_url": database_url, **values})
 
 

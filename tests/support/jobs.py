@@ -10,13 +10,19 @@ can run them, so there is no test-only job type in the product."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
 import httpx
 
 from openims.domain.access import Caller
-from openims.service.jobs import JobHandler
+from openims.domain.jobs import Job
+from openims.service import jobs_for_tests
+from openims.service.jobs import JobHandler, Jobs
+from openims.store.engine import create_engine
+from openims.store.images import ImageStore
+from openims.store.jobs import JobStore
 from tests.support.in_process import InProcessServer
 from tests.support.servers import AuthServer, Server
 
@@ -82,3 +88,36 @@ def submit(
         return job_id
 
     return inner.transport.portal.call(go)
+
+
+def submit_sleeps(url: str, params: list[dict[str, Any]], project_id: str) -> list[str]:
+    """Jobs of the `openimsTestSleep` type (`service/jobs_for_tests.py`), written into the
+    database at `url` as `Jobs.submit` writes them, for servers started with
+    `OPENIMS_TEST_JOBS=1` to run (this process runs none)."""
+
+    async def go() -> list[str]:
+        engine = create_engine(url, pool_size=1)
+        try:
+            jobs = Jobs(JobStore(ImageStore(engine)), workers=0)
+            jobs_for_tests.register(jobs)
+            caller = Caller(project_id)
+            return [await jobs.submit(caller, jobs_for_tests.TEST_SLEEP, p) for p in params]
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(go())
+
+
+def stored_jobs(url: str, job_ids: list[str]) -> list[Job]:
+    """The jobs as stored (with their attempts and lease), read straight from the database."""
+
+    async def go() -> list[Job]:
+        engine = create_engine(url, pool_size=1)
+        try:
+            store = JobStore(ImageStore(engine))
+            found = [await store.get(job_id) for job_id in job_ids]
+            return [job for job in found if job is not None]
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(go())

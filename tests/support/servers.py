@@ -99,6 +99,11 @@ class StartFailed(RuntimeError):
     pass
 
 
+# Test servers let a project own IMS's most images (1000) rather than its default 20: many tests
+# create more than 20 images as one project. Tests of the quota name their own limits.
+TEST_QUOTAS = {"OPENIMS_IMAGE_QUOTA": "1000"}
+
+
 def image_store_for(database_url: str, directory: Path) -> str:
     """A server's image store unless a test names one: a directory of its own for each
     database, so servers of one database (a restart, replicas) share their images and servers
@@ -301,6 +306,7 @@ def start_server(
     server_env = {
         "OPENIMS_LOG_LEVEL": "warning",
         "OPENIMS_IMAGE_STORE": image_store_for(database_url, directory),
+        **TEST_QUOTAS,
         **(env or {}),
     }
     for attempt in range(3):

@@ -52,13 +52,18 @@ def authenticator(settings: Settings) -> Authenticator:
 
 
 async def sweep_now_and_then(services: Services, lease: float) -> None:
-    """Undo uploads of dead processes and drop unowned image data: at start-up, then about
-    every `lease` seconds (each replica at its own moment; sweeps are safe together)."""
+    """Undo uploads of dead processes and drop unowned image data, and forget jobs that ended
+    long ago: at start-up, then about every `lease` seconds (each replica at its own moment;
+    sweeps are safe together)."""
     while True:
         try:
             await services.data.sweep()
         except Exception:
             log.exception("the image data sweep failed; retrying later")
+        try:
+            await services.jobs.prune()
+        except Exception:
+            log.exception("removing old jobs failed; retrying later")
         await asyncio.sleep(lease * random.uniform(0.5, 1.0))
 
 

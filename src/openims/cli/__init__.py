@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from openims import __version__
-from openims.cli import credentials, data, serve
+from openims.cli import credentials, data, quota, serve
 from openims.cli.common import BadInput
 
 
@@ -39,5 +39,6 @@ for command in (
     data.gc,
     credentials.credentials,
     credentials.token,
+    quota.quota,
 ):
     main.add_command(command)

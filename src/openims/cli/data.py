@@ -130,6 +130,7 @@ def demo(
                 spool.fill(demo_catalog.catalog(count_wanted, chosen_seed), progress=tick)
             with progress(spool.count, "Writing") as tick:
                 count = await services.store.import_spool(spool, progress=tick)
+        await demo_catalog.make_room(services.quotas)
         if not with_data:
             return count
         return count + len(await demo_catalog.add_data_images(services.images, services.data))

@@ -217,6 +217,8 @@ def _load_demo(settings: Settings) -> None:
     async def load(services: Services) -> tuple[int, str | None, list[str]]:
         store = services.store
         count = await store.import_items(demo.catalog()) if await store.count() == 0 else 0
+        if count:
+            await demo.make_room(services.quotas)
         with_data = await demo.add_data_images(services.images, services.data) if count else []
         # an image the demo caller owns and may update (the IMS update takes active images)
         mine = ListQuery(

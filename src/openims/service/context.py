@@ -9,12 +9,14 @@ from openims import errors, metrics
 from openims.config import Settings
 from openims.domain.access import Caller
 from openims.domain.flavors import FlavorCatalog
+from openims.domain.quotas import Limits
 from openims.service import jobs_for_tests
 from openims.service.image_data import ImageData
 from openims.service.images import Images
 from openims.service.ims_info import ImsInfo
 from openims.service.jobs import Jobs
 from openims.service.listing import Listing
+from openims.service.quotas import Quotas
 from openims.service.sharing import Sharing
 from openims.service.tags import Tags
 from openims.store.blobs import BlobStore, open_store
@@ -44,7 +46,11 @@ class Services:
         self.images = Images(store, self.data)
         self.sharing = Sharing(store)
         self.listing = Listing(store, flavors)
-        self.ims_info = ImsInfo(store, settings.image_quota)
+        self.ims_info = ImsInfo()
+        # every project's limits, enforced by the store wherever an image or its bytes are
+        # written (docs/quotas.md)
+        store.quota_defaults = Limits(settings.image_quota, settings.image_bytes_quota)
+        self.quotas = Quotas(store, store.quota_defaults)
         self.tags = Tags(store)
         # asynchronous jobs: each service that owns a kind of job registers its handler here
         # (`self.jobs.register(job_type, handler)`); the workers start with the application
@@ -54,6 +60,7 @@ class Services:
             attempts=settings.job_attempts,
             workers=settings.job_workers,
             poll=settings.job_poll,
+            retention=settings.job_retention_days * 86400,
         )
         if settings.test_jobs:
             jobs_for_tests.register(self.jobs)

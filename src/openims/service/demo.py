@@ -27,6 +27,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from openims.config import IMAGE_QUOTA_DEFAULT
 from openims.domain import documents, registry, times
 from openims.domain import os_versions as os_versions_table
 from openims.domain.access import Caller
@@ -34,6 +35,7 @@ from openims.domain.documents import ImageItem
 from openims.domain.os_versions import OsVersion, os_versions
 from openims.service.image_data import ImageData
 from openims.service.images import Images
+from openims.service.quotas import Quotas
 
 PLATFORM_PROJECT = "1bed856811654c1cb661a6ca845ebc77"  # the owner in the IMS examples
 DEMO_PROJECT = "demo"
@@ -391,6 +393,12 @@ def data_image_bytes(disk_format: str, virtual_size: int, seed: int = DEFAULT_SE
     if disk_format == "qcow2":
         return tiny_qcow2(virtual_size)
     return random.Random(seed).randbytes(virtual_size)
+
+
+async def make_room(quotas: Quotas) -> None:
+    """The demo's tenants own more images than IMS's default quota of 20: each gets a quota
+    of its own with room for 20 more, as an operator raises a busy tenant's (docs/quotas.md)."""
+    await quotas.make_room(IMAGE_QUOTA_DEFAULT)
 
 
 async def add_data_images(images: Images, data: ImageData) -> list[str]:

@@ -165,12 +165,13 @@ class ImageData:
             image_files.admit_upload(
                 caller, tx.access, tx.doc, target="saving", action="upload_image"
             )
+            room = await _room(tx, declared_length)
             disk_format = str(tx.doc["disk_format"])
             await tx.save(_with(tx.doc, status="saving"))
             await tx.begin_upload(token, "images", "queued", time.time())
         key = blobs.key("images", image_id)
         try:
-            received = await self._receive(image_id, token, key, chunks, disk_format)
+            received = await self._receive(image_id, token, key, chunks, disk_format, room)
         except BaseException:
             await asyncio.shield(self._give_up(image_id, token))
             raise
@@ -188,6 +189,7 @@ class ImageData:
         key: str,
         chunks: AsyncIterator[bytes],
         disk_format: str | None,
+        room: int | None = None,
     ) -> Received:
         """The one pipeline every byte that reaches the store goes through (an upload, a
         staging, an import from the staging area or from the web): `chunks` streamed to the
@@ -195,7 +197,8 @@ class ImageData:
         kept meanwhile, and committed only when all is well. With a `disk_format` each block
         is also hashed and inspected (see the module's docstring); without one (staging,
         where Glance looks at nothing either) the bytes are kept as they come and only the
-        size is learnt."""
+        size is learnt. `room` bounds the bytes too: what the owner's byte quota leaves
+        (`_room`); the end is checked against the quota again (`ImageTx.admit_bytes`)."""
         examination = _Examination(disk_format, self.hash_algorithm) if disk_format else None
         size = 0
         writer = await self._store_call(self.blobs.writer(key))
@@ -213,6 +216,8 @@ class ImageData:
                 size += len(block)
                 if size > self.max_bytes:
                     raise errors.IMAGE_TOO_LARGE(limit=self.max_bytes)
+                if room is not None and size > room:
+                    raise errors.STORAGE_QUOTA_EXCEEDED(size=size, remaining=room)
                 # the next blocks are read from the client while these are hashed and written
                 work = examination.feed(block) if examination is not None else []
                 last_write = asyncio.ensure_future(write_after(last_write, block))
@@ -257,6 +262,7 @@ class ImageData:
     async def _activate(self, image_id: str, token: str, received: Received) -> None:
         async with self.store.image_for_update(image_id, SYSTEM) as tx:
             await _require_ours(tx, token, image_id)
+            await tx.admit_bytes(received.size)  # the owner's byte quota, race-free
             await tx.save(
                 _with(
                     image_import.end(tx.doc, failed_store=None),
@@ -339,17 +345,19 @@ class ImageData:
         token = str(uuid.uuid4())
         async with self.store.image_for_update(image_id, caller) as tx:
             image_import.admit_stage(caller, tx.access, tx.doc)
+            room = await _room(tx, declared_length)
             await tx.save(_with(tx.doc, status="uploading"))
             await tx.begin_upload(token, "staging", "queued", time.time())
         key = blobs.key("staging", image_id)
         try:
-            received = await self._receive(image_id, token, key, chunks, None)
+            received = await self._receive(image_id, token, key, chunks, None, room)
         except BaseException:
             await asyncio.shield(self._give_up(image_id, token))
             raise
         try:
             async with self.store.image_for_update(image_id, SYSTEM) as tx:
                 await _require_ours(tx, token, image_id)
+                await tx.admit_bytes(received.size)  # staged bytes count as the image's
                 await tx.save(_with(tx.doc, size=received.size))
                 await tx.end_upload()
         except BaseException:
@@ -369,16 +377,22 @@ class ImageData:
             image_import.check_stores(request, self.blobs.id)
             before = str(tx.doc["status"])
             disk_format = str(tx.doc["disk_format"])
+            room = await tx.bytes_room()
             await tx.save(_with(image_import.begin(tx.doc, task=token, store=self.blobs.id)))
             await tx.begin_upload(token, "images", before, time.time())
         task = asyncio.create_task(
-            self._import(image_id, token, request, disk_format), name=f"import {image_id}"
+            self._import(image_id, token, request, disk_format, room), name=f"import {image_id}"
         )
         self._imports.add(task)
         task.add_done_callback(self._imports.discard)
 
     async def _import(
-        self, image_id: str, token: str, request: image_import.ImportRequest, disk_format: str
+        self,
+        image_id: str,
+        token: str,
+        request: image_import.ImportRequest,
+        disk_format: str,
+        room: int | None = None,
     ) -> None:
         """The import's task: the bytes (the staged blob, or the web) through the upload's
         pipeline into `images/<id>`, then `active`. On failure the image goes back as it was
@@ -398,7 +412,7 @@ class ImageData:
             )
         try:
             try:
-                received = await self._receive(image_id, token, key, chunks, disk_format)
+                received = await self._receive(image_id, token, key, chunks, disk_format, room)
             finally:
                 await asyncio.shield(_close(chunks))
         except asyncio.CancelledError:
@@ -575,6 +589,15 @@ def _owns(space: str, status: str, upload: Upload | None, *, live_after: float) 
     if space == "images":
         return status in image_files.WITH_DATA
     return status in ("uploading", "importing")
+
+
+async def _room(tx: ImageTx, declared_length: int | None) -> int | None:
+    """The bytes the image's owner may still store (None: no byte quota); a declared length
+    past it is refused before any byte is read."""
+    room = await tx.bytes_room()
+    if room is not None and declared_length is not None and declared_length > room:
+        raise errors.STORAGE_QUOTA_EXCEEDED(size=declared_length, remaining=room)
+    return room
 
 
 async def _require_ours(tx: ImageTx, token: str, image_id: str) -> None:

@@ -63,7 +63,8 @@ class JobRun:
     async def progress(self, fraction: float, **entities: Any) -> None:
         """Record how far the job has come (0.0-1.0, shown as `process_percent`) and merge
         `entities` into the job's; this also renews the lease. Raises `LeaseLost` if the job
-        is no longer this run's."""
+        is no longer this run's. Each call is a database write: report at steps (a few per
+        job, or every few seconds), not per block of data."""
         self.fraction = min(1.0, max(0.0, float(fraction)))
         self.entities.update(entities)
         kept = await self._jobs.store.progress(
@@ -84,12 +85,14 @@ class Jobs:
         attempts: int = 3,
         workers: int = 2,
         poll: float = 1.0,
+        retention: float = 0.0,
     ) -> None:
         self.store = store
         self.lease = lease  # seconds a claim lasts without renewal (renewed every third)
         self.attempts = attempts  # runs a job gets before a lapsed lease fails it
         self.workers = workers  # jobs this process runs at once
         self.poll = poll  # seconds between looks for work when there is none
+        self.retention = retention  # seconds an ended job is kept (0: for ever)
         self._handlers: dict[str, JobHandler] = {}
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -158,6 +161,13 @@ class Jobs:
         """`GET /v1/cloudimages/job/{job_id}`: the same with `entities.process_percent`."""
         return (await self.get(caller, job_id)).body(with_progress=True)
 
+    async def prune(self) -> int:
+        """Remove the jobs that ended more than `retention` seconds ago (the servers' sweep);
+        how many."""
+        if not self.retention:
+            return 0
+        return await self.store.prune(time.time() - self.retention)
+
     # --- the workers ----------------------------------------------------------------------
     def lease_end(self) -> float:
         return time.time() + self.lease
@@ -184,8 +194,11 @@ class Jobs:
         while True:
             try:
                 job = await self._claim()
-            except Exception:
-                log.exception("claiming a job failed; trying again later")
+            except Exception as exc:
+                if errors.database_unavailable(exc):  # an outage: one line a look, no trace
+                    log.warning("claiming a job failed: the database is unavailable")
+                else:
+                    log.exception("claiming a job failed; trying again later")
                 job = None
             if job is None:
                 with contextlib.suppress(TimeoutError):

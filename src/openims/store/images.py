@@ -27,10 +27,12 @@ from openims.domain import access, documents, registry, times
 from openims.domain.access import MEMBER_STATUSES, Caller, ImageAccess
 from openims.domain.documents import Document, ImageItem
 from openims.domain.query import Clause, ListQuery
+from openims.domain.quotas import Limits
 from openims.domain.registry import Kind
 from openims.domain.sharing import Member
 from openims.store import bulk, driver
 from openims.store import engine as engines
+from openims.store import quotas as quota_sql
 from openims.store.tables import (
     SORT_FILL,
     image_members,
@@ -232,6 +234,10 @@ class ImageStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.sqlite = engines.is_sqlite(engine)
+        # the default limits of every project (`Services` sets them from the settings): None
+        # checks no quota (the store's own tests, the bulk import and the demo, which the
+        # operator runs)
+        self.quota_defaults: Limits | None = None
         self.compiler = driver.Compiler(engine.dialect)
         self._sqlite_writer = asyncio.Lock()
         load = sa.select(
@@ -429,13 +435,6 @@ class ImageStore:
                 (await conn.execute(sa.select(sa.func.count()).select_from(images))).scalar_one()
             )
 
-    async def owned_count(self, project_id: str) -> int:
-        """How many images `project_id` owns (what its image quota counts)."""
-        async with self._read() as conn:
-            query = sa.select(sa.func.count()).select_from(images)
-            result = await conn.execute(query.where(images.c.owner == project_id))
-            return int(result.scalar_one())
-
     async def owned(self, project_id: str) -> list[Document]:
         """The documents of the images `project_id` owns, newest first (the IMS tag API's
         queries and aggregates: a project's tags are those of its own images)."""
@@ -508,6 +507,14 @@ class ImageStore:
             exists = (await conn.execute(sa.select(_C.id).where(_C.id == doc["id"]))).first()
             if exists is not None:
                 raise errors.IMAGE_ID_EXISTS(image_id=doc["id"])
+            if self.quota_defaults is not None:  # the owner's quota, checked and used at once
+                await quota_sql.admit(
+                    conn,
+                    str(doc["owner"]),
+                    self.quota_defaults,
+                    images=1,
+                    size=int(doc.get("size") or 0),
+                )
             await self._write_doc(conn, doc)
 
     @asynccontextmanager
@@ -626,6 +633,23 @@ class ImageTx:
 
     async def end_upload(self) -> None:
         await self._conn.execute(image_uploads.delete().where(_U.image_id == self.image_id))
+
+    async def bytes_room(self) -> int | None:
+        """The bytes the image's owner may still store, besides this image's own (None: no
+        byte limit): the first bound of an upload whose size is not known yet."""
+        defaults = self._store.quota_defaults
+        if defaults is None:
+            return None
+        return await quota_sql.room(self._conn, self.access.owner, defaults, exclude=self.image_id)
+
+    async def admit_bytes(self, size: int) -> None:
+        """Refuse (IMG.0015) unless `size` bytes as this image's data fit the owner's byte
+        quota, checked in this transaction under the project's quota lock."""
+        defaults = self._store.quota_defaults
+        if defaults is not None:
+            await quota_sql.admit(
+                self._conn, self.access.owner, defaults, size=size, exclude=self.image_id
+            )
 
     async def delete(self) -> None:
         for table in (image_uploads, image_members, image_tags, image_properties):

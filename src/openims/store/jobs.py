@@ -107,6 +107,14 @@ class JobStore:
         (`give_up`): its worker died each time."""
         if not types:
             return None
+        # an idle worker looks first, in a read: no write transaction (no SQLite write lock,
+        # no row locks) unless there is something to claim or to give up
+        waiting = sa.or_(
+            sa.and_(_J.status == rules.INIT, _J.job_type.in_(list(types))), _lapsed(now)
+        )
+        async with self.images.reading() as conn:
+            if (await conn.execute(sa.select(_J.id).where(waiting).limit(1))).first() is None:
+                return None
         async with self.images.writing() as conn:
             await self._give_up(conn, now=now, attempts=attempts)
             query = (
@@ -168,6 +176,14 @@ class JobStore:
                 lease_until=None,
             )
         )
+
+    async def prune(self, before: float) -> int:
+        """Delete the jobs that ended before `before`; how many."""
+        async with self.images.writing() as conn:
+            result = await conn.execute(
+                jobs.delete().where(_J.status.in_(rules.ENDED), _J.end_at < before)
+            )
+            return int(result.rowcount or 0)
 
     async def renew(self, job_id: str, token: str, until: float) -> bool:
         """Extend the lease; False when `token` no longer holds the job."""

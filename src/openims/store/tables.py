@@ -159,3 +159,14 @@ jobs = sa.Table(
     sa.Column("lease_until", sa.Float(), nullable=True),
 )
 sa.Index("ix_jobs_status_created_at", jobs.c.status, jobs.c.created_at)
+sa.Index("ix_jobs_project_id_created_at", jobs.c.project_id, jobs.c.created_at)  # console
+
+# The quotas the operator set for a project (`openims quota set`, docs/quotas.md): a NULL keeps
+# the setting's default. A project without a row has the defaults.
+project_quotas = sa.Table(
+    "project_quotas",
+    metadata,
+    sa.Column("project_id", text(255), primary_key=True),
+    sa.Column("images", sa.Integer(), nullable=True),
+    sa.Column("bytes", sa.BigInteger(), nullable=True),
+)

@@ -35,4 +35,4 @@ async def list_os_versions(request: Request, _caller: CallerDep, services: Servi
     responses=spec.responses(200, "ImageQuota"),
 )
 async def show_image_quota(caller: CallerDep, services: ServicesDep) -> Response:
-    return responses.json(await services.ims_info.quota(caller))
+    return responses.json(await services.quotas.show(caller))
