@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     # where image bytes live: file:///PATH (or a plain path) or s3://BUCKET?endpoint=URL&region=R
     image_store: str = "file://./data/images"
     max_image_bytes: int = Field(default=1024**4, ge=0)  # the most one image may hold: 1 TiB
+    # the IMS object storage of `image_url` / `bucket_url` ("bucket:key"): a directory of bucket
+    # directories (a path or file:// URL) or s3://?endpoint=URL&region=R (docs/ims-creating.md)
+    obs: str = "./data/obs"
     hash_algorithm: str = "sha512"  # `os_hash_algo`, as Glance's `hashing_algorithm`
     # seconds an upload may go without a heartbeat before any replica takes its process for
     # dead and puts the image back as it was (heartbeats come every third of this)
@@ -114,6 +117,15 @@ class Settings(BaseSettings):
     # the bytes of image data a project's images may hold together; 0, the default, is no
     # limit (IMS documents none; Glance's `user_storage_quota` reads 0 so too)
     image_bytes_quota: int = Field(default=0, ge=0)
+    # --- exporting and copying (docs/ims-export-copy.md) ---
+    # the one region this deployment is: `copy_image_cross_region` refuses every other one
+    region: str = Field(default="cn-north-4", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    # where an export converts (qemu-img) and keeps its temporary files: by default a
+    # `.scratch` directory beside the file store's blobs, or the system's temporary directory
+    # for an S3 store. An export needs about the image's disk size free here
+    scratch_dir: Path | None = None
+    # seconds one export's conversion may take before it is stopped and the job fails
+    export_timeout: float = Field(default=3600.0, gt=0)
     # --- the web console (docs/console.md) ---
     # the key that signs console session cookies: at least 32 characters. Unset, `serve`
     # draws a random one at start (shared by its workers), so sessions end with the process;

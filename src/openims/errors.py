@@ -362,6 +362,87 @@ TOO_MANY_MEMBERS = _e(
     "too_many_members", 413, "IMG.0088", "An image can be shared with at most {limit} projects."
 )
 
+# --- exporting and copying images (docs/ims-export-copy.md) ---------------------------------
+# IMS's codes and words from its error-code table; synchronous refusals of a request, and a
+# job's `error_code`/`fail_reason` when the job fails.
+EXPORT_FORMAT_UNSUPPORTED = _e(
+    "export_format_unsupported",
+    400,
+    "IMG.0072",
+    "The specified image format is not supported: {reason}",
+)
+EXPORT_PUBLIC = _e("export_public", 400, "IMG.0077", "The public image cannot be exported.")
+EXPORT_WHOLE_IMAGE = _e(
+    "export_whole_image", 400, "IMG.0128", "The full-ECS image cannot be exported."
+)
+EXPORT_TOO_LARGE = _e(
+    "export_too_large",
+    400,
+    "IMG.0160",
+    "Only images smaller than {limit} GB can be exported without is_quick_export.",
+)
+EXPORT_FILE_TOO_LARGE = _e(
+    "export_file_too_large",
+    400,
+    "IMG.0059",
+    "The size of the image file exceeds the maximum allowed: {reason}",
+)
+EXPORT_OBJECT_EXISTS = _e(
+    "export_object_exists",
+    400,
+    "IMG.0070",
+    "The image file already exists. Confirm the file in the corresponding directory of the "
+    "OBS bucket or in the OBS bucket: {name}",
+)
+EXPORT_CONVERSION_FAILED = _e(
+    "export_conversion_failed",
+    500,
+    "IMG.0071",
+    "The image cannot be exported: {reason}",
+)
+ISO_NOT_SUPPORTED = _e(
+    "iso_not_supported", 400, "IMG.0167", "This operation cannot be performed for ISO images."
+)
+IMAGE_UNAVAILABLE = _e(
+    "image_unavailable",
+    400,
+    "IMG.0046",
+    "The image is unavailable: image {image_id} is {status}, and only an active image can "
+    "be {action}.",
+)
+COPY_WHOLE_IMAGE = _e(
+    "copy_whole_image", 400, "IMG.0130", "The full-ECS image cannot be exported or replicated."
+)
+COPY_PUBLIC = _e(
+    "copy_public", 400, "IMG.0083", "The image is a public image: {image_id} cannot be copied."
+)
+COPY_NOT_ACCEPTED = _e(
+    "copy_not_accepted",
+    400,
+    "IMG.0196",
+    "The image cannot be replicated because it is not accepted by the recipient.",
+)
+REGION_UNKNOWN = _e(
+    "region_unknown",
+    400,
+    "IMG.0108",
+    "The tenant ID was not found in region {region}: this deployment serves only region {own}.",
+)
+REGION_SAME = _e(
+    "region_same",
+    400,
+    "IMG.0105",
+    "The operation is not supported: the destination region {region} is the image's own "
+    "region; use copy_image_in_region.",
+)
+BATCH_SHARING_UNSUPPORTED = _e(
+    "batch_sharing_unsupported",
+    400,
+    "IMG.0105",
+    "The operation is not supported: sharing with {what} (this deployment shares with "
+    "projects only).",
+)
+
 # --- authentication ------------------------------------------------------------------------
 # image data: uploads and downloads
 STATUS_TRANSITION = _e(
@@ -494,6 +575,75 @@ RANGE_MULTIPLE = _e(
 )
 
 
+# --- the IMS object storage (`image_url`, `bucket_url`: docs/ims-creating.md) ---------------
+# IMS's own codes and words (its error-code table) for a bad or missing OBS object.
+OBS_URL_INVALID = _e("obs_url_invalid", 400, "IMG.0017", "The URL format is incorrect: {reason}.")
+OBS_BUCKET_EMPTY = _e("obs_bucket_empty", 400, "IMG.0068", "The specified bucket name is empty.")
+OBS_BUCKET_INVALID = _e(
+    "obs_bucket_invalid", 400, "IMG.0109", "The bucket name contains invalid characters: {bucket}"
+)
+OBS_BUCKET_NOT_FOUND = _e(
+    "obs_bucket_not_found", 400, "IMG.0069", "The specified bucket cannot be accessed: {bucket}"
+)
+OBS_OBJECT_NOT_FOUND = _e(
+    "obs_object_not_found",
+    400,
+    "IMG.0057",
+    "The image file does not exist, is empty, or in the incorrect format: {name}",
+)
+OBS_OBJECT_IS_FOLDER = _e(
+    "obs_object_is_folder", 400, "IMG.0017", "The URL format is incorrect: {name} is a folder."
+)
+OBS_UNAVAILABLE = _e(
+    "obs_unavailable", 503, "IMG.0040", "The object storage is unavailable; try again later."
+)
+
+# --- creating images (docs/ims-creating.md) -------------------------------------------------
+# IMS's codes and words (its error-code table). OpenIMS has no compute, disk, backup or key
+# service: a request naming one of those resources gets the error IMS answers when it does
+# not exist.
+NAME_MISSING = _e("name_missing", 400, "IMG.0013", "The image name is not specified.")
+OS_VERSION_INVALID = _e(
+    "os_version_invalid", 400, "IMG.0056", "The OS version is invalid: {os_version}"
+)
+INSTANCE_NOT_FOUND = _e(
+    "instance_not_found", 400, "IMG.0005", "The ECS does not exist: {instance_id}"
+)
+INSTANCE_ID_MISSING = _e("instance_id_missing", 400, "IMG.0012", "The ECS ID is not specified.")
+VOLUME_NOT_FOUND = _e(
+    "volume_not_found", 400, "IMG.0120", "The specified data disk ID is unavailable: {volume_id}"
+)
+BACKUP_NOT_FOUND = _e("backup_not_found", 400, "IMG.0020", "The backup does not exist: {backup_id}")
+CBR_BACKUP_NOT_FOUND = _e(
+    "cbr_backup_not_found",
+    400,
+    "IMG.0198",
+    "Backup ID does not match the backup type or does not exist: {backup_id}",
+)
+# (the export branch defines the same entry, same key and words: keep one when both are merged)
+KMS_KEY_NOT_FOUND = _e(
+    "kms_key_not_found",
+    400,
+    "IMG.0095",
+    "The KMS key does not exist: {cmk_id} (this deployment has no key management service).",
+)
+BMS_NO_ENCRYPTION = _e(
+    "bms_no_encryption", 400, "IMG.0118", "The BMS image does not support KMS encryption."
+)
+IMAGE_FILE_INVALID = _e(
+    "image_file_invalid",
+    400,
+    "IMG.0057",
+    "The image file does not exist, is empty, or in the incorrect format: {name}: {reason}",
+)
+IMAGE_FILE_TOO_LARGE = _e(
+    "image_file_too_large",
+    400,
+    "IMG.0059",
+    "The size of the image file exceeds the maximum allowed: {name} holds {size} bytes, "
+    "at most {limit} are allowed.",
+)
+
 # --- on the wire ---------------------------------------------------------------------------
 # IMS paths answer `{"error": {"message", "code"}}`, as the IMS error-code page shows. Glance
 # paths answer the same object plus Glance's `title`: a nested object is the shape
@@ -501,10 +651,11 @@ RANGE_MULTIPLE = _e(
 # from every top-level value, so a flat body would break it). The face also picks the status
 # of the few refusals whose status IMS and Glance disagree on (`ErrorSpec.ims_status`).
 # The IMS extension paths are `/v1/...` (`/v1/cloudimages/...`, `/v1/{project_id}/...`), the
-# query and update `/v2/cloudimages...`, and the project-scoped `/v2/{project_id}/images/...`
-# of the IMS tag API (an empty project too: URL parsing drops a project ID of only tabs or line
-# breaks); every other `/v2/<segment>` path is Glance's.
-IMS_PREFIXES = ("/v2/cloudimages", "/v1/")
+# query and update `/v2/cloudimages...`, the v2.1 "safe mode" calls `/v2.1/cloudimages/...`,
+# and the project-scoped `/v2/{project_id}/images/...` of the IMS tag API (an empty project
+# too: URL parsing drops a project ID of only tabs or line breaks); every other
+# `/v2/<segment>` path is Glance's.
+IMS_PREFIXES = ("/v2/cloudimages", "/v2.1/cloudimages", "/v1/")
 GLANCE_V2_SEGMENTS = frozenset({"images", "schemas", "info", "tasks", "cloudimages"})
 
 

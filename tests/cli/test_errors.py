@@ -56,6 +56,8 @@ def serve(tmp_path: Path) -> tuple[str, ...]:
         ("OPENIMS_DATABASE_TIMEOUT", "soon", "import", "valid number"),
         ("OPENIMS_ACCESS_LOG", "maybe", "serve", "valid boolean"),
         ("OPENIMS_WEB_DOWNLOAD_ALLOW", "file:///srv", "serve", "not an http:// or https://"),
+        ("OPENIMS_REGION", "Not A Region", "serve", "should match pattern"),
+        ("OPENIMS_EXPORT_TIMEOUT", "0", "serve", "greater than 0"),
         ("OPENIMS_WEB_DOWNLOAD_ALLOW", "http://u:p@a.example/", "serve", "no user, query"),
     ],
 )
@@ -106,6 +108,14 @@ def test_a_missing_flavor_catalog_is_one_line(tmp_path: Path) -> None:
     line = one_line(stderr)
     assert code == 2
     assert line.startswith(f"Error: OPENIMS_FLAVORS: flavor catalog {missing}: "), line
+
+
+@pytest.mark.parametrize("value", ["s3://bucket?endpoint=http://127.0.0.1:1", "ftp://x", ""])
+def test_a_bad_object_storage_is_one_line(tmp_path: Path, value: str) -> None:
+    code, stderr = run(tmp_path, *serve(tmp_path), env={"OPENIMS_OBS": value})
+    line = one_line(stderr)
+    assert code == 2
+    assert line.startswith("Error: OPENIMS_OBS: object storage"), line
 
 
 def test_a_bad_web_download_prefix_is_one_line_naming_the_option(tmp_path: Path) -> None:

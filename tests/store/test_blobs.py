@@ -173,6 +173,34 @@ def test_commit_replaces(blob_store: BlobStore) -> None:
     drive(blob_store, body)
 
 
+@pytest.mark.parametrize("n", [0, 1, 3 << 20])
+def test_copy_makes_an_identical_blob_and_leaves_the_source(blob_store: BlobStore, n: int) -> None:
+    async def body(store: BlobStore) -> None:
+        source, target, data = new_key(), new_key(), pattern(n, seed=n + 1)
+        await put(store, source, data)
+        await put(store, target, b"replaced whole")
+        await store.copy(source, target)
+        assert await get(store, target) == data and await store.size(target) == n
+        assert await get(store, source) == data
+        await store.delete(source)
+        assert await get(store, target) == data  # a copy, not a second name for the source
+        assert sorted(await listed(store)) == [target]
+
+    drive(blob_store, body)
+
+
+def test_copy_of_a_missing_blob_leaves_nothing(blob_store: BlobStore) -> None:
+    async def body(store: BlobStore) -> None:
+        target = new_key()
+        with pytest.raises(FileNotFoundError):
+            await store.copy(new_key(), target)
+        assert await store.size(target) is None and await listed(store) == []
+        with pytest.raises(ValueError, match="not a blob key"):
+            await store.copy("images/../../etc/passwd", target)
+
+    drive(blob_store, body)
+
+
 def test_keys_lists_only_committed_blobs(blob_store: BlobStore) -> None:
     async def body(store: BlobStore) -> None:
         committed = sorted([new_key("images"), new_key("images"), new_key("staging")])
@@ -539,6 +567,19 @@ def test_s3_large_blobs_go_up_in_parts_and_abort_removes_them(s3_store: S3Store)
         assert await get(s3_store, name) == b"within one part"
 
     drive(s3_store, body)
+
+
+def test_s3_copy_of_more_than_one_copy_part_goes_part_by_part(s3_server: S3Server) -> None:
+    store = s3_server.store(prefix=f"test-{uuid.uuid4().hex}", copy_part=5 << 20)
+
+    async def body(_: BlobStore) -> None:
+        source, target, data = new_key(), new_key(), pattern((11 << 20) + 3, seed=7)
+        await put(store, source, data, chunk=1 << 20)
+        await store.copy(source, target)  # three UploadPartCopy ranges: 5, 5 and 1 MiB + 3
+        assert await get(store, target) == data
+        assert await uploads(store) == []
+
+    drive(store, body)
 
 
 def test_s3_part_sizes_reach_past_a_tebibyte() -> None:

@@ -197,3 +197,25 @@ def test_ended_jobs_are_pruned_after_the_retention(db_url: str) -> None:
     removed, left = run(db_url, body)
     assert removed == 1
     assert left == [None, rules.SUCCESS, rules.RUNNING]
+
+
+def test_a_job_is_claimed_only_by_servers_of_its_stores(db_url: str) -> None:
+    """A job records the stores of the server that accepted it (`placement`): a server with
+    other stores on the same database passes over it; one without a placement recorded
+    (written by a tool, not a server) is anyone's."""
+
+    async def body(store: JobStore) -> list[str | None]:
+        here = JobStore(store.images, "stores-a")
+        there = JobStore(store.images, "stores-b")
+        ours, anyone = job(1000.0), job(1001.0)
+        await here.insert(ours)
+        await store.insert(anyone)
+
+        async def claim(claimer: JobStore) -> str | None:
+            got = await claimer.claim([TYPE], now=2000, until=2060, token=token(), attempts=3)
+            return None if got is None else got.id
+
+        return [await claim(there), await claim(there), await claim(here), ours.id, anyone.id]
+
+    first, second, third, ours, anyone = run(db_url, body)
+    assert (first, second, third) == (anyone, None, ours)

@@ -17,6 +17,7 @@ requests and responses, or one with other settings:
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -29,7 +30,7 @@ from openims.store.blobs.files import FileStore
 from tests.support.databases import empty
 from tests.support.in_process import start_in_process, start_in_process_auth
 from tests.support.seaweed import S3Server, seaweed_server
-from tests.support.servers import AuthServer, Server, start_server
+from tests.support.servers import AuthServer, Server, obs_for, start_server
 
 DATABASE_FIXTURES = {"sqlite": "sqlite_database", "postgres": "pg_database"}
 REAL_SERVERS_OPTION = "--real-servers"
@@ -66,9 +67,12 @@ class ServerPool:
         return self.servers[key]
 
     def stop(self) -> None:
+        urls = {key[0] for key in self.servers}
         for server in self.servers.values():
             server.stop()
         self.servers.clear()
+        for url in urls:  # the object storage the database's servers shared
+            shutil.rmtree(obs_for(str(url)), ignore_errors=True)
 
 
 def shared_server(

@@ -28,7 +28,13 @@ from fastapi import FastAPI
 
 from openims.api.app import create_app
 from openims.config import Settings
-from tests.support.servers import TEST_QUOTAS, AuthServer, Server, write_credentials
+from tests.support.servers import (
+    TEST_QUOTAS,
+    AuthServer,
+    Server,
+    obs_for,
+    write_credentials,
+)
 
 # The address requests appear to come from, and the base URL clients send to: `.test` names
 # resolve nowhere, so a request that bypasses the in-process transport fails at once.
@@ -93,6 +99,10 @@ def start_in_process(
         if "image_store" not in values and "OPENIMS_IMAGE_STORE" not in (env or {}):
             images = stack.enter_context(tempfile.TemporaryDirectory(prefix="openims-images-"))
             values["image_store"] = f"file://{images}"
+        if "obs" not in values and "OPENIMS_OBS" not in (env or {}):
+            # the IMS object storage every server of the database shares (`obs_for`), never
+            # ./data/obs; tests put objects in `app.state.services.obs.root`
+            values["obs"] = str(obs_for(database_url))
         app = create_app(settings(database_url, env, no_auth=no_auth, **values))
         portal = stack.enter_context(start_blocking_portal(backend_options={"use_uvloop": True}))
         stack.enter_context(portal.wrap_async_context_manager(app.router.lifespan_context(app)))

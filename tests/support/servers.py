@@ -15,6 +15,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -110,6 +111,15 @@ def image_store_for(database_url: str, directory: Path) -> str:
     of different databases never sweep each other's."""
     digest = hashlib.sha256(database_url.encode()).hexdigest()[:12]
     return f"file://{directory / ('images-' + digest)}"
+
+
+def obs_for(database_url: str) -> Path:
+    """The IMS object storage (`OPENIMS_OBS`) of every test server on `database_url`, in-process
+    or not: one directory of buckets, as replicas share one object storage. A job is run by
+    whichever server of the database claims it, so a bucket a test makes must be seen by all of
+    them. Database URLs are unique to a session, and `ServerPool.stop` removes the directory."""
+    digest = hashlib.sha256(database_url.encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"openims-obs-{digest}"
 
 
 def launch(
@@ -306,6 +316,7 @@ def start_server(
     server_env = {
         "OPENIMS_LOG_LEVEL": "warning",
         "OPENIMS_IMAGE_STORE": image_store_for(database_url, directory),
+        "OPENIMS_OBS": str(obs_for(database_url)),  # never ./data/obs
         **TEST_QUOTAS,
         **(env or {}),
     }

@@ -74,6 +74,7 @@ def serve(**options: Any) -> None:
     logs.configure(settings.log_level)
     _check_flavors(settings)
     _check_image_store(settings)
+    _check_obs(settings)
     if not settings.no_auth:
         from openims.api.app import authenticator
         from openims.auth.credentials import CredentialsFileError
@@ -187,6 +188,16 @@ def _check_image_store(settings: Settings) -> None:
         open_store(settings.image_store)
     except ValueError as exc:
         raise BadInput(f"Invalid value for --image-store / OPENIMS_IMAGE_STORE: {exc}") from None
+
+
+def _check_obs(settings: Settings) -> None:
+    """A bad OPENIMS_OBS would stop every worker with a trace: parse it here."""
+    from openims.store.obs import open_obs
+
+    try:
+        open_obs(settings.obs)
+    except ValueError as exc:
+        raise BadInput(f"OPENIMS_OBS: {exc}") from None
 
 
 @contextmanager

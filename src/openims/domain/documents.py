@@ -29,6 +29,8 @@ MAX_TAGS = 128
 MAX_TAG_LENGTH = 255
 _PATTERNS = {a.name: re.compile(a.pattern) for a in registry.REGISTRY if a.pattern}
 _ABSENT = object()
+# IMS's native create leaves an image without an OS version at this one
+DEFAULT_OS_VERSION = "Other Linux(64 bit)"
 
 
 def _invalid(attr: Attribute, reason: str) -> errors.ApiError:
@@ -355,7 +357,7 @@ def new_image(
     doc["id"] = image_id
     doc["created_at"] = stamp
     doc["updated_at"] = stamp
-    doc.setdefault("__os_version", "Other Linux(64 bit)")
+    doc.setdefault("__os_version", DEFAULT_OS_VERSION)
     check_coexistence(doc)
     return canonical(doc)
 

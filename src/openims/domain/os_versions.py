@@ -62,6 +62,13 @@ def os_versions() -> list[OsVersion]:
     ]
 
 
+@functools.cache
+def by_name() -> dict[str, OsVersion]:
+    """Each documented `__os_version` value and its entry (what `os_version` may name when an
+    image is created)."""
+    return {v.os_version: v for v in os_versions()}
+
+
 def by_platform(tags: list[str]) -> list[dict[str, Any]]:
     """The body of `GET /v1/cloudimages/os_version`: one `{platform, version_list}` per
     platform, in the table's order, narrowed by the request's `tag` values."""

@@ -182,6 +182,61 @@ class ImageData:
             await asyncio.shield(self._give_up(image_id, token, drop=(key,)))
             raise
 
+    async def fill(
+        self,
+        image_id: str,
+        chunks: AsyncIterator[bytes],
+        *,
+        size: int | None,
+        take_over: bool,
+        refusals: Callable[[errors.ApiError], errors.ApiError] | None = None,
+    ) -> Received | None:
+        """Fill a queued image with `chunks` for a job (creating an image from a file,
+        registering one), through the upload's pipeline and with its guarantees: the image is
+        `saving` while the bytes stream, `active` with its size and hashes once they are
+        committed, and back to `queued` without a blob if anything fails. The job acts for the
+        system, so the caller's rights were checked when it was submitted.
+
+        Jobs may be run again from the start after a crash, so: an image already `active` was
+        filled by an earlier run (None, nothing done), and with `take_over` (a re-run) the
+        upload an earlier run left is replaced by this one. `size` (the source's, if known)
+        is checked against the owner's byte quota before any byte, as a declared length is.
+        `refusals` may restate the pipeline's refusals of the bytes (format, safety, size) in
+        the caller's words."""
+        token = str(uuid.uuid4())
+        async with self.store.image_for_update(image_id, SYSTEM) as tx:
+            status = tx.doc.get("status")
+            if status == "active":
+                await _close(chunks)
+                return None
+            left = await tx.upload()
+            if left is not None and take_over and status == "saving":
+                await tx.end_upload()  # an earlier run's (its job's lease says it is dead)
+            elif left is not None or status != "queued":
+                await _close(chunks)
+                raise errors.STATUS_TRANSITION(current=status, target="saving")
+            disk_format = str(tx.doc["disk_format"])
+            room = await _room(tx, size)  # the owner's byte quota, before any byte
+            await tx.save(_with(tx.doc, status="saving"))
+            await tx.begin_upload(token, "images", "queued", time.time())
+        key = blobs.key("images", image_id)
+        try:
+            try:
+                received = await self._receive(image_id, token, key, chunks, disk_format, room)
+            finally:
+                await asyncio.shield(_close(chunks))
+        except BaseException as exc:
+            await asyncio.shield(self._give_up(image_id, token))
+            if refusals is not None and isinstance(exc, errors.ApiError) and exc.spec in _REFUSALS:
+                raise refusals(exc) from None
+            raise
+        try:
+            await self._activate(image_id, token, received)
+        except BaseException:
+            await asyncio.shield(self._give_up(image_id, token, drop=(key,)))
+            raise
+        return received
+
     async def _receive(
         self,
         image_id: str,

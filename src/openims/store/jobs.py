@@ -6,6 +6,11 @@ locked (PostgreSQL `FOR UPDATE SKIP LOCKED`, so concurrent claimers of other rep
 each other's rows instead of queueing; SQLite `BEGIN IMMEDIATE`, one writer at a time) and
 marks it RUNNING under a fresh lease token. Every later write of the worker (renewal,
 progress, the end) names that token, so a worker whose lease was taken over changes nothing.
+
+A job is claimed only by servers of its `placement`: the image store and object storage of the
+server that accepted it. Replicas of one deployment share them, so any of them runs any job; a
+server configured with other stores on the same database (a mistake in production, the normal
+case among test servers) never runs a job whose bytes it could not reach.
 """
 
 from __future__ import annotations
@@ -61,9 +66,13 @@ def _lapsed(now: float) -> sa.ColumnElement[bool]:
 class JobStore:
     """Jobs, over the image store's engine and transactions (one SQLite writer queue)."""
 
-    def __init__(self, images: ImageStore) -> None:
+    def __init__(self, images: ImageStore, placement: str = "") -> None:
         self.images = images
         self.sqlite = images.sqlite
+        # what this server's jobs are recorded with and which it claims; "" (a job written
+        # without one) is claimed by any server
+        self.placement = placement
+        self._placements = sorted({placement, ""})
 
     async def insert(self, job: Job) -> None:
         async with self.images.writing() as conn:
@@ -78,6 +87,7 @@ class JobStore:
                     progress=job.progress,
                     attempts=job.attempts,
                     created_at=job.created_at,
+                    placement=self.placement,
                 )
             )
 
@@ -110,7 +120,12 @@ class JobStore:
         # an idle worker looks first, in a read: no write transaction (no SQLite write lock,
         # no row locks) unless there is something to claim or to give up
         waiting = sa.or_(
-            sa.and_(_J.status == rules.INIT, _J.job_type.in_(list(types))), _lapsed(now)
+            sa.and_(
+                _J.job_type.in_(list(types)),
+                _J.placement.in_(self._placements),
+                sa.or_(_J.status == rules.INIT, _lapsed(now)),
+            ),
+            sa.and_(_lapsed(now), _J.attempts >= attempts),  # to give up, whatever its kind
         )
         async with self.images.reading() as conn:
             if (await conn.execute(sa.select(_J.id).where(waiting).limit(1))).first() is None:
@@ -121,6 +136,7 @@ class JobStore:
                 sa.select(*_COLUMNS)
                 .where(
                     _J.job_type.in_(list(types)),
+                    _J.placement.in_(self._placements),
                     sa.or_(_J.status == rules.INIT, _lapsed(now)),
                 )
                 .order_by(_J.created_at, _J.id)

@@ -157,6 +157,8 @@ jobs = sa.Table(
     sa.Column("end_at", sa.Float(), nullable=True),
     sa.Column("lease_token", text(32), nullable=True),
     sa.Column("lease_until", sa.Float(), nullable=True),
+    # the stores of the server that accepted the job (`JobStore.placement`); "" for any server
+    sa.Column("placement", text(32), nullable=False),
 )
 sa.Index("ix_jobs_status_created_at", jobs.c.status, jobs.c.created_at)
 sa.Index("ix_jobs_project_id_created_at", jobs.c.project_id, jobs.c.created_at)  # console

@@ -312,6 +312,65 @@ def components() -> dict[str, Any]:
             },
             "required": ["image_id"],
         },
+        "JobSubmitted": {
+            "type": "object",
+            "description": "The asynchronous job a request started: poll "
+            "`GET /v1/{project_id}/jobs/{job_id}`.",
+            "properties": {"job_id": {"type": "string"}},
+            "required": ["job_id"],
+        },
+        "ExportRequest": {
+            "type": "object",
+            "properties": {
+                "bucket_url": {"type": "string", "examples": ["ims-image:centos7_5.qcow2"]},
+                "file_format": {"type": "string", "enum": ["qcow2", "vhd", "vmdk"]},
+                "is_quick_export": {"type": "boolean"},
+            },
+            "required": ["bucket_url"],
+        },
+        "CopyRequest": {
+            "type": "object",
+            "properties": {
+                "name": {"type": "string"},
+                "description": {"type": "string"},
+                "cmk_id": {"type": "string"},
+                "enterprise_project_id": {"type": "string"},
+            },
+            "required": ["name"],
+        },
+        "CrossRegionCopyRequest": {
+            "type": "object",
+            "properties": {
+                name: {"type": "string"}
+                for name in (
+                    "name",
+                    "description",
+                    "region",
+                    "project_name",
+                    "agency_name",
+                    "vault_id",
+                )
+            },
+            "required": ["name", "region", "project_name", "agency_name"],
+        },
+        "MemberBatch": {
+            "type": "object",
+            "properties": {
+                "images": {"type": "array", "items": {"type": "string"}},
+                "projects": {"type": "array", "items": {"type": "string"}},
+            },
+            "required": ["images", "projects"],
+        },
+        "MemberBatchStatus": {
+            "type": "object",
+            "properties": {
+                "images": {"type": "array", "items": {"type": "string"}},
+                "project_id": {"type": "string"},
+                "status": {"type": "string", "enum": ["accepted", "rejected"]},
+                "vault_id": {"type": "string"},
+            },
+            "required": ["images", "project_id", "status"],
+        },
         "TagQuery": {
             "type": "object",
             "properties": {
@@ -436,7 +495,106 @@ def components() -> dict[str, Any]:
             "properties": {"status": {"type": "string"}, "database": {"type": "string"}},
         },
         "Error": {"type": "object", "properties": {"error": error_object}, "required": ["error"]},
+        **_CREATING,
     }
+
+
+def _tag_lists() -> dict[str, Any]:
+    return {
+        "tags": {"type": "array", "items": {"type": "string", "examples": ["key.value"]}},
+        "image_tags": {"type": "array", "items": _ref("ResourceTag")},
+    }
+
+
+_IMAGE_URL = {"type": "string", "examples": ["ims-image:centos70.qcow2"]}
+# The creating calls (docs/ims-creating.md): the SDK's request models
+_CREATING: dict[str, Any] = {
+    "JobAccepted": {
+        "type": "object",
+        "properties": {"job_id": {"type": "string"}},
+        "required": ["job_id"],
+    },
+    "CreateImageBody": {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "description": {"type": "string"},
+            "image_url": _IMAGE_URL,
+            "os_version": {"type": "string", "examples": ["CentOS 7.0 64bit"]},
+            "min_disk": {"type": "integer", "minimum": 40, "maximum": 1024},
+            "min_ram": {"type": "integer"},
+            "max_ram": {"type": "integer"},
+            "type": {
+                "type": "string",
+                "enum": ["ECS", "BMS", "FusionCompute", "Ironic", "IsoImage"],
+            },
+            "architecture": {"type": "string", "enum": ["x86", "arm"]},
+            "hw_firmware_type": {"type": "string", "enum": ["bios", "uefi"]},
+            "is_config": {"type": "boolean"},
+            "is_quick_import": {"type": "boolean"},
+            "cmk_id": {"type": "string"},
+            "enterprise_project_id": {"type": "string"},
+            "instance_id": {"type": "string"},
+            "volume_id": {"type": "string"},
+            "data_images": {"type": "array", "items": {"type": "object"}},
+            **_tag_lists(),
+        },
+        "required": ["name"],
+    },
+    "CreateDataImageBody": {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "description": {"type": "string"},
+            "image_url": _IMAGE_URL,
+            "min_disk": {"type": "integer", "minimum": 40, "maximum": 2048},
+            "os_type": {"type": "string", "enum": ["Linux", "Windows"]},
+            "cmk_id": {"type": "string"},
+            "enterprise_project_id": {"type": "string"},
+            **_tag_lists(),
+        },
+        "required": ["name", "image_url", "min_disk"],
+    },
+    "QuickImportBody": {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "description": {"type": "string"},
+            "image_url": _IMAGE_URL,
+            "os_version": {"type": "string"},
+            "min_disk": {"type": "integer", "minimum": 1, "maximum": 1024},
+            "type": {"type": "string", "enum": ["ECS", "BMS", "DataImage"]},
+            "os_type": {"type": "string", "enum": ["Linux", "Windows"]},
+            "license_type": {"type": "string", "enum": ["platform", "byol"]},
+            "architecture": {"type": "string", "enum": ["x86", "arm"]},
+            "hw_firmware_type": {"type": "string", "enum": ["bios", "uefi"]},
+            "enterprise_project_id": {"type": "string"},
+            **_tag_lists(),
+        },
+        "required": ["name", "image_url", "min_disk"],
+    },
+    "RegisterImageBody": {
+        "type": "object",
+        "properties": {"image_url": _IMAGE_URL},
+        "required": ["image_url"],
+    },
+    "WholeImageBody": {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "description": {"type": "string"},
+            "instance_id": {"type": "string"},
+            "backup_id": {"type": "string"},
+            "whole_image_type": {"type": "string", "enum": ["CBR", "CSBS"]},
+            "vault_id": {"type": "string"},
+            "min_ram": {"type": "integer"},
+            "max_ram": {"type": "integer"},
+            "enterprise_project_id": {"type": "string"},
+            **_tag_lists(),
+        },
+        "required": ["name"],
+    },
+}
 
 
 _OPERATION_SCHEMA: dict[str, Any] = {

@@ -71,6 +71,14 @@ class BlobStore(Protocol):
     async def size(self, key: str) -> int | None:
         """The committed blob's size in bytes, or None when there is none."""
 
+    async def copy(self, source: str, target: str) -> None:
+        """Make `target` a blob with the bytes of the committed blob `source`, on the store's
+        side (no byte passes through the process where the store can avoid it: a reflink or
+        an in-kernel copy for files, CopyObject/UploadPartCopy for S3). All or nothing, as a
+        writer: `target` is whole and durable once this returns, and a failure (or a crash)
+        leaves it as it was, at most a temporary for `sweep`. A missing `source` raises
+        FileNotFoundError."""
+
     async def delete(self, key: str) -> None:
         """Remove the committed blob; a missing one is not an error."""
 

@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession, get_session
@@ -35,7 +35,7 @@ from openims.store.blobs import SPACES, check_key
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client
-    from types_aiobotocore_s3.type_defs import CompletedPartTypeDef
+    from types_aiobotocore_s3.type_defs import CompletedPartTypeDef, CopySourceTypeDef
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,11 @@ PART_SIZE = 8 << 20  # bounded memory per writer; S3's minimum part (but the las
 PARTS_PER_STEP = 1250
 MAX_PARTS = 10_000
 READ_CHUNK = 1 << 20
+# CopyObject copies up to 5 GiB in one call; a larger object is copied as a multipart upload
+# of UploadPartCopy ranges of COPY_PART bytes (at most 5 GiB; 1 GiB keeps a retry cheap), and
+# so is any object larger than one COPY_PART
+COPY_OBJECT_LIMIT = 5 << 30
+COPY_PART = 1 << 30
 NOT_FOUND = frozenset({"404", "NoSuchKey", "NotFound"})
 
 _session: AioSession | None = None
@@ -90,11 +95,21 @@ def part_size_of(number: int, base: int = PART_SIZE) -> int:
     return base << ((number - 1) // PARTS_PER_STEP)
 
 
+class PartTarget(Protocol):
+    """Where an `S3Writer` writes: a bucket, its part size and a client (an `S3Store`, or one
+    bucket of the IMS object storage, `store/obs/s3.py`)."""
+
+    bucket: str
+    part_size: int
+
+    async def client(self) -> S3Client: ...
+
+
 class S3Writer:
     """One all-or-nothing write of a blob (see `BlobWriter`): a multipart upload begun with
     the first full part, or a single PUT at commit for a blob smaller than one part."""
 
-    def __init__(self, store: S3Store, name: str) -> None:
+    def __init__(self, store: PartTarget, name: str) -> None:
         self._store = store
         self._name = name  # the object's name in the bucket
         self._buffer = bytearray()
@@ -185,57 +200,23 @@ class S3Writer:
             log.warning("s3 store: abort of an upload of %s failed: %s", self._name, error)
 
 
-class S3Store:
-    """Blobs as objects of one bucket (see the module's docstring). The client is made on
-    first use, on the running event loop, and `close()` releases its connections."""
-
-    id = "s3"
+class S3Connection:
+    """One client of an S3 endpoint, made on first use on the running event loop (a client
+    belongs to its loop) and released by `close()`. The image store and the IMS object
+    storage (`store/obs/s3.py`) each hold one."""
 
     def __init__(
-        self,
-        bucket: str,
-        *,
-        endpoint: str | None = None,
-        region: str | None = None,
-        prefix: str = "",
-        credentials: S3Credentials | None = None,
-        part_size: int = PART_SIZE,
+        self, *, endpoint: str | None, region: str | None, credentials: S3Credentials
     ) -> None:
-        if part_size < 5 << 20:
-            raise ValueError("s3 image store: parts are at least 5 MiB")
-        self.bucket = bucket
         self.endpoint = endpoint
         self.region = (
             region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
         ) or "us-east-1"
-        self.prefix = prefix.strip("/")
-        self.part_size = part_size
-        self._credentials = credentials or S3Credentials.from_env()
+        self._credentials = credentials
         self._client: S3Client | None = None
         self._context: Any = None  # the client's async context manager, exited by close()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._opening: asyncio.Lock | None = None
-
-    def __repr__(self) -> str:
-        return (
-            f"S3Store(bucket={self.bucket!r}, endpoint={self.endpoint!r}, "
-            f"region={self.region!r}, prefix={self.prefix!r})"
-        )
-
-    def _name(self, key: str) -> str:
-        check_key(key)
-        return f"{self.prefix}/{key}" if self.prefix else key
-
-    def _key(self, name: str) -> str | None:
-        """The key of the object `name`, if it is one of ours."""
-        if self.prefix:
-            if not name.startswith(self.prefix + "/"):
-                return None
-            name = name[len(self.prefix) + 1 :]
-        try:
-            return check_key(name)
-        except ValueError:
-            return None
 
     async def client(self) -> S3Client:
         """The client of the running event loop (made on first use)."""
@@ -271,6 +252,68 @@ class S3Store:
                 self._client = await self._context.__aenter__()
         assert self._client is not None
         return self._client
+
+    async def close(self) -> None:
+        """Release the client's connections (a later call makes a new client)."""
+        context, self._context, self._client = self._context, None, None
+        if context is not None:
+            await context.__aexit__(None, None, None)
+
+
+class S3Store:
+    """Blobs as objects of one bucket (see the module's docstring). The client is made on
+    first use, on the running event loop, and `close()` releases its connections."""
+
+    id = "s3"
+
+    def __init__(
+        self,
+        bucket: str,
+        *,
+        endpoint: str | None = None,
+        region: str | None = None,
+        prefix: str = "",
+        credentials: S3Credentials | None = None,
+        part_size: int = PART_SIZE,
+        copy_part: int = COPY_PART,
+    ) -> None:
+        if part_size < 5 << 20 or copy_part < 5 << 20:
+            raise ValueError("s3 image store: parts are at least 5 MiB")
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.part_size = part_size
+        # copies of more than one `copy_part` (at most 5 GiB) go part by part
+        self.copy_part = min(copy_part, COPY_OBJECT_LIMIT)
+        self._connection = S3Connection(
+            endpoint=endpoint, region=region, credentials=credentials or S3Credentials.from_env()
+        )
+        self.endpoint = endpoint
+        self.region = self._connection.region
+
+    def __repr__(self) -> str:
+        return (
+            f"S3Store(bucket={self.bucket!r}, endpoint={self.endpoint!r}, "
+            f"region={self.region!r}, prefix={self.prefix!r})"
+        )
+
+    def _name(self, key: str) -> str:
+        check_key(key)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _key(self, name: str) -> str | None:
+        """The key of the object `name`, if it is one of ours."""
+        if self.prefix:
+            if not name.startswith(self.prefix + "/"):
+                return None
+            name = name[len(self.prefix) + 1 :]
+        try:
+            return check_key(name)
+        except ValueError:
+            return None
+
+    async def client(self) -> S3Client:
+        """The client of the running event loop (made on first use)."""
+        return await self._connection.client()
 
     async def writer(self, key: str) -> S3Writer:
         return S3Writer(self, self._name(key))
@@ -325,6 +368,50 @@ class S3Store:
             return await self._head(self._name(key))
         except FileNotFoundError:
             return None
+
+    async def copy(self, source: str, target: str) -> None:
+        """On the service's side: CopyObject (atomic: the target is the old or the new
+        object), or for more than `copy_part` bytes a multipart upload of UploadPartCopy
+        ranges, completed only when every part is copied and aborted on failure (a crash
+        leaves it to `sweep`)."""
+        source_name, target_name = self._name(source), self._name(target)
+        size = await self._head(source_name)
+        client = await self.client()
+        origin: CopySourceTypeDef = {"Bucket": self.bucket, "Key": source_name}
+        if size <= self.copy_part:
+            await client.copy_object(Bucket=self.bucket, Key=target_name, CopySource=origin)
+            return
+        started = await client.create_multipart_upload(Bucket=self.bucket, Key=target_name)
+        upload_id = started["UploadId"]
+        parts: list[CompletedPartTypeDef] = []
+        try:
+            for number, start in enumerate(range(0, size, self.copy_part), start=1):
+                end = min(start + self.copy_part, size) - 1
+                copied = await client.upload_part_copy(
+                    Bucket=self.bucket,
+                    Key=target_name,
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    CopySource=origin,
+                    CopySourceRange=f"bytes={start}-{end}",
+                )
+                parts.append({"ETag": copied["CopyPartResult"]["ETag"], "PartNumber": number})
+            await client.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=target_name,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+            )
+        except BaseException:
+            try:
+                await asyncio.shield(
+                    client.abort_multipart_upload(
+                        Bucket=self.bucket, Key=target_name, UploadId=upload_id
+                    )
+                )
+            except (ClientError, BotoCoreError, OSError) as error:
+                log.warning("s3 store: abort of a copy to %s failed: %s", target_name, error)
+            raise
 
     async def delete(self, key: str) -> None:
         name = self._name(key)
@@ -393,6 +480,4 @@ class S3Store:
 
     async def close(self) -> None:
         """Release the client's connections (a later call makes a new client)."""
-        context, self._context, self._client = self._context, None, None
-        if context is not None:
-            await context.__aexit__(None, None, None)
+        await self._connection.close()

@@ -4,6 +4,8 @@ A job is submitted as a row (`INIT`), claimed by one worker of any replica (`RUN
 lease token and the moment its lease lapses, renewed while it runs) and ended by that worker
 (`SUCCESS` or `FAIL`). A worker that dies leaves a lapsed lease, which any replica recognises:
 the job is run again from the start, or failed after too many attempts (docs/jobs.md).
+`placement` names the stores of the server that accepted the job: only a server with the same
+stores claims it.
 
 Revision ID: 0008
 Revises: 0007
@@ -44,6 +46,7 @@ def upgrade() -> None:
         sa.Column("end_at", sa.Float(), nullable=True),
         sa.Column("lease_token", _text(32), nullable=True),
         sa.Column("lease_until", sa.Float(), nullable=True),
+        sa.Column("placement", _text(32), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_jobs"),
     )
     op.create_index("ix_jobs_status_created_at", "jobs", ["status", "created_at"])
