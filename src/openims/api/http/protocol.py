@@ -51,9 +51,35 @@ LINGER_SECONDS = 2.0
 # Bytes of a request body read from the socket ahead of the application. uvicorn stops reading
 # at 64 KiB, so an upload's socket went quiet whenever the application was busy hashing and
 # writing a block, and the next block only began to arrive afterwards; with a few MiB read
-# ahead, receiving overlaps that work. Gathered in a bytearray (uvicorn's `bytes +=` would copy
-# the whole buffer at every read).
+# ahead, receiving overlaps that work. Gathered as the pieces the parser gives (`_Pieces`).
 BODY_READ_AHEAD = 2 * 1024 * 1024
+
+
+class _Pieces:
+    """A request body's bytes as they arrived, joined only when the application takes them.
+
+    uvicorn gathers them in a bytearray and hands `bytes(bytearray)` over: two copies of every
+    byte of an upload before the application sees it. Here a piece that is taken alone (the
+    application was waiting for it) is handed over as it is, and pieces that gathered while it
+    was busy are joined once. uvicorn's `receive` calls `bytes()` on the body and puts an empty
+    bytearray in its place; `on_body` turns that back into pieces."""
+
+    __slots__ = ("pieces", "size")
+
+    def __init__(self) -> None:
+        self.pieces: list[bytes] = []
+        self.size = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def add(self, piece: bytes) -> None:
+        self.pieces.append(piece)
+        self.size += len(piece)
+
+    def __bytes__(self) -> bytes:
+        pieces = self.pieces
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
 
 class _Refused(Exception):
@@ -270,14 +296,20 @@ class BoundedHttpProtocol(ZeroCopySend):
     # --- a head is awaited from the connection's start, and from a request's first byte ------
 
     def on_body(self, body: bytes) -> None:
-        """uvicorn's, with `BODY_READ_AHEAD` in place of its 64 KiB high-water mark."""
+        """uvicorn's, with `BODY_READ_AHEAD` in place of its 64 KiB high-water mark, and the
+        body kept as `_Pieces`."""
         cycle = self.cycle
         if (self.parser.should_upgrade() and self._should_upgrade()) or cycle.response_complete:
             return
-        if type(cycle.body) is not bytearray:
-            cycle.body = bytearray(cycle.body)
-        cycle.body += body
-        if len(cycle.body) > BODY_READ_AHEAD:
+        gathered: Any = cycle.body  # uvicorn's bytearray, or our pieces (read with bytes())
+        if type(gathered) is not _Pieces:
+            pieces = _Pieces()
+            if gathered:
+                pieces.add(bytes(gathered))
+            cycle.body = pieces  # type: ignore[assignment]
+            gathered = pieces
+        gathered.add(body)
+        if len(gathered) > BODY_READ_AHEAD:
             self.flow.pause_reading()
         cycle.message_event.set()
 
