@@ -26,7 +26,7 @@ from openims import errors
 from openims.domain import copies, times
 from openims.domain.access import Caller
 from openims.domain.documents import Document
-from openims.service.image_data import SYSTEM, ImageData, _with
+from openims.service.image_data import SYSTEM, ImageData, revised
 from openims.service.jobs import JobRun, Jobs, LeaseLost
 from openims.service.quotas import Quotas
 from openims.store import blobs
@@ -99,7 +99,7 @@ class Copies:
                 doc = copies.copied_document(
                     source, request, image_id=image_id, owner=run.project_id, now=times.now()
                 )
-                await self.store.create(_with(doc, status="queued"))
+                await self.store.create(revised(doc, status="queued"))
             await self._begin(image_id, token)
             await run.progress(0.1, image_id=image_id)
             await self._copy(source, image_id, token)
@@ -129,16 +129,16 @@ class Copies:
                 await tx.end_upload()
             if tx.doc.get("status") not in ("queued", "saving"):
                 raise errors.UPLOAD_LOST(image_id=image_id)
-            await tx.save(_with(tx.doc, status="saving"))
+            await tx.save(revised(tx.doc, status="saving"))
             await tx.begin_upload(token, "images", "queued", time.time())
 
     async def _copy(self, source: Document, image_id: str, token: str) -> None:
         """The blob copied on the store's side while the upload's heartbeat is kept, its size
         checked, then the image `active` — if the upload is still this run's."""
         key = blobs.key("images", image_id)
-        beating = asyncio.create_task(self.data._keep_alive(image_id, token))
+        beating = asyncio.create_task(self.data.keep_alive(image_id, token))
         copying = asyncio.ensure_future(
-            self.data._store_call(self._copy_blob(str(source["id"]), key))
+            self.data.store_call(self._copy_blob(str(source["id"]), key))
         )
         try:
             done, _ = await asyncio.wait({copying, beating}, return_when=asyncio.FIRST_COMPLETED)
@@ -148,7 +148,7 @@ class Copies:
                     await copying
                 beating.result()  # raises why the upload was lost
             copying.result()
-            copied = await self.data._store_call(self.data.blobs.size(key))
+            copied = await self.data.store_call(self.data.blobs.size(key))
             if copied != source.get("size"):
                 log.error(
                     "copy of %s into %s: %s bytes, not %s",
@@ -169,7 +169,7 @@ class Copies:
                 raise errors.UPLOAD_LOST(image_id=image_id)
             await tx.admit_bytes(int(source.get("size") or 0))
             await tx.save(
-                _with(
+                revised(
                     tx.doc,
                     status="active",
                     stores=self.data.blobs.id,

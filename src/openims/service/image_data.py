@@ -167,7 +167,7 @@ class ImageData:
             )
             room = await _room(tx, declared_length)
             disk_format = str(tx.doc["disk_format"])
-            await tx.save(_with(tx.doc, status="saving"))
+            await tx.save(revised(tx.doc, status="saving"))
             await tx.begin_upload(token, "images", "queued", time.time())
         key = blobs.key("images", image_id)
         try:
@@ -217,7 +217,7 @@ class ImageData:
                 raise errors.STATUS_TRANSITION(current=status, target="saving")
             disk_format = str(tx.doc["disk_format"])
             room = await _room(tx, size)  # the owner's byte quota, before any byte
-            await tx.save(_with(tx.doc, status="saving"))
+            await tx.save(revised(tx.doc, status="saving"))
             await tx.begin_upload(token, "images", "queued", time.time())
         key = blobs.key("images", image_id)
         try:
@@ -256,15 +256,15 @@ class ImageData:
         (`_room`); the end is checked against the quota again (`ImageTx.admit_bytes`)."""
         examination = _Examination(disk_format, self.hash_algorithm) if disk_format else None
         size = 0
-        writer = await self._store_call(self.blobs.writer(key))
-        beating = asyncio.create_task(self._keep_alive(image_id, token))
+        writer = await self.store_call(self.blobs.writer(key))
+        beating = asyncio.create_task(self.keep_alive(image_id, token))
         in_flight: deque[Awaitable[Any]] = deque()  # blocks being hashed and written
         last_write: asyncio.Future[None] | None = None
 
         async def write_after(previous: asyncio.Future[None] | None, block: bytes) -> None:
             if previous is not None:
                 await previous  # blocks reach the store in order
-            await self._store_call(writer.write(block))
+            await self.store_call(writer.write(block))
 
         try:
             async for block in blocks(chunks):
@@ -291,12 +291,12 @@ class ImageData:
             )
             if beating.done():
                 beating.result()
-            await self._store_call(writer.commit())
+            await self.store_call(writer.commit())
         except BaseException:
             for pending in in_flight:
                 with contextlib.suppress(BaseException):
                     await pending
-            await asyncio.shield(self._store_call(writer.abort()))
+            await asyncio.shield(self.store_call(writer.abort()))
             raise
         finally:
             if examination is not None:
@@ -307,7 +307,7 @@ class ImageData:
         metrics.record_image_bytes("upload" if examination is not None else "stage", size)
         return received
 
-    async def _keep_alive(self, image_id: str, token: str) -> None:
+    async def keep_alive(self, image_id: str, token: str) -> None:
         """Renew the upload's heartbeat until cancelled; raise once it is no longer ours."""
         while True:
             await asyncio.sleep(self.lease / 3)
@@ -319,7 +319,7 @@ class ImageData:
             await _require_ours(tx, token, image_id)
             await tx.admit_bytes(received.size)  # the owner's byte quota, race-free
             await tx.save(
-                _with(
+                revised(
                     image_import.end(tx.doc, failed_store=None),
                     status="active",
                     size=received.size,
@@ -367,10 +367,10 @@ class ImageData:
         changes: dict[str, Any] = {"status": status}
         if status == "queued":
             changes["size"] = None  # a staging had set it
-        await tx.save(_with(image_import.end(tx.doc, failed_store=self.blobs.id), **changes))
+        await tx.save(revised(image_import.end(tx.doc, failed_store=self.blobs.id), **changes))
         await tx.end_upload()
 
-    async def _store_call(self, call: Awaitable[Any]) -> Any:
+    async def store_call(self, call: Awaitable[Any]) -> Any:
         """An image store call; its failures (a disk's OSError, an S3 client's own errors)
         become the 503 of an unavailable store, logged and counted."""
         try:
@@ -401,7 +401,7 @@ class ImageData:
         async with self.store.image_for_update(image_id, caller) as tx:
             image_import.admit_stage(caller, tx.access, tx.doc)
             room = await _room(tx, declared_length)
-            await tx.save(_with(tx.doc, status="uploading"))
+            await tx.save(revised(tx.doc, status="uploading"))
             await tx.begin_upload(token, "staging", "queued", time.time())
         key = blobs.key("staging", image_id)
         try:
@@ -413,7 +413,7 @@ class ImageData:
             async with self.store.image_for_update(image_id, SYSTEM) as tx:
                 await _require_ours(tx, token, image_id)
                 await tx.admit_bytes(received.size)  # staged bytes count as the image's
-                await tx.save(_with(tx.doc, size=received.size))
+                await tx.save(revised(tx.doc, size=received.size))
                 await tx.end_upload()
         except BaseException:
             await asyncio.shield(self._give_up(image_id, token, drop=(key,)))
@@ -433,7 +433,7 @@ class ImageData:
             before = str(tx.doc["status"])
             disk_format = str(tx.doc["disk_format"])
             room = await tx.bytes_room()
-            await tx.save(_with(image_import.begin(tx.doc, task=token, store=self.blobs.id)))
+            await tx.save(revised(image_import.begin(tx.doc, task=token, store=self.blobs.id)))
             await tx.begin_upload(token, "images", before, time.time())
         task = asyncio.create_task(
             self._import(image_id, token, request, disk_format, room), name=f"import {image_id}"
@@ -526,7 +526,7 @@ class ImageData:
         # what the store holds must be what was recorded: a lost or replaced blob is refused
         # before a byte is sent (a 503 and an error an operator sees), not served short; one
         # that changes while it is sent cuts the connection instead (below, and FileSlice)
-        stored = await self._store_call(self.blobs.size(key))
+        stored = await self.store_call(self.blobs.size(key))
         if stored != size:
             self._mismatch(image_id, size, stored)
             raise errors.IMAGE_STORE_UNAVAILABLE()
@@ -661,7 +661,7 @@ async def _require_ours(tx: ImageTx, token: str, image_id: str) -> None:
         raise errors.UPLOAD_LOST(image_id=image_id)
 
 
-def _with(doc: Document, **changes: Any) -> Document:
+def revised(doc: Document, **changes: Any) -> Document:
     """`doc` with `changes` and a new `updated_at`, canonical."""
     new = dict(doc)
     new.update(changes)
