@@ -122,12 +122,19 @@ def click_and_load(driver: WebDriver, css: str) -> None:
 
 
 def _stale(element: object) -> bool:
-    from selenium.common.exceptions import StaleElementReferenceException
+    """Whether `element`'s document was replaced. Chromium says so with a stale-element error,
+    or, when asked in the middle of the navigation, with an inspector error naming a node
+    that "does not belong to the document"."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 
     try:
         element.is_enabled()  # type: ignore[attr-defined]
     except StaleElementReferenceException:
         return True
+    except WebDriverException as exc:
+        if "does not belong to the document" in str(exc):
+            return True
+        raise
     return False
 
 

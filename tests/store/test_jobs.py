@@ -1,7 +1,8 @@
 """The job store's claims on SQLite and PostgreSQL (`store.jobs`, docs/jobs.md): concurrent
 claimers never get the same job, a lapsed lease is claimed again and counted, a job out of
 runs is failed with its reason, a taken-over worker writes nothing, and a job given back at
-shutdown is claimed at once without counting the interrupted run."""
+shutdown is claimed at once without counting the interrupted run. Each test has a database of
+its own (`own_db`): the session's servers run jobs on the shared one and would claim these."""
 
 from __future__ import annotations
 
@@ -55,7 +56,7 @@ def token() -> str:
     return uuid.uuid4().hex
 
 
-def test_concurrent_claims_take_each_job_once(db_url: str) -> None:
+def test_concurrent_claims_take_each_job_once(own_db: str) -> None:
     async def body(store: JobStore) -> list[str]:
         for n in range(20):
             await store.insert(job(1000.0 + n))
@@ -70,11 +71,11 @@ def test_concurrent_claims_take_each_job_once(db_url: str) -> None:
         results = await asyncio.gather(*(claimer() for _ in range(6)))
         return [job_id for taken in results for job_id in taken]
 
-    taken = run(db_url, body)
+    taken = run(own_db, body)
     assert len(taken) == 20 and len(set(taken)) == 20
 
 
-def test_a_lapsed_lease_is_claimed_again_then_given_up(db_url: str) -> None:
+def test_a_lapsed_lease_is_claimed_again_then_given_up(own_db: str) -> None:
     async def body(store: JobStore) -> None:
         submitted = job(1000.0)
         await store.insert(submitted)
@@ -100,10 +101,10 @@ def test_a_lapsed_lease_is_claimed_again_then_given_up(db_url: str) -> None:
         assert failed.fail_reason is not None and "2 times" in failed.fail_reason
         assert failed.end_at == 1031 and failed.lease_token is None
 
-    run(db_url, body)
+    run(own_db, body)
 
 
-def test_a_released_job_is_claimed_at_once_without_counting(db_url: str) -> None:
+def test_a_released_job_is_claimed_at_once_without_counting(own_db: str) -> None:
     async def body(store: JobStore) -> None:
         submitted = job(1000.0)
         await store.insert(submitted)
@@ -125,10 +126,10 @@ def test_a_released_job_is_claimed_at_once_without_counting(db_url: str) -> None
         assert done.entities == {"image_id": "i"} and done.end_at == 1002
         assert not await store.renew(submitted.id, "b" * 32, 2000)  # ended: nothing to renew
 
-    run(db_url, body)
+    run(own_db, body)
 
 
-def test_stopping_the_workers_gives_a_running_job_back(db_url: str) -> None:
+def test_stopping_the_workers_gives_a_running_job_back(own_db: str) -> None:
     """`Jobs.stop` (the application's shutdown) cancels a running handler and gives its job
     back: another process's workers run it at once, as its first counted attempt."""
 
@@ -168,7 +169,7 @@ def test_stopping_the_workers_gives_a_running_job_back(db_url: str) -> None:
         assert runs == [1, 1]
         return given_back, await store.get(job_id)
 
-    given_back, done = run(db_url, body)
+    given_back, done = run(own_db, body)
     assert given_back is not None
     assert given_back.status == rules.RUNNING and given_back.attempts == 0
     assert given_back.lease_token is None and given_back.lease_until == 0
@@ -176,7 +177,7 @@ def test_stopping_the_workers_gives_a_running_job_back(db_url: str) -> None:
     assert done.entities == {"image_id": "done"} and done.attempts == 1
 
 
-def test_ended_jobs_are_pruned_after_the_retention(db_url: str) -> None:
+def test_ended_jobs_are_pruned_after_the_retention(own_db: str) -> None:
     async def body(store: JobStore) -> tuple[int, list[str | None]]:
         old, recent, running = job(1.0), job(2.0), job(3.0)
         for j in (old, recent, running):
@@ -194,12 +195,12 @@ def test_ended_jobs_are_pruned_after_the_retention(db_url: str) -> None:
         left = [await store.get(j.id) for j in (old, recent, running)]
         return removed, [None if j is None else j.status for j in left]
 
-    removed, left = run(db_url, body)
+    removed, left = run(own_db, body)
     assert removed == 1
     assert left == [None, rules.SUCCESS, rules.RUNNING]
 
 
-def test_a_job_is_claimed_only_by_servers_of_its_stores(db_url: str) -> None:
+def test_a_job_is_claimed_only_by_servers_of_its_stores(own_db: str) -> None:
     """A job records the stores of the server that accepted it (`placement`): a server with
     other stores on the same database passes over it; one without a placement recorded
     (written by a tool, not a server) is anyone's."""
@@ -217,5 +218,5 @@ def test_a_job_is_claimed_only_by_servers_of_its_stores(db_url: str) -> None:
 
         return [await claim(there), await claim(there), await claim(here), ours.id, anyone.id]
 
-    first, second, third, ours, anyone = run(db_url, body)
+    first, second, third, ours, anyone = run(own_db, body)
     assert (first, second, third) == (anyone, None, ours)
