@@ -140,28 +140,34 @@ def _s3_store(url: str, bucket: str, path: str, query: str, fragment: str) -> Bl
         raise ValueError(f"image store {url!r}: an s3 URL takes no fragment")
     if not _BUCKET.fullmatch(bucket):
         raise ValueError(f"image store {url!r}: not a bucket name: {bucket!r}")
-    try:
-        params = parse_qs(query, keep_blank_values=True, strict_parsing=bool(query))
-    except ValueError:
-        raise ValueError(f"image store {url!r}: malformed query") from None
-    unknown = sorted(set(params) - set(S3_PARAMETERS))
-    if unknown:
-        raise ValueError(
-            f"image store {url!r}: unknown parameter {unknown[0]!r} "
-            f"(known: {', '.join(S3_PARAMETERS)})"
-        )
-    for name, values in params.items():
-        if len(values) != 1 or not values[0]:
-            raise ValueError(f"image store {url!r}: {name} needs one non-empty value")
-    endpoint = params.get("endpoint", [None])[0]
-    if endpoint is not None:
-        target = urlsplit(endpoint)
-        if target.scheme not in ("http", "https") or not target.netloc:
-            raise ValueError(f"image store {url!r}: endpoint must be an http(s) URL")
+    endpoint, region = s3_parameters(f"image store {url!r}", query)
     prefix = unquote(path).strip("/")
     if any(part in ("", ".", "..") for part in prefix.split("/")) and prefix:
         raise ValueError(f"image store {url!r}: bad prefix {prefix!r}")
     from openims.store.blobs.s3 import S3Store
 
-    region = params.get("region", [None])[0]
     return S3Store(bucket, endpoint=endpoint, region=region, prefix=prefix)
+
+
+def s3_parameters(what: str, query: str) -> tuple[str | None, str | None]:
+    """The `endpoint` and `region` of an `s3://…?endpoint=URL&region=NAME` setting (the image
+    store's and the object storage's alike): each at most once and not empty, nothing else, the
+    endpoint an http(s) URL. Refusals are `ValueError`s that begin with `what`."""
+    try:
+        params = parse_qs(query, keep_blank_values=True, strict_parsing=bool(query))
+    except ValueError:
+        raise ValueError(f"{what}: malformed query") from None
+    unknown = sorted(set(params) - set(S3_PARAMETERS))
+    if unknown:
+        raise ValueError(
+            f"{what}: unknown parameter {unknown[0]!r} (known: {', '.join(S3_PARAMETERS)})"
+        )
+    for name, values in params.items():
+        if len(values) != 1 or not values[0]:
+            raise ValueError(f"{what}: {name} needs one non-empty value")
+    endpoint = params.get("endpoint", [None])[0]
+    if endpoint is not None:
+        target = urlsplit(endpoint)
+        if target.scheme not in ("http", "https") or not target.netloc:
+            raise ValueError(f"{what}: endpoint must be an http(s) URL")
+    return endpoint, params.get("region", [None])[0]

@@ -30,8 +30,8 @@ from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from openims.domain.obs import ObjectName
+from openims.store.blobs import s3_parameters
 
-S3_PARAMETERS = ("endpoint", "region")
 FILE_CHUNK = 1 << 20
 
 
@@ -102,27 +102,10 @@ def _s3(url: str, netloc: str, path: str, query: str, fragment: str) -> ObjectSt
             f"object storage {url!r}: use s3://?endpoint=URL&region=NAME"
             " (the bucket comes from each object's name)"
         )
-    try:
-        params = parse_qs(query, keep_blank_values=True, strict_parsing=bool(query))
-    except ValueError:
-        raise ValueError(f"object storage {url!r}: malformed query") from None
-    unknown = sorted(set(params) - set(S3_PARAMETERS))
-    if unknown:
-        raise ValueError(
-            f"object storage {url!r}: unknown parameter {unknown[0]!r} "
-            f"(known: {', '.join(S3_PARAMETERS)})"
-        )
-    for name, values in params.items():
-        if len(values) != 1 or not values[0]:
-            raise ValueError(f"object storage {url!r}: {name} needs one non-empty value")
-    endpoint = params.get("endpoint", [None])[0]
-    if endpoint is not None:
-        target = urlsplit(endpoint)
-        if target.scheme not in ("http", "https") or not target.netloc:
-            raise ValueError(f"object storage {url!r}: endpoint must be an http(s) URL")
+    endpoint, region = s3_parameters(f"object storage {url!r}", query)
     from openims.store.obs.s3 import S3Objects
 
-    return S3Objects(endpoint=endpoint, region=params.get("region", [None])[0])
+    return S3Objects(endpoint=endpoint, region=region)
 
 
 async def file_chunks(path: Path, chunk_size: int = FILE_CHUNK) -> AsyncIterator[bytes]:
