@@ -27,7 +27,7 @@ import os
 from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from openims.domain.obs import ObjectName
 from openims.store.blobs import s3_parameters
