@@ -96,6 +96,7 @@ class Jobs:
         self._handlers: dict[str, JobHandler] = {}
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
 
     # --- the interface other services use -------------------------------------------------
     def register(self, job_type: str, handler: JobHandler) -> None:
@@ -175,6 +176,7 @@ class Jobs:
     def start(self) -> None:
         """Start this process's workers (the application's lifespan)."""
         if not self._tasks:
+            self._stopping = False
             self._tasks = [
                 asyncio.create_task(self._work(), name=f"openims-job-worker-{n}")
                 for n in range(self.workers)
@@ -184,6 +186,10 @@ class Jobs:
         """Stop the workers. A job still running is given back (`JobStore.release`) for a
         worker of another process, or of this one's next start, to run again at once."""
         tasks, self._tasks = self._tasks, []
+        # the flag as well as the cancellation: a cancellation that lands as a wait or a
+        # database call ends can be lost on Python 3.11, and a worker must still stop then
+        self._stopping = True
+        self._wake.set()
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -191,7 +197,7 @@ class Jobs:
                 await task
 
     async def _work(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 job = await self._claim()
             except Exception as exc:
@@ -202,11 +208,15 @@ class Jobs:
                 job = None
             if job is None:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        self._wake.wait(), timeout=self.poll * random.uniform(0.5, 1.0)
-                    )
-                self._wake.clear()
+                    async with asyncio.timeout(self.poll * random.uniform(0.5, 1.0)):
+                        await self._wake.wait()
+                if not self._stopping:
+                    self._wake.clear()
                 continue
+            if self._stopping:  # claimed as the process stops: give it straight back
+                with contextlib.suppress(Exception):
+                    await self.store.release(job.id, job.lease_token or "")
+                return
             await self._run(job)
 
     async def _claim(self) -> Job | None:
