@@ -6,6 +6,10 @@ when an id clashes, and is not cut short by the per-request statement timeout.""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import time
+from contextlib import closing
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +24,7 @@ from openims.store.engine import create_engine
 from openims.store.images import ImageStore
 from openims.store.tables import image_members, image_properties, image_tags, images
 from tests.store.test_schema import _differences
-from tests.support.databases import empty
+from tests.support.databases import empty, sqlite_database
 
 ADMIN = Caller("admin-project", frozenset({"admin"}))
 # every column but the members' own timestamps, which are the time of the write
@@ -152,3 +156,43 @@ def test_a_bulk_write_outlasts_the_statement_timeout(pg_database: str) -> None:
     empty(pg_database)
     items = _catalog(bulk.REBUILD_MIN)
     assert asyncio.run(_import(pg_database, items, timeout=0.1)) == len(items)
+
+
+def _journal_mode(url: str) -> str:
+    """The journal mode a new connection finds the SQLite file in (without setting one)."""
+    with closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as raw:
+        return str(raw.execute("PRAGMA journal_mode").fetchone()[0])
+
+
+def test_a_large_sqlite_import_goes_through_a_rollback_journal_and_back_to_the_wal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Into an empty catalog, alone on the file: the rows skip the WAL (switched), and the
+    database is in WAL mode again afterwards. With another connection open on the file (a
+    server), the switch is not possible: the import goes through the WAL, without waiting."""
+    switches: list[bool] = []
+    switch = bulk._to_rollback_journal
+
+    async def recorded(raw: Any) -> bool:
+        switches.append(await switch(raw))
+        return switches[-1]
+
+    monkeypatch.setattr(bulk, "_to_rollback_journal", recorded)
+    monkeypatch.setattr(bulk, "REBUILD_MIN", 100)
+    items = _catalog(300)
+
+    (tmp_path / "alone").mkdir()
+    (tmp_path / "shared").mkdir()
+    alone = sqlite_database(tmp_path / "alone")
+    assert asyncio.run(_import(alone, items)) == len(items)
+    assert switches == [True] and _journal_mode(alone) == "wal"
+    assert len(asyncio.run(_rows(alone))["images"]) == len(items)
+
+    shared = sqlite_database(tmp_path / "shared")
+    with closing(sqlite3.connect(shared.removeprefix("sqlite:///"))) as server:
+        server.execute("SELECT count(*) FROM images").fetchone()
+        started = time.monotonic()
+        assert asyncio.run(_import(shared, items)) == len(items)
+        assert time.monotonic() - started < 10  # not the 30 s busy timeout
+    assert switches == [True, False] and _journal_mode(shared) == "wal"
+    assert asyncio.run(_rows(shared)) == asyncio.run(_rows(alone))

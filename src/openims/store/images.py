@@ -541,6 +541,18 @@ class ImageStore:
         """Insert the images of `spool` in one transaction, through the database's bulk path:
         all of them or, on any error, none (see `store.bulk`). `progress` is told the images
         written, batch by batch."""
+        if self.sqlite and spool.count >= bulk.REBUILD_MIN:
+            # the idle connections of the pool would keep the database from leaving the WAL
+            # (`bulk.sqlite_rollback_journal`): this process's other writers queue meanwhile
+            async with self._sqlite_writer:
+                await self.engine.dispose()
+                async with (
+                    self.engine.connect() as conn,
+                    bulk.sqlite_rollback_journal(conn, spool),
+                ):
+                    conn = await conn.execution_options(**{engines.IMMEDIATE: True})
+                    async with conn.begin():
+                        return await bulk.write(conn, sqlite=True, spool=spool, progress=progress)
         async with self._write() as conn:
             if not self.sqlite:  # asyncpg: SQLAlchemy starts the transaction on a statement
                 await conn.execute(sa.text("SELECT 1"))
