@@ -29,14 +29,16 @@ import contextlib
 import ctypes
 import errno
 import fcntl
+import functools
 import mmap
 import os
 import secrets
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from openims.store.blobs import SPACES, check_key
 
@@ -131,6 +133,21 @@ def _close_buffer(buffer: mmap.mmap) -> None:
 
 def _is_temporary(name: str) -> bool:
     return name.startswith(".") and name.endswith(TEMP_SUFFIX)
+
+
+# The thread every writer of this process writes its blocks on. One is enough: the disk takes
+# one stream of large aligned writes as fast as several, and a thread per upload only adds
+# threads contending for the GIL with the hashes and the event loop (four uploads at once).
+_WRITES: ThreadPoolExecutor | None = None
+
+
+def _written(write: Callable[..., None], data: bytes | bytearray, flush: bool) -> Any:
+    global _WRITES
+    if _WRITES is None:
+        _WRITES = ThreadPoolExecutor(1, thread_name_prefix="blob-write")
+    return asyncio.get_running_loop().run_in_executor(
+        _WRITES, functools.partial(write, data, flush=flush)
+    )
 
 
 class FileWriter:
@@ -258,13 +275,13 @@ class FileWriter:
         # mtime is how `sweep` tells a live write from a dead one
         stale = time.monotonic() - self._written_at > WRITE_INTERVAL
         if not self._buffer and len(chunk) >= WRITE_BUFFER:
-            await asyncio.to_thread(self._write_all, chunk, flush=stale)
+            await _written(self._write_all, chunk, stale)
             self._written_at = time.monotonic()
             return
         self._buffer += chunk
         if len(self._buffer) >= WRITE_BUFFER or stale:
             data, self._buffer = self._buffer, bytearray()
-            await asyncio.to_thread(self._write_all, data, flush=stale)
+            await _written(self._write_all, data, stale)
             self._written_at = time.monotonic()
 
     def _commit(self, tail: bytes | bytearray) -> None:
