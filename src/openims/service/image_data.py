@@ -52,6 +52,11 @@ TEMPORARY_IDLE = 3600.0
 # Blocks handed to the hashes and the store before the pipeline waits for the oldest: two, so
 # that a hash thread or the disk never idles while the next block is still arriving.
 IN_FLIGHT = 2
+# Blocks handed over by all the uploads of the process together, past which an upload waits
+# for a slot (leaving its next bytes in the socket): one upload alone is not held back, and
+# four at once keep as few blocks waiting as one does, so each is still in the cache when a
+# hash thread takes it (four uploads with IN_FLIGHT each ran 5-10% slower than one).
+BLOCKS_IN_FLIGHT = IN_FLIGHT + 2
 # The process acting for the server itself (sweeps, finishing an upload it started).
 SYSTEM = Caller("openims-system", frozenset({"admin"}))
 
@@ -163,6 +168,7 @@ class ImageData:
         self.web_download_allow = list(web_download_allow)
         self.import_methods = image_import.offered(self.web_download_allow)
         self._imports: set[asyncio.Task[None]] = set()  # running imports, ended by `close`
+        self._blocks: asyncio.Semaphore | None = None  # BLOCKS_IN_FLIGHT, made in the loop
 
     # --- upload -----------------------------------------------------------------------------
     async def upload(
@@ -271,6 +277,9 @@ class ImageData:
         size is learnt. `room` bounds the bytes too: what the owner's byte quota leaves
         (`_room`); the end is checked against the quota again (`ImageTx.admit_bytes`)."""
         examination = _Examination(disk_format, self.hash_algorithm) if disk_format else None
+        if self._blocks is None:
+            self._blocks = asyncio.Semaphore(BLOCKS_IN_FLIGHT)
+        slots = self._blocks
         size = 0
         writer = await self.store_call(self.blobs.writer(key))
         beating = asyncio.create_task(self.keep_alive(image_id, token))
@@ -290,10 +299,17 @@ class ImageData:
                 if room is not None and size > room:
                     raise errors.STORAGE_QUOTA_EXCEEDED(size=size, remaining=room)
                 # the next blocks are read from the client while these are hashed and written
-                work = examination.feed(block) if examination is not None else []
-                last_write = asyncio.ensure_future(write_after(last_write, block))
-                work.append(last_write)
-                in_flight.append(asyncio.gather(*work))
+                await slots.acquire()
+                try:
+                    work = examination.feed(block) if examination is not None else []
+                    last_write = asyncio.ensure_future(write_after(last_write, block))
+                    work.append(last_write)
+                    handed = asyncio.gather(*work)
+                except BaseException:
+                    slots.release()
+                    raise
+                handed.add_done_callback(lambda _done: slots.release())
+                in_flight.append(handed)
                 if len(in_flight) > IN_FLIGHT:
                     await in_flight.popleft()
                 if beating.done():
