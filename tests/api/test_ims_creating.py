@@ -24,6 +24,7 @@ from aiobotocore.session import get_session
 
 from openims import errors
 from openims.domain import documents
+from openims.domain.access import Caller
 from openims.service.image_data import SYSTEM
 from tests.support.databases import postgres_database, sqlite_database
 from tests.support.fixtures import server_fixture
@@ -447,3 +448,33 @@ def test_the_project_quota_is_checked_at_once(server: Server, disk: bytes) -> No
     portal.call(services.quotas.unset, project)  # the defaults again
     job = wait_for_job(c, job_of(c.put(path, json={"image_url": f"{bucket}:disk.qcow2"})))
     assert job["status"] == "SUCCESS", job
+
+
+def test_the_new_image_and_its_job_commit_together(
+    server: Server, disk: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process dying after the new image was committed but before its job was would leave
+    a queued image that no job ever fills: the two are written in one transaction. When the
+    job is written, the image is not yet visible to any other connection, and a failure
+    there (the process dying) leaves neither."""
+    bucket = bucket_with(server, {"disk.qcow2": disk})
+    services = server.app.state.services  # type: ignore[attr-defined]
+    portal = server.transport.portal  # type: ignore[attr-defined]
+    seen: list[object] = []
+
+    async def dies_writing_the_job(job: Any, *, within: Any = None) -> None:
+        assert within is not None
+        seen.append(await services.store.load(job.entities["image_id"], SYSTEM))
+        raise ConnectionResetError("the process died here")
+
+    monkeypatch.setattr(services.jobs.store, "insert", dies_writing_the_job)
+    body = {
+        "name": "never-half-made",
+        "image_url": f"{bucket}:disk.qcow2",
+        "os_version": "CentOS 7.0 64bit",
+        "min_disk": 40,
+    }
+    with pytest.raises(ConnectionResetError):
+        portal.call(services.creation.create_image, Caller(OWNER), body)
+    assert seen == [None]
+    assert not [i for i in images(client(server)) if i["name"] == "never-half-made"]

@@ -112,17 +112,18 @@ class Creation:
             now=times.now(),
             is_admin=False,
         )
-        await self.store.create(doc)
-        try:
-            return await self.jobs.submit(
+        # the image and its job in one transaction: a crash between two commits would leave a
+        # queued image that no job ever fills
+        async with self.store.creating(doc) as within:
+            job_id = await self.jobs.submit(
                 caller,
                 plan.job_type,
                 {"image_id": image_id, "image_url": str(plan.source), "new_image": True},
                 entities={"image_id": image_id, "image_name": doc["name"]},
+                within=within,
             )
-        except BaseException:
-            await self._remove(image_id)  # no job will ever fill it
-            raise
+        self.jobs.wake()
+        return job_id
 
     async def _check_source(self, source: ObjectName) -> int:
         """The object's size, refusing what IMS refuses at once: a missing bucket or object,

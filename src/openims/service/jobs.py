@@ -25,6 +25,7 @@ from openims import errors
 from openims.domain import jobs as rules
 from openims.domain.access import Caller
 from openims.domain.jobs import Job
+from openims.store.images import Transaction
 from openims.store.jobs import JobStore
 
 log = logging.getLogger("openims.jobs")
@@ -117,9 +118,12 @@ class Jobs:
         params: dict[str, Any],
         *,
         entities: dict[str, Any] | None = None,
+        within: Transaction | None = None,
     ) -> str:
         """Record a job of `job_type` for the caller's project (INIT) and return its id; a
-        worker of any replica runs it. `params` and `entities` must be JSON."""
+        worker of any replica runs it. `params` and `entities` must be JSON. `within` a
+        transaction of the image store (`ImageStore.creating`), the job is written there and
+        commits with it: the caller then calls `wake` once it has committed."""
         if job_type not in self._handlers:
             raise ValueError(f"no handler is registered for job type {job_type!r}")
         job = Job(
@@ -137,9 +141,14 @@ class Jobs:
             begin_at=None,
             end_at=None,
         )
-        await self.store.insert(job)
-        self._wake.set()  # a worker of this process starts it now rather than at its next look
+        await self.store.insert(job, within=within)
+        if within is None:
+            self.wake()
         return job.id
+
+    def wake(self) -> None:
+        """A worker of this process looks for work now rather than at its next look."""
+        self._wake.set()
 
     async def get(self, caller: Caller, job_id: str) -> Job:
         """The caller's project's job, or the 404 of a missing one (another project's job is

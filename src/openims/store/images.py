@@ -230,6 +230,11 @@ def _after(
     return cond
 
 
+# A write transaction of the image store that the other stores' writes may join (a job
+# recorded with the image it fills: `ImageStore.creating`, `JobStore.insert(within=…)`).
+Transaction = AsyncConnection
+
+
 class ImageStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -503,6 +508,14 @@ class ImageStore:
                 )
 
     async def create(self, doc: Document) -> None:
+        async with self.creating(doc):
+            pass
+
+    @asynccontextmanager
+    async def creating(self, doc: Document) -> AsyncIterator[Transaction]:
+        """Create the image `doc` in a transaction the block may add writes to (the job that
+        fills it: `JobStore.insert(within=…)`): they commit together when the block ends, or
+        none does if it raises, so a crash never leaves the image without its job."""
         async with self._write() as conn:
             exists = (await conn.execute(sa.select(_C.id).where(_C.id == doc["id"]))).first()
             if exists is not None:
@@ -516,6 +529,7 @@ class ImageStore:
                     size=int(doc.get("size") or 0),
                 )
             await self._write_doc(conn, doc)
+            yield conn
 
     @asynccontextmanager
     async def image_for_update(self, image_id: str, caller: Caller) -> AsyncIterator[ImageTx]:

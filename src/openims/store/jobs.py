@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from openims import errors
 from openims.domain import jobs as rules
 from openims.domain.jobs import Job
-from openims.store.images import ImageStore
+from openims.store.images import ImageStore, Transaction
 from openims.store.tables import jobs
 
 _J = jobs.c
@@ -74,22 +74,26 @@ class JobStore:
         self.placement = placement
         self._placements = sorted({placement, ""})
 
-    async def insert(self, job: Job) -> None:
+    async def insert(self, job: Job, *, within: Transaction | None = None) -> None:
+        """Record `job`; `within` a transaction of the image store (`ImageStore.creating`),
+        it commits with that transaction's other writes."""
+        statement = jobs.insert().values(
+            id=job.id,
+            project_id=job.project_id,
+            job_type=job.job_type,
+            status=job.status,
+            params=_json(job.params),
+            entities=_json(job.entities),
+            progress=job.progress,
+            attempts=job.attempts,
+            created_at=job.created_at,
+            placement=self.placement,
+        )
+        if within is not None:
+            await within.execute(statement)
+            return
         async with self.images.writing() as conn:
-            await conn.execute(
-                jobs.insert().values(
-                    id=job.id,
-                    project_id=job.project_id,
-                    job_type=job.job_type,
-                    status=job.status,
-                    params=_json(job.params),
-                    entities=_json(job.entities),
-                    progress=job.progress,
-                    attempts=job.attempts,
-                    created_at=job.created_at,
-                    placement=self.placement,
-                )
-            )
+            await conn.execute(statement)
 
     async def get(self, job_id: str) -> Job | None:
         async with self.images.reading() as conn:
