@@ -128,3 +128,51 @@ def test_concurrent_changes_through_both_replicas_lose_nothing(
         assert sorted(k for k in doc if k.startswith("p-")) == sorted(f"p-{a.value}" for a in acks)
         assert doc["last_patch"] in {a.value for a in acks}
     assert consistency.problems(replicas[0].database_url) == []
+
+
+def test_signing_out_of_the_console_ends_the_session_on_every_replica(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Two replicas with one console key (as behind one address): a session signed in
+    through one is honoured by the other; signed out through the first, its cookie names no
+    one on the second either (the sign-out is in the database, not in a process's memory)."""
+    from openims.api.console.session import COOKIE
+    from tests.api.test_console import csrf_of
+    from tests.support import catalogs
+
+    doc = catalogs.private("someone", name="of-someone")
+    catalogs.load(db_url, [doc])
+    env = {"OPENIMS_CONSOLE_SECRET": "k" * 40}
+    for n in (1, 2):
+        (tmp_path / f"r{n}").mkdir()
+    with ThreadPoolExecutor(2) as pool:
+        a, b = pool.map(
+            lambda n: start_server(db_url, tmp_path / f"r{n}", auth=False, env=env), (1, 2)
+        )
+    try:
+
+        def browser(server: Server) -> httpx.Client:
+            client = server.open({"Origin": server.url, "Accept": "text/html"})
+            client.follow_redirects = False
+            return client
+
+        page = f"/console/images/{doc['id']}"
+        through_a = browser(a)
+        form = through_a.get("/console/sign-in")
+        chosen = through_a.post(
+            "/console/sign-in",
+            data={"csrf_token": csrf_of(form), "project_id": "someone", "role": "member"},
+        )
+        assert chosen.status_code == 303
+        copied = through_a.cookies[COOKIE]
+        through_b = browser(b)
+        through_b.cookies.set(COOKIE, copied)
+        assert "of-someone" in through_b.get(page).text  # one key: B honours A's session
+
+        listing = through_a.get("/console/images")
+        out = through_a.post("/console/sign-out", data={"csrf_token": csrf_of(listing)})
+        assert out.status_code == 303
+        assert through_b.get(page).status_code == 404  # B: no one, i.e. the default project
+    finally:
+        a.stop()
+        b.stop()

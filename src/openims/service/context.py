@@ -17,6 +17,7 @@ from openims.domain.access import Caller
 from openims.domain.flavors import FlavorCatalog
 from openims.domain.quotas import Limits
 from openims.service import jobs_for_tests
+from openims.service.console import SignOuts
 from openims.service.copies import Copies
 from openims.service.creation import Creation
 from openims.service.exports import Exports
@@ -70,6 +71,8 @@ class Services:
         store.quota_defaults = Limits(settings.image_quota, settings.image_bytes_quota)
         self.quotas = Quotas(store, store.quota_defaults)
         self.tags = Tags(store)
+        # the console's signed-out sessions, refused by every process (docs/console.md)
+        self.sign_outs = SignOuts(store)
         # asynchronous jobs: each service that owns a kind of job registers its handler here
         # (`self.jobs.register(job_type, handler)`); the workers start with the application
         self.jobs = Jobs(

@@ -116,10 +116,15 @@ class Visit:
         return response
 
 
-def visit(request: Request) -> Visit:
+async def visit(request: Request) -> Visit:
     sessions = deps.console_sessions(request)
     no_auth = deps.settings(request).no_auth
     found = sessions.decode(request.cookies.get(COOKIE))
+    if found is not None and found.project_id is not None:
+        # signed out (through any process or replica): the cookie names nobody any more
+        services = await deps.services(request)
+        if await services.sign_outs.signed_out(found.sid):
+            found = None
     if found is not None:
         v = Visit(request, sessions, found, no_auth)
     else:
@@ -192,12 +197,12 @@ async def static(name: str) -> Response:
 
 @router.get("/console")
 async def home(request: Request) -> Response:
-    return visit(request).redirect("/console/images")
+    return (await visit(request)).redirect("/console/images")
 
 
 @router.get("/console/sign-in")
 async def sign_in_page(request: Request) -> Response:
-    v = visit(request)
+    v = await visit(request)
     return v.page(
         "sign_in.html",
         title="Sign in",
@@ -209,7 +214,7 @@ async def sign_in_page(request: Request) -> Response:
 
 @router.post("/console/sign-in")
 async def sign_in(request: Request) -> Response:
-    v = visit(request)
+    v = await visit(request)
     fields = await checked_form(v)
     if isinstance(fields, Response):
         return fields
@@ -239,19 +244,28 @@ async def sign_in(request: Request) -> Response:
             if not v.no_auth
             else "Name a project (at most 64 printable characters) and a role.",
         )
-    # a new session id: whatever id the browser had before signing in is not the session
-    v.sessions.revoke(v.session)
+    # a new session id: whatever id the browser had before signing in is not the session,
+    # and a session signed in before (as another project) ends
+    await _sign_out(v)
     v.session, v.fresh = v.sessions.new(caller), True
     return v.redirect(safe_next(fields.get("next")))
 
 
+async def _sign_out(v: Visit) -> None:
+    """End the visit's session everywhere, if it is signed in (an anonymous one names no one
+    and only anchors the sign-in form's CSRF token: it simply gets no successor)."""
+    if v.session.project_id is not None:
+        services = await deps.services(v.request)
+        await services.sign_outs.sign_out(v.session.sid, v.session.expires)
+
+
 @router.post("/console/sign-out")
 async def sign_out(request: Request) -> Response:
-    v = visit(request)
+    v = await visit(request)
     fields = await checked_form(v)
     if isinstance(fields, Response):
         return fields
-    v.sessions.revoke(v.session)
+    await _sign_out(v)
     response = RedirectResponse("/console/sign-in", status_code=303)
     response.headers.update(SECURITY_HEADERS)
     v.sessions.clear_cookie(response)
@@ -263,7 +277,7 @@ async def sign_out(request: Request) -> Response:
 
 @router.get("/console/images")
 async def image_list(request: Request) -> Response:
-    v = visit(request)
+    v = await visit(request)
     caller = signed_in(v)
     if isinstance(caller, Response):
         return caller
@@ -350,7 +364,7 @@ def error_page(v: Visit, err: ApiError) -> Response:
 
 @router.get("/console/images/{image_id}")
 async def show_image(image_id: str, request: Request) -> Response:
-    v = visit(request)
+    v = await visit(request)
     caller = signed_in(v)
     if isinstance(caller, Response):
         return caller
@@ -364,7 +378,7 @@ async def change(request: Request, image_id: str, field_name: str, act: Change) 
     """A form that changes an image: checked, then `act` (one service call) — on success back
     to the image page (POST/redirect/GET), on a refusal the page with the message at
     `field_name`, in the service's status."""
-    v = visit(request)
+    v = await visit(request)
     caller = signed_in(v)
     if isinstance(caller, Response):
         return caller
@@ -473,7 +487,7 @@ async def answer_share(image_id: str, request: Request) -> Response:
 
 @router.get("/console/images/{image_id}/delete")
 async def confirm_delete(image_id: str, request: Request) -> Response:
-    v = visit(request)
+    v = await visit(request)
     caller = signed_in(v)
     if isinstance(caller, Response):
         return caller
@@ -507,7 +521,7 @@ async def delete_image(image_id: str, request: Request) -> Response:
 @router.get("/console/jobs")
 async def job_list(request: Request) -> Response:
     """The project's latest asynchronous IMS jobs (docs/jobs.md) with their status."""
-    v = visit(request)
+    v = await visit(request)
     caller = signed_in(v)
     if isinstance(caller, Response):
         return caller
@@ -521,7 +535,7 @@ async def job_list(request: Request) -> Response:
 
 @router.get("/console/create")
 async def create_page(request: Request) -> Response:
-    v = visit(request)
+    v = await visit(request)
     caller = signed_in(v)
     if isinstance(caller, Response):
         return caller
@@ -538,7 +552,7 @@ async def create_page(request: Request) -> Response:
 
 @router.post("/console/create")
 async def create_image(request: Request) -> Response:
-    v = visit(request)
+    v = await visit(request)
     caller = signed_in(v)
     if isinstance(caller, Response):
         return caller
@@ -578,7 +592,7 @@ async def upload_file(image_id: str, request: Request) -> Response:
     """The page's upload: the browser sends the file as the body (`fetch`/XHR, with the CSRF
     token in `X-CSRF-Token`), and it streams into the same service as `PUT /v2/images/{id}/file`
     — never held whole, here or in the browser."""
-    v = visit(request)
+    v = await visit(request)
     caller = v.caller
     if caller is None:
         return _json_error(v, 401, "Sign in first.")
@@ -599,7 +613,7 @@ async def upload_file(image_id: str, request: Request) -> Response:
 
 @router.get("/console/images/{image_id}/file")
 async def download_file(image_id: str, request: Request) -> Response:
-    v = visit(request)
+    v = await visit(request)
     caller = signed_in(v)
     if isinstance(caller, Response):
         return caller

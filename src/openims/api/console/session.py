@@ -6,8 +6,10 @@ with HMAC-SHA256 under `Settings.console_secret`; never a token or a secret key 
 checked once, at sign-in, and forgotten). It is `HttpOnly` (no script reads it) and
 `SameSite=Strict` (no other site's page sends it). Every visitor gets one: before signing in
 it names no project, and its id still anchors the CSRF token of the sign-in form. Signing in
-issues a new id (no fixation); signing out revokes the id in this process and clears the
-cookie. The CSRF token of a session is an HMAC of its id, so it needs no storage."""
+issues a new id (no fixation); signing out records the id as signed out in the database
+(`service.console.SignOuts`, which every process looks at before it honours a signed-in
+cookie) and clears the cookie. The CSRF token of a session is an HMAC of its id, so it needs
+no storage."""
 
 from __future__ import annotations
 
@@ -47,15 +49,14 @@ class Session:
 
 
 class Sessions:
-    """Issues and reads session cookies under one key. Revoked ids are remembered (until
-    they would have expired anyway) by this process only: see docs/console.md."""
+    """Issues and reads session cookies under one key. Whether a signed-in session was
+    signed out is the database's to say (`service.console.SignOuts`), not the cookie's."""
 
     def __init__(self, secret: str, *, hours: float, secure: bool = False) -> None:
         self._key = hashlib.sha256(b"openims-console-session:" + secret.encode()).digest()
         self._csrf_key = hashlib.sha256(b"openims-console-csrf:" + secret.encode()).digest()
         self.seconds = int(hours * 3600)
         self.secure = secure
-        self._revoked: dict[str, int] = {}
 
     def new(self, caller: Caller | None) -> Session:
         now = int(time.time())
@@ -78,8 +79,7 @@ class Sessions:
         return (payload + b"." + base64.urlsafe_b64encode(mac).rstrip(b"=")).decode()
 
     def decode(self, value: str | None) -> Session | None:
-        """The session a cookie value holds, or None if it is absent, forged, expired or
-        revoked."""
+        """The session a cookie value holds, or None if it is absent, forged or expired."""
         if not value or len(value) > 4096:
             return None
         payload, _, mac = value.encode("ascii", "replace").partition(b".")
@@ -96,15 +96,9 @@ class Sessions:
             )
         except (ValueError, KeyError, TypeError):
             return None
-        if session.expires <= time.time() or session.sid in self._revoked:
+        if session.expires <= time.time():
             return None
         return session
-
-    def revoke(self, session: Session) -> None:
-        now = time.time()
-        for sid in [s for s, expires in self._revoked.items() if expires <= now]:
-            del self._revoked[sid]
-        self._revoked[session.sid] = session.expires
 
     def csrf_token(self, session: Session) -> str:
         return hmac.new(self._csrf_key, session.sid.encode(), hashlib.sha256).hexdigest()
