@@ -329,6 +329,10 @@ def main(args: argparse.Namespace, info: dict[str, Any], work: Path) -> int:
     with path.open("wb") as f:
         for _ in range(args.size_mib):
             f.write(os.urandom(2**20))
+        # written back now: left dirty, the kernel's flusher writes this file out some 30 s
+        # later, in the middle of the uploads, whose own disk writes and CPU it then competes with
+        f.flush()
+        os.fsync(f.fileno())
     limits = {
         "hash bound (md5 ‖ sha512, two threads)": hash_bound(path, size),
         "md5 then sha512 on one thread (Glance's way)": hash_series(path, size),
