@@ -53,9 +53,10 @@ TEMPORARY_IDLE = 3600.0
 # that a hash thread or the disk never idles while the next block is still arriving.
 IN_FLIGHT = 2
 # Blocks handed over by all the uploads of the process together, past which an upload waits
-# for a slot (leaving its next bytes in the socket): one upload alone is not held back, and
-# four at once keep as few blocks waiting as one does, so each is still in the cache when a
-# hash thread takes it (four uploads with IN_FLIGHT each ran 5-10% slower than one).
+# for a slot (leaving its next bytes in the socket): one upload alone (IN_FLIGHT + 1 at most)
+# is not held back, and four at once keep few more blocks waiting in front of the shared hash
+# threads than one does (docs/benchmarks.md, "Uploads": four at once went from 5-7% slower
+# than one to about as fast).
 BLOCKS_IN_FLIGHT = IN_FLIGHT + 2
 # The process acting for the server itself (sweeps, finishing an upload it started).
 SYSTEM = Caller("openims-system", frozenset({"admin"}))
