@@ -89,8 +89,9 @@ def test_metrics_bound_unusual_methods(server: Server) -> None:
 def test_metrics_show_the_database_pool(server: Server) -> None:
     samples = scrape(server.url)
     assert value(samples, "openims_db_pool_size") == 10  # OPENIMS_POOL_SIZE default
-    # the scrape's own request holds no connection while the gauges are read
-    assert value(samples, "openims_db_pool_checked_out") == 0
+    # the scrape's own request holds no connection while the gauges are read; the server's
+    # job workers hold one for a moment at each look for work, so some scrape sees none
+    assert any(value(scrape(server.url), "openims_db_pool_checked_out") == 0 for _ in range(50))
     assert value(samples, "openims_db_pool_connections") >= 1  # /healthz opened one
     assert value(samples, "openims_db_pool_overflow") == 0
 
