@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
 import time
@@ -72,7 +73,8 @@ class Received:
     virtual_size: int | None
 
 
-class _HashThreads:
+@functools.cache
+def _hash_threads() -> tuple[ThreadPoolExecutor, ThreadPoolExecutor]:
     """The two threads every upload of this process hashes on: one for MD5, one for the
     configured hash (hashlib releases the GIL, so the two run in parallel). Shared, not one
     pair per upload: two hashes already keep the two cores of a small machine busy, and four
@@ -80,23 +82,16 @@ class _HashThreads:
     the GIL back from each other and from the event loop). Each thread takes its blocks in
     the order they were handed over, so every hash sees its upload's bytes in order, and
     the uploads of the moment share the threads block by block."""
-
-    _pair: tuple[ThreadPoolExecutor, ThreadPoolExecutor] | None = None
-
-    @classmethod
-    def get(cls) -> tuple[ThreadPoolExecutor, ThreadPoolExecutor]:
-        if cls._pair is None:
-            cls._pair = (
-                ThreadPoolExecutor(1, thread_name_prefix="hash-md5"),
-                ThreadPoolExecutor(1, thread_name_prefix="hash-digest"),
-            )
-        return cls._pair
+    return (
+        ThreadPoolExecutor(1, thread_name_prefix="hash-md5"),
+        ThreadPoolExecutor(1, thread_name_prefix="hash-digest"),
+    )
 
 
 class _Examination:
     """What the pipeline learns from bytes declared as `disk_format`: MD5 and the configured
     hash, and the format inspector's verdict. The hashes run on the process's hash threads
-    (`_HashThreads`), several blocks may be handed over before the first is done."""
+    (`_hash_threads`), several blocks may be handed over before the first is done."""
 
     def __init__(self, disk_format: str, hash_algorithm: str) -> None:
         self.md5 = hashlib.md5(usedforsecurity=False)
@@ -108,7 +103,7 @@ class _Examination:
         caller awaits them all before `finish` (a hash is never read while it is updated)."""
         self.inspection.feed(block)
         loop = asyncio.get_running_loop()
-        md5_thread, digest_thread = _HashThreads.get()
+        md5_thread, digest_thread = _hash_threads()
         return [
             loop.run_in_executor(md5_thread, self.md5.update, block),
             loop.run_in_executor(digest_thread, self.digest.update, block),

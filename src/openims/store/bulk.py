@@ -438,7 +438,7 @@ async def write(
     image of the database already has is IMAGE_ID_EXISTS, naming the first such id."""
     db: _Database = _Sqlite(conn) if sqlite else _Postgres(conn)
     rebuild: list[tuple[str, str]] = []
-    if spool.count >= REBUILD_MIN and await db.empty():
+    if large(spool) and await db.empty():
         await db.lock()
         if await db.empty():
             await db.tune()
@@ -468,15 +468,19 @@ async def write(
     return spool.count
 
 
+def large(spool: Spool) -> bool:
+    """Whether `spool` is an import large enough to build the indexes after the rows (and, on
+    SQLite, to skip the WAL) when it goes into an empty catalog."""
+    return spool.count >= REBUILD_MIN
+
+
 @contextlib.asynccontextmanager
-async def sqlite_rollback_journal(conn: AsyncConnection, spool: Spool) -> AsyncIterator[bool]:
-    """Write the import of `spool` on SQLite's `conn` (outside a transaction: the journal mode
-    cannot change inside one) through a rollback journal when that pays and is possible: a
-    large import (REBUILD_MIN) into an empty catalog, with no other connection on the
-    database. Yields whether it switched; the WAL is set again on the way out."""
-    switched = False
-    if spool.count >= REBUILD_MIN:
-        switched = await driver.call(conn, _to_rollback_journal)
+async def sqlite_rollback_journal(conn: AsyncConnection) -> AsyncIterator[bool]:
+    """Write a large import (`large`) on SQLite's `conn` (outside a transaction: the journal
+    mode cannot change inside one) through a rollback journal when the catalog is empty and
+    no other connection is on the database. Yields whether it switched; the WAL is set again
+    on the way out."""
+    switched = await _to_rollback_journal(_Sqlite(conn))
     try:
         yield switched
     finally:
@@ -484,21 +488,21 @@ async def sqlite_rollback_journal(conn: AsyncConnection, spool: Spool) -> AsyncI
             await asyncio.shield(driver.call(conn, _to_wal))
 
 
-async def _to_rollback_journal(raw: Any) -> bool:
-    if await raw.execute_fetchall("SELECT 1 FROM images LIMIT 1"):
+async def _to_rollback_journal(db: _Database) -> bool:
+    if not await db.empty():
         return False
     # another connection (a server on the same file) keeps the WAL in use: the switch then
     # fails at once instead of after the busy timeout, and the import goes through the WAL
-    busy = (await raw.execute_fetchall("PRAGMA busy_timeout"))[0][0]
-    await raw.execute("PRAGMA busy_timeout = 0")
+    busy = (await db.fetch("PRAGMA busy_timeout"))[0][0]
+    await db.execute("PRAGMA busy_timeout = 0")
     try:
-        mode = await raw.execute_fetchall("PRAGMA journal_mode = DELETE")
+        mode = await db.fetch("PRAGMA journal_mode = DELETE")
     except Exception as exc:
         if "locked" not in str(exc) and "busy" not in str(exc):
             raise
         return False
     finally:
-        await raw.execute(f"PRAGMA busy_timeout = {int(busy)}")
+        await db.execute(f"PRAGMA busy_timeout = {int(busy)}")
     return bool(mode) and str(mode[0][0]).lower() == "delete"
 
 

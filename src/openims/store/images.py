@@ -555,14 +555,14 @@ class ImageStore:
         """Insert the images of `spool` in one transaction, through the database's bulk path:
         all of them or, on any error, none (see `store.bulk`). `progress` is told the images
         written, batch by batch."""
-        if self.sqlite and spool.count >= bulk.REBUILD_MIN:
+        if self.sqlite and bulk.large(spool):
             # the idle connections of the pool would keep the database from leaving the WAL
             # (`bulk.sqlite_rollback_journal`): this process's other writers queue meanwhile
             async with self._sqlite_writer:
                 await self.engine.dispose()
                 async with (
                     self.engine.connect() as conn,
-                    bulk.sqlite_rollback_journal(conn, spool),
+                    bulk.sqlite_rollback_journal(conn),
                 ):
                     conn = await conn.execution_options(**{engines.IMMEDIATE: True})
                     async with conn.begin():

@@ -135,18 +135,18 @@ def _is_temporary(name: str) -> bool:
     return name.startswith(".") and name.endswith(TEMP_SUFFIX)
 
 
-# The thread every writer of this process writes its blocks on. One is enough: the disk takes
-# one stream of large aligned writes as fast as several, and a thread per upload only adds
-# threads contending for the GIL with the hashes and the event loop (four uploads at once).
-_WRITES: ThreadPoolExecutor | None = None
+@functools.cache
+def _write_thread() -> ThreadPoolExecutor:
+    """The thread every writer of this process writes its blocks on. One is enough: the disk
+    takes one stream of large aligned writes as fast as several, and a thread per upload only
+    adds threads contending for the GIL with the hashes and the event loop (four uploads at
+    once)."""
+    return ThreadPoolExecutor(1, thread_name_prefix="blob-write")
 
 
 def _written(write: Callable[..., None], data: bytes | bytearray, flush: bool) -> Any:
-    global _WRITES
-    if _WRITES is None:
-        _WRITES = ThreadPoolExecutor(1, thread_name_prefix="blob-write")
     return asyncio.get_running_loop().run_in_executor(
-        _WRITES, functools.partial(write, data, flush=flush)
+        _write_thread(), functools.partial(write, data, flush=flush)
     )
 
 
