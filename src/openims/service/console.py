@@ -6,17 +6,17 @@ from __future__ import annotations
 
 import time
 
-from openims.store.console import RevocationStore
+from openims.store.console import SignOutStore
 from openims.store.images import ImageStore
 
 
 class SignOuts:
     def __init__(self, store: ImageStore) -> None:
-        self.store = RevocationStore(store)
+        self.store = SignOutStore(store)
 
     async def sign_out(self, session_id: str, expires_at: float) -> None:
         """End the session `session_id` (valid until `expires_at`) everywhere."""
-        await self.store.revoke(session_id, expires_at, now=time.time())
+        await self.store.record(session_id, expires_at, now=time.time())
 
     async def signed_out(self, session_id: str) -> bool:
-        return await self.store.revoked(session_id)
+        return await self.store.signed_out(session_id)

@@ -175,8 +175,8 @@ project_quotas = sa.Table(
 
 # Console sessions signed out before they expire (docs/console.md): every process and replica
 # refuses a signed cookie whose session id is here, until it would have expired anyway.
-console_revocations = sa.Table(
-    "console_revocations",
+console_sign_outs = sa.Table(
+    "console_sign_outs",
     metadata,
     sa.Column("session_id", text(64), primary_key=True),
     sa.Column("expires_at", sa.Float(), nullable=False),  # epoch seconds
