@@ -38,6 +38,7 @@ import httpx
 import orjson
 
 from benchmarks import catalog
+from openims.api.console.views import SORT_KEYS
 from tests.support.servers import free_port, launch, start_server, stop_process
 
 HERE = Path(__file__).parent
@@ -55,6 +56,14 @@ CONSOLE_VIEWS = (
     "tab=private",
     "tab=shared&member_status=accepted",
     "tab=private&status=active&created_from=2018-01-01&created_to=2030-12-31",
+    # every column's sort, both ways, in each tab
+    *(
+        f"tab={tab}&sort={key}&dir={direction}"
+        for tab in ("public", "private", "shared&member_status=accepted")
+        for key in SORT_KEYS
+        if key != "created_at"
+        for direction in ("asc", "desc")
+    ),
 )
 CONSOLE_TARGET_MS = 100.0
 

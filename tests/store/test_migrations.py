@@ -22,7 +22,7 @@ from openims.store.images import row
 from openims.store.tables import images
 from tests.reliability.consistency import problems
 from tests.support.catalogs import image, private, shared
-from tests.support.databases import PG_URL, create_database, drop_database
+from tests.support.databases import PG_URL, create_database, drop_database, execute
 from tests.support.servers import start_server
 
 
@@ -231,3 +231,62 @@ def test_0006_gives_every_stored_document_os_hidden(fresh_url: str, tmp_path: Pa
     command.downgrade(migrate.config(fresh_url), "0005")
     back = asyncio.run(raw())
     assert {d["id"]: back[d["id"]] for d in plain} == {d["id"]: old_bytes[d["id"]] for d in plain}
+
+
+# --- 0011: os_version a sort key ---------------------------------------------------------------
+
+
+def test_0011_fills_a_missing_os_version_and_indexes_the_console_sorts(fresh_url: str) -> None:
+    """Before 0011 an image without `__os_version` had NULL in the column; sort columns are
+    NOT NULL (keyset paging compares row values), so the missing value becomes the empty
+    string and the stored document keeps the attribute absent. Downgrading gives NULL back."""
+    migrate.upgrade(fresh_url, "0010")
+    with_version = stored(image(name="centos", __os_version="CentOS 7.6 64bit"))
+    without = stored(private("p1", name="bare"))
+    assert "__os_version" not in without
+    write_rows(fresh_url, [with_version, without])
+    execute(fresh_url, f"UPDATE images SET os_version = NULL WHERE id = '{without['id']}'")  # noqa: S608
+    old_docs = {k: v[0] for k, v in docs_of(fresh_url).items()}
+
+    migrate.upgrade(fresh_url)
+
+    assert os_versions(fresh_url) == {with_version["id"]: "CentOS 7.6 64bit", without["id"]: ""}
+    assert {k: v[0] for k, v in docs_of(fresh_url).items()} == old_docs
+    assert problems(fresh_url) == []
+    indexes = index_names(fresh_url)
+    for column in ("os_version", "disk_format", "size"):
+        assert f"ix_images_{column}_created_at_id" in indexes
+    for column in ("imagetype", "status"):
+        assert f"ix_images_visibility_{column}_created_at_id" in indexes
+    with pytest.raises(sa.exc.IntegrityError):
+        execute(fresh_url, f"UPDATE images SET os_version = NULL WHERE id = '{without['id']}'")  # noqa: S608
+
+    command.downgrade(migrate.config(fresh_url), "0010")
+    assert os_versions(fresh_url) == {with_version["id"]: "CentOS 7.6 64bit", without["id"]: None}
+    assert "ix_images_os_version_created_at_id" not in index_names(fresh_url)
+
+
+def os_versions(url: str) -> dict[str, str | None]:
+    async def go() -> dict[str, str | None]:
+        engine = create_engine(url, pool_size=1)
+        try:
+            async with engine.connect() as conn:
+                rows = await conn.execute(sa.text("SELECT id, os_version FROM images"))
+                return {r[0]: r[1] for r in rows}
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(go())
+
+
+def index_names(url: str) -> set[str]:
+    async def go() -> set[str]:
+        engine = create_engine(url, pool_size=1)
+        try:
+            async with engine.connect() as conn:
+                found = await conn.run_sync(lambda c: sa.inspect(c).get_indexes("images"))
+                return {str(i["name"]) for i in found}
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(go())

@@ -19,6 +19,8 @@ from openims.domain.access import MEMBER_STATUSES, Caller
 from openims.domain.registry import Filter, Kind
 
 Params = Sequence[tuple[str, str]]
+# an order: (attribute, descending) pairs, completed to end in `id` (`complete_sort`)
+Sort = tuple[tuple[str, bool], ...]
 
 TIME_OPS = ("gt", "gte", "lt", "lte", "eq", "neq")
 IMS_SORT_KEYS = ("name", "container_format", "disk_format", "status", "id", "size", "created_at")
@@ -65,7 +67,7 @@ class ListQuery:
     # `visibility=shared&member_status=S` lists only the images shared with the caller in
     # status S (IMS); False keeps Glance's rule (`access.listed`)
     membership_only: bool = False
-    sort: tuple[tuple[str, bool], ...] = (("created_at", True), ("id", True))  # (attr, desc)
+    sort: Sort = (("created_at", True), ("id", True))
     marker: str | None = None
     limit: int = IMS_DEFAULT_LIMIT
     hide_killed: bool = False
@@ -271,7 +273,7 @@ def tag_alternatives(tag: str) -> tuple[str, ...]:
     return (tag,)
 
 
-def _sort_ims(params: Params) -> tuple[tuple[str, bool], ...]:
+def _sort_ims(params: Params) -> Sort:
     key = _one(params, "sort_key")
     key = "created_at" if key is None else key  # an empty sort key is invalid, not the default
     key = IMS_SORT_ALIASES.get(key, key)
@@ -286,9 +288,7 @@ def _sort_ims(params: Params) -> tuple[tuple[str, bool], ...]:
     return complete_sort([(key, direction == "desc")], ties_desc=direction == "desc")
 
 
-def complete_sort(
-    keys: Sequence[tuple[str, bool]], *, ties_desc: bool
-) -> tuple[tuple[str, bool], ...]:
+def complete_sort(keys: Sequence[tuple[str, bool]], *, ties_desc: bool) -> Sort:
     """The keys, then `created_at` and `id` where absent, in the direction `ties_desc` says,
     so that every order is total and keyset paging is exact. A key given twice counts where
     it first appears (the second cannot change the order), and nothing after `id` can matter:
@@ -467,7 +467,7 @@ def parse_ims(params: Params, caller: Caller) -> ListQuery:
     )
 
 
-def _sort_glance(params: Params) -> tuple[tuple[str, bool], ...]:
+def _sort_glance(params: Params) -> Sort:
     """Glance's `_get_sorting_params` and the tie-breakers of its `image_get_all`.
 
     Classic syntax (`sort_key=a&sort_dir=asc`, repeatable): no `sort_dir` means `desc`; one

@@ -74,7 +74,11 @@ class Attribute:
     default: Any = None
     nullable: bool = True
     filter: Filter | None = None
+    # a sort key of a face (Glance's, IMS's or the console's): stored NOT NULL, a missing
+    # value as its SORT_FILL, so that keyset paging compares row values directly
     sortable: bool = False
+    # an index (column, created_at, id) serves its filter, and its sort, at any catalog size:
+    # the filters the lists are used with most and every column the console sorts by
     indexed: bool = False
     enum: tuple[str, ...] | None = None
     max_length: int | None = None  # the longest value a document may hold
@@ -208,6 +212,7 @@ REGISTRY: tuple[Attribute, ...] = (
         presence=Presence.ALWAYS,
         change=Change.READ_ONLY,
         sortable=True,
+        indexed=True,  # the console's Size column
         minimum=0,
     ),
     _attr("self", Kind.LINK, "The image URL.", presence=Presence.ALWAYS, change=Change.READ_ONLY),
@@ -366,6 +371,8 @@ REGISTRY: tuple[Attribute, ...] = (
         Kind.STRING,
         "OS version, e.g. `CentOS 7.3 64bit`.",
         filter=Filter.EXACT,
+        sortable=True,  # the console's OS column
+        indexed=True,
         max_length=255,
     ),
     _attr(
@@ -386,6 +393,7 @@ REGISTRY: tuple[Attribute, ...] = (
         default="zvhd2",
         filter=Filter.EXACT,
         sortable=True,
+        indexed=True,
         enum=DISK_FORMATS,
     ),
     _attr(
@@ -458,6 +466,7 @@ REGISTRY: tuple[Attribute, ...] = (
         presence=Presence.ALWAYS,
         default="private",
         filter=Filter.EXACT,
+        sortable=True,  # the console's Type column
         indexed=True,
         enum=IMAGE_TYPES,
         error="invalid_imagetype",

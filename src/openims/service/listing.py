@@ -3,7 +3,7 @@ each face's query string read by `domain.query` and answered by one indexed quer
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from openims.domain import documents, query
 from openims.domain.access import Caller
@@ -32,7 +32,13 @@ class Listing:
         full = bool(docs) and len(docs) == q.limit
         return Page(docs, documents.parse(docs[-1])["id"] if full else None)
 
-    async def ims(self, caller: Caller, params: Params) -> list[bytes]:
+    async def ims(
+        self, caller: Caller, params: Params, order: query.Sort | None = None
+    ) -> list[bytes]:
+        """`GET /v2/cloudimages`; `order`, if given, in place of the query's own sort (the
+        console sorts by columns IMS has no sort key for)."""
         q = query.parse_ims(params, caller)
+        if order is not None:
+            q = replace(q, sort=order)
         flavor_clauses = self.flavors.clauses(q.extra.get("flavor_id"))
         return await self.store.query(q, caller, extra_clauses=flavor_clauses)

@@ -30,7 +30,7 @@ from openims.domain.query import Clause, ListQuery
 from openims.domain.quotas import Limits
 from openims.domain.registry import Kind
 from openims.domain.sharing import Member
-from openims.store import bulk, driver
+from openims.store import bulk, driver, sqlite_plans
 from openims.store import engine as engines
 from openims.store import quotas as quota_sql
 from openims.store.tables import (
@@ -195,17 +195,38 @@ def _sort_columns(q: ListQuery) -> list[sa.ColumnElement[Any]]:
 
 
 def _by_membership(q: ListQuery) -> bool:
-    """True for "images shared with me in status S, by creation time" (the IMS common queries
+    """True for "images shared with me in status S" (the IMS queries for shared images): the
+    caller's member rows of that status are joined, not looked up row by row, so the planner
+    knows how many there are and picks its way (an index in the sort's order, or the member
+    rows sorted). Not for the Glance list of that shape, which also has the caller's own
+    shared images (`access.listed`)."""
+    return q.membership_only and q.visibility == "shared" and q.member_status in MEMBER_STATUSES
+
+
+def _by_member_index(q: ListQuery) -> bool:
+    """True for "images shared with me in status S, by creation time" (the IMS common query
     for shared images): the page is read off the member index (member_id, status,
     image_created_at, image_id) in order, so it costs the same however many images are
-    shared with the caller. Not for the Glance list of that shape, which also has the
-    caller's own shared images (`access.listed`)."""
+    shared with the caller."""
     return (
-        q.membership_only
-        and q.visibility == "shared"
-        and q.member_status in MEMBER_STATUSES
+        _by_membership(q)
         and [name for name, _ in q.sort] == ["created_at", "id"]
         and q.sort[0][1] == q.sort[1][1]
+    )
+
+
+def _source(q: ListQuery, caller: Caller, image_id: sa.ColumnElement[Any]) -> sa.FromClause:
+    """The images, joined to the caller's member rows of the wanted status for the shared
+    images' list (`_by_membership`), on `image_id`, the images' id as the join reads it."""
+    if not _by_membership(q):
+        return images
+    return images.join(
+        image_members,
+        sa.and_(
+            _M.image_id == image_id,
+            _M.member_id == caller.project_id,
+            _M.status == q.member_status,
+        ),
     )
 
 
@@ -382,18 +403,15 @@ class ImageStore:
             conds.append(_C.status != "killed")
         if q.registered_only:
             conds.append(_C.isregistered == "true")
-        source: sa.FromClause = images
         keys = _sort_columns(q)
-        if joined:
-            source = images.join(
-                image_members,
-                sa.and_(
-                    _M.image_id == _C.id,
-                    _M.member_id == caller.project_id,
-                    _M.status == q.member_status,
-                ),
-            )
+        source = _source(q, caller, _C.id)
+        if _by_member_index(q):
             keys = [_M.image_created_at, _M.image_id]  # equal to (created_at, id) row by row
+        elif self.sqlite and q.sort[0][0] != "created_at":  # see sqlite_plans
+            if await sqlite_plans.few_matches(conn, self.compiler, source, conds):
+                keys = [sqlite_plans.unindexed(k) for k in keys]
+            elif joined:
+                source = _source(q, caller, sqlite_plans.unindexed(_C.id))
         if q.marker is not None:
             conds.append(_after(q, keys, await self._marker(conn, q, caller)))
         return (

@@ -287,7 +287,7 @@ async def image_list(request: Request) -> Response:
     rows: list[views.Row] = []
     status = 200
     try:
-        docs = await services.listing.ims(caller, view.ims_params(caller))
+        docs = await services.listing.ims(caller, view.ims_params(caller), view.order())
         rows = [views.row(d) for d in docs]
     except ApiError as err:
         error, status = err.message, err.status

@@ -15,7 +15,7 @@ import orjson
 from openims.domain import documents, jobs, registry
 from openims.domain.access import MEMBER_STATUSES, Caller
 from openims.domain.jobs import Job
-from openims.domain.query import IMS_SORT_KEYS, Params
+from openims.domain.query import Params, Sort, complete_sort
 
 TABS = ("public", "private", "shared")
 PAGE_SIZES = (10, 20, 50, 100)
@@ -29,16 +29,20 @@ FILTERS: tuple[tuple[str, str, str, tuple[str, ...] | None], ...] = (
     ("name", "name", "Name", None),
     ("tag", "tag", "Tag", None),
 )
-# the columns, and the IMS sort key of those IMS sorts by
-COLUMNS: tuple[tuple[str, str | None], ...] = (
+# the columns, and the attribute each sorts by (the URL's `sort`): IMS's sort keys, and for
+# OS and Type two more that `GET /v2/cloudimages` does not offer but the store sorts by alike
+# (sortable and indexed in the registry). The OS column shows `__os_version`, else
+# `__os_type`; it sorts by `__os_version`, so images without one come first in ascending order.
+COLUMNS: tuple[tuple[str, str], ...] = (
     ("Name", "name"),
     ("Status", "status"),
-    ("OS", None),
-    ("Type", None),
+    ("OS", "__os_version"),
+    ("Type", "__imagetype"),
     ("Disk format", "disk_format"),
     ("Size", "size"),
     ("Created", "created_at"),
 )
+SORT_KEYS = tuple(key for _label, key in COLUMNS)
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 BADGES = {
     "active": "ok",
@@ -83,7 +87,7 @@ class ListView:
             value = given.get(name, "").strip()
             if _DATE.fullmatch(value):
                 setattr(view, name, value)
-        if given.get("sort") in IMS_SORT_KEYS:
+        if given.get("sort") in SORT_KEYS:
             view.sort = given["sort"]
         if given.get("dir") in ("asc", "desc"):
             view.direction = given["dir"]
@@ -93,7 +97,7 @@ class ListView:
         return view
 
     def ims_params(self, caller: Caller) -> Params:
-        """The `GET /v2/cloudimages` query of this view."""
+        """The `GET /v2/cloudimages` query of this view, but for its order (`order`)."""
         params: list[tuple[str, str]] = []
         if self.tab == "public":
             params.append(("__imagetype", "gold"))
@@ -108,11 +112,16 @@ class ListView:
             params.append(("created_at", f"gte:{self.created_from}T00:00:00Z"))
         if self.created_to:
             params.append(("created_at", f"lte:{self.created_to}T23:59:59Z"))
-        params += [("sort_key", self.sort), ("sort_dir", self.direction)]
         params.append(("limit", str(self.limit)))
         if self.marker:
             params.append(("marker", self.marker))
         return params
+
+    def order(self) -> Sort:
+        """The list's order: the column's attribute, then creation time and id, all in the
+        view's direction (as `GET /v2/cloudimages` completes its one sort key)."""
+        desc = self.direction == "desc"
+        return complete_sort([(self.sort, desc)], ties_desc=desc)
 
     def query(self, **changes: Any) -> str:
         """This view's URL query, with `changes` (a value of None drops the parameter)."""
