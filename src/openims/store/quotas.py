@@ -9,7 +9,8 @@ the other (the second sees the first's row). On SQLite every write transaction i
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -18,8 +19,16 @@ from openims.domain import quotas, registry
 from openims.domain.quotas import Limits, Override, Usage
 from openims.store.tables import images, project_quotas
 
-if TYPE_CHECKING:
-    from openims.store.images import ImageStore
+
+class Connections(Protocol):
+    """The connections of the database the quotas live in: `ImageStore` gives them (its
+    writes queue with the image writes on SQLite). A protocol, not the class, because the
+    image store uses this module's `admit` and `room` inside its own transactions."""
+
+    def reading(self) -> AbstractAsyncContextManager[AsyncConnection]: ...
+
+    def writing(self) -> AbstractAsyncContextManager[AsyncConnection]: ...
+
 
 _Q = project_quotas.c
 
@@ -90,7 +99,7 @@ async def room(
 class QuotaStore:
     """The operator's per-project limits and the usage `show_image_quota` reports."""
 
-    def __init__(self, store: ImageStore) -> None:
+    def __init__(self, store: Connections) -> None:
         self.store = store
 
     async def get(self, project_id: str) -> Override | None:
