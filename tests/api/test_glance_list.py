@@ -422,3 +422,37 @@ def test_next_links_walk_every_image_once_in_mixed_directions(
         body = sortable.get(body["next"]).json()
         walked += [i["description"] for i in body["images"]]
     assert walked == whole and len(set(walked)) == len(SORTED)
+
+
+# --- an empty value and a missing one ----------------------------------------------------------
+def test_an_empty_value_matches_images_that_have_it_not_images_without_the_attribute(
+    server: Server,
+) -> None:
+    """Sort columns store a missing value as their fill (`''`), so the column alone cannot
+    tell `"name": ""` from no name, or `"__os_version": ""` from none: the filter asks the
+    document as well, on both faces."""
+    load(
+        server.database_url,
+        [
+            private("p1", name="", __os_version=""),
+            private("p1", name=ABSENT, __os_version=ABSENT),
+            private("p1", name="x", __os_version="CentOS 7.6 64bit"),
+        ],
+    )
+    c = server.client("p1")
+
+    def found(path: str, params: dict[str, str]) -> list[Any]:
+        r = c.get(path, params=params)
+        assert r.status_code == 200, r.text
+        return sorted(
+            ((i.get("name"), i.get("__os_version")) for i in r.json()["images"]), key=repr
+        )
+
+    assert found("/v2/images", {"name": ""}) == [("", "")]
+    assert found("/v2/images", {"name": 'in:"",x'}) == [("", ""), ("x", "CentOS 7.6 64bit")]
+    assert found("/v2/images", {"__os_version": ""}) == [("", "")]
+    assert found("/v2/cloudimages", {"__os_version": ""}) == [("", "")]
+    assert found("/v2/cloudimages", {"name": ""}) == [("", "")]
+    assert found("/v2/cloudimages", {"__os_version": "CentOS 7.6 64bit"}) == [
+        ("x", "CentOS 7.6 64bit")
+    ]

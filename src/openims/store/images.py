@@ -21,6 +21,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from openims import errors
 from openims.domain import access, documents, registry, times
@@ -156,6 +158,43 @@ def visible_to(
     return cond
 
 
+class _DocHolds(sa.sql.expression.FunctionElement[bool]):
+    """True when the stored document's bytes hold `pattern` (bytes): SQLite's `instr` and
+    PostgreSQL's `position` both compare bytes (SQLite's LIKE never matches a blob here)."""
+
+    type = sa.Boolean()
+    inherit_cache = True
+
+    def __init__(self, doc: sa.ColumnElement[bytes], pattern: bytes) -> None:
+        super().__init__(doc, sa.literal(pattern, sa.LargeBinary()))
+
+
+@compiles(_DocHolds)
+def _doc_holds_sqlite(element: _DocHolds, compiler: SQLCompiler, **kw: Any) -> str:
+    doc, pattern = (compiler.process(c, **kw) for c in element.clauses)
+    return f"instr({doc}, {pattern}) > 0"
+
+
+@compiles(_DocHolds, "postgresql")
+def _doc_holds_postgres(element: _DocHolds, compiler: SQLCompiler, **kw: Any) -> str:
+    doc, pattern = (compiler.process(c, **kw) for c in element.clauses)
+    return f"position({pattern} in {doc}) > 0"
+
+
+_NO_FILL = object()
+
+
+def _equals(attr: registry.Attribute, value: Any) -> sa.ColumnElement[bool]:
+    """The attribute equals `value`, exactly: a sort column holds its SORT_FILL for an image
+    without the attribute too, so for that value the document tells the two apart (its
+    canonical bytes hold `"name":value` once when the attribute has it)."""
+    assert attr.column is not None
+    equal: sa.ColumnElement[bool] = _C[attr.column] == value
+    if SORT_FILL.get(attr.column, _NO_FILL) == value:
+        return sa.and_(equal, _DocHolds(_C.doc, documents.render({attr.name: value})[1:-1]))
+    return equal
+
+
 def _clause(clause: Clause) -> sa.ColumnElement[bool]:
     attr = registry.get(clause.attr)
     if attr is None:
@@ -173,13 +212,16 @@ def _clause(clause: Clause) -> sa.ColumnElement[bool]:
     if op == "eq":
         if value is False and attr.nullable:
             return sa.or_(col.is_(False), col.is_(None))
-        equal: sa.ColumnElement[bool] = col == value
-        return equal
+        return _equals(attr, value)
     if op == "neq":
-        return sa.or_(col.is_(None), col != value)
+        return sa.or_(col.is_(None), sa.not_(_equals(attr, value)))
     if op == "eq_or_null":
         return sa.or_(col == value, col.is_(None))
     if op == "in":
+        fill = SORT_FILL.get(attr.column, _NO_FILL)
+        if fill in value:
+            others = tuple(v for v in value if v != fill)
+            return sa.or_(col.in_(others), _equals(attr, fill)) if others else _equals(attr, fill)
         return col.in_(value)
     comparisons: dict[str, sa.ColumnElement[bool]] = {
         "gt": col > value,
