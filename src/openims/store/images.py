@@ -432,6 +432,7 @@ class ImageStore:
     ) -> sa.Select[Any]:
         """The statement for one page; `conn` reads the marker's sort values when there is one."""
         joined = _by_membership(q)
+        filtered = bool(q.clauses or extra_clauses or q.tags)
         conds: list[sa.ColumnElement[bool]] = [visible_to(caller, q, members_joined=joined)]
         conds += [_clause(c) for c in (*q.clauses, *extra_clauses)]
         for alternatives in q.tags:  # one or two spellings: OR keeps the statement's shape fixed
@@ -449,7 +450,8 @@ class ImageStore:
         source = _source(q, caller, _C.id)
         if _by_member_index(q):
             keys = [_M.image_created_at, _M.image_id]  # equal to (created_at, id) row by row
-        elif self.sqlite and q.sort[0][0] != "created_at":  # see sqlite_plans
+        elif self.sqlite and q.sort[0][0] != "created_at" and (filtered or joined):
+            # see sqlite_plans; without a filter most of the catalog matches, as SQLite assumes
             if await sqlite_plans.few_matches(conn, self.compiler, source, conds):
                 keys = [sqlite_plans.unindexed(k) for k in keys]
             elif joined:

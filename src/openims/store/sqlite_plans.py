@@ -8,8 +8,9 @@ chooses from its statistics of common values. SQLite's stock build keeps no such
 (no STAT4): it knows that `__imagetype` has four values, not that `gold` is 175 images of a
 million, and reads a million rows in name order to find the public ones (2 s), or sorts the
 39,000 images shared with a project when 20 of them in name order were a few hundred rows
-away (0.2 s). So the store counts the matches first, up to `FEW` (an index read that stops
-there), and then:
+away (0.2 s). So, for a page with filters or the shared images' member join (without them
+most of the catalog matches, as SQLite assumes), the store counts the matches first, up to
+`FEW` (an index read that stops there), and then:
 
 - few: the sort columns are written `+column`, which no index serves, so SQLite reads the
   matches by the filter's index and sorts at most `FEW` rows;
