@@ -6,11 +6,12 @@ Python does with it.
     .venv/bin/python -m benchmarks.run --imports                     # 100k and 1M, both backends
     .venv/bin/python -m benchmarks.run --imports --images 100000 --backend postgres --repeat 3
 
-The catalog is the demo catalog of N images as `openims export` writes it (JSON lines in id
-order, members inline), built once into `benchmarks/results/cache/catalog-<N>.jsonl`. Each
-import goes into a new database (SQLite: a new file; PostgreSQL: `openims_bench_import` on the
-server of `--pg-url`, dropped and created again), so every run is a migration into an empty
-catalog. Writes `benchmarks/results/imports.md` and `imports.json`.
+The catalog is the demo catalog of N images as `openims export` writes it (JSON lines, oldest
+first: by creation time, then id; members inline), built once into
+`benchmarks/results/cache/catalog-<N>.jsonl`. Each import goes into a new database (SQLite:
+a new file; PostgreSQL: `openims_bench_import` on the server of `--pg-url`, dropped and
+created again), so every run is a migration into an empty catalog. Writes
+`benchmarks/results/imports.md` and `imports.json`.
 """
 
 from __future__ import annotations
@@ -65,11 +66,12 @@ def catalog_file(images: int) -> Path:
         if item.members:
             listed = [{"member_id": m, "status": s} for m, s in item.members]
             line = line[:-1] + b',"members":' + orjson.dumps(listed) + b"}"
-        lines.append(line + b"\n")
-    lines.sort()  # export's order: by id, the first key after `file` (whose value holds it)
+        # export's order: by creation time (rendered times sort as text), then id
+        lines.append((item.doc["created_at"], item.doc["id"], line + b"\n"))
+    lines.sort()
     partial = path.with_suffix(".partial")
     with partial.open("wb") as out:
-        out.writelines(lines)
+        out.writelines(line for _created, _id, line in lines)
     partial.rename(path)
     return path
 

@@ -12,6 +12,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import sqlalchemy as sa
 
@@ -196,3 +197,29 @@ def test_a_large_sqlite_import_goes_through_a_rollback_journal_and_back_to_the_w
         assert time.monotonic() - started < 10  # not the 30 s busy timeout
     assert switches == [True, False] and _journal_mode(shared) == "wal"
     assert asyncio.run(_rows(shared)) == asyncio.run(_rows(alone))
+
+
+def test_export_reads_every_image_once_oldest_first_across_batches(db_url: str) -> None:
+    """Export's order (creation time, then id: the trailing keys of every images index) is
+    the order an import of it writes the rows in; keyset batches neither skip nor repeat an
+    image where several share one creation time."""
+    items = _catalog(60)
+    for n, item in enumerate(items):  # runs of three images created in the same second
+        item.doc["created_at"] = item.doc["updated_at"] = f"2024-05-0{1 + n // 3 % 9}T10:00:00Z"
+
+    async def exported() -> list[tuple[str, str]]:
+        engine = create_engine(db_url, pool_size=1)
+        try:
+            store = ImageStore(engine)
+            await store.import_items(items)
+            return [
+                (doc["created_at"], doc["id"])
+                async for raw, _members in store.export(batch=7)
+                for doc in [orjson.loads(raw)]
+            ]
+        finally:
+            await engine.dispose()
+
+    keys = asyncio.run(exported())
+    assert keys == sorted((i.doc["created_at"], i.doc["id"]) for i in items)
+

@@ -514,13 +514,19 @@ class ImageStore:
             return [documents.parse(bytes(r[0])) for r in result]
 
     async def export(self, batch: int = 1000) -> AsyncIterator[tuple[bytes, list[Member]]]:
-        """Every image in id order with its members, read in keyset batches."""
-        last = ""
+        """Every image with its members, oldest first (by creation time, then id), read in
+        keyset batches. The order is the trailing keys of every images index: an import of
+        the export sorts runs already in order when it builds them (PostgreSQL built the
+        1M catalog's 22 in 18 s instead of 27, `docs/benchmarks.md`)."""
+        after: sa.ColumnElement[bool] = sa.true()
         while True:
             async with self._read() as conn:
                 docs = (
                     await conn.execute(
-                        sa.select(_C.id, _C.doc).where(_C.id > last).order_by(_C.id).limit(batch)
+                        sa.select(_C.id, _C.doc, _C.created_at)
+                        .where(after)
+                        .order_by(_C.created_at, _C.id)
+                        .limit(batch)
                     )
                 ).all()
                 if not docs:
@@ -534,9 +540,10 @@ class ImageStore:
             by_image: dict[str, list[Member]] = {}
             for r in rows:
                 by_image.setdefault(r[0], []).append(Member(*r))
-            for image_id, doc in docs:
+            for image_id, doc, _created_at in docs:
                 yield bytes(doc), by_image.get(image_id, [])
-            last = ids[-1]
+            last_id, _doc, last_created = docs[-1]
+            after = sa.tuple_(_C.created_at, _C.id) > sa.tuple_(last_created, last_id)
 
     # --- writes ---------------------------------------------------------------------------
     async def _write_doc(
