@@ -223,3 +223,22 @@ def test_export_reads_every_image_once_oldest_first_across_batches(db_url: str) 
     keys = asyncio.run(exported())
     assert keys == sorted((i.doc["created_at"], i.doc["id"]) for i in items)
 
+
+@pytest.mark.parametrize("rebuild", [False, True], ids=["indexes-kept", "indexes-rebuilt"])
+def test_an_id_the_rows_repeat_is_named_and_nothing_is_written(
+    db_url: str, rebuild: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows that repeat an id (the CLI refuses them before writing; a caller of the store
+    may not): IMAGE_ID_EXISTS names it, whether the key refused the row or, dropped for the
+    rebuild (PostgreSQL), refused to be built again; nothing is written and the schema is
+    whole."""
+    items = _catalog(300)
+    schema = asyncio.run(_schema(db_url))
+    twice = items[200].doc["id"]
+    items[250] = ImageItem({**items[250].doc, "id": twice})
+    monkeypatch.setattr(bulk, "REBUILD_MIN", 1 if rebuild else 10**9)
+    with pytest.raises(errors.ApiError) as refused:
+        asyncio.run(_import(db_url, items))
+    assert refused.value.params.get("image_id") == twice
+    assert asyncio.run(_rows(db_url))["images"] == []
+    assert asyncio.run(_schema(db_url)) == schema
