@@ -242,3 +242,36 @@ def test_an_id_the_rows_repeat_is_named_and_nothing_is_written(
     assert refused.value.params.get("image_id") == twice
     assert asyncio.run(_rows(db_url))["images"] == []
     assert asyncio.run(_schema(db_url)) == schema
+
+
+def test_a_sqlite_bulk_write_gives_its_connection_back_with_its_own_cache_size(
+    tmp_path: Path,
+) -> None:
+    """The larger page cache is for storing the rows (`SQLITE_WRITE_CACHE_MB`): the pooled
+    connection that wrote them keeps the cache size it had, once the write succeeded and
+    once it failed (an id already there)."""
+    url = sqlite_database(tmp_path / "cache")
+    items = _catalog(50)
+
+    async def sizes() -> list[int]:
+        engine = create_engine(url, pool_size=1)
+        try:
+            store = ImageStore(engine)
+
+            async def cache_size() -> int:
+                async with engine.connect() as conn:
+                    found = await conn.exec_driver_sql("PRAGMA cache_size")
+                    return int(found.scalar_one())
+
+            seen = [await cache_size()]
+            await store.import_items(items[:40])
+            seen.append(await cache_size())
+            with pytest.raises(errors.ApiError):
+                await store.import_items(items[30:])
+            seen.append(await cache_size())
+            return seen
+        finally:
+            await engine.dispose()
+
+    before, after_write, after_refusal = asyncio.run(sizes())
+    assert before == after_write == after_refusal != -bulk.SQLITE_WRITE_CACHE_MB * 1024
