@@ -9,7 +9,6 @@ upload seen while it runs) goes to an `openims serve` process. Both cap an image
 from __future__ import annotations
 
 import hashlib
-import os
 import socket
 import threading
 import time
@@ -31,6 +30,7 @@ from tests.support.uploads import (
     image,
     md5,
     put,
+    raw_bytes,
     raw_put,
     upload,
     view,
@@ -68,7 +68,7 @@ def assert_untouched(client: httpx.Client, image_id: str, server: Server) -> Non
 def test_an_upload_makes_the_image_active(server: Server, store: str) -> None:
     c = server.client("p1")
     doc = create(c)
-    data = os.urandom(1024)
+    data = raw_bytes(1024)
     r = put(c, doc["id"], data)
     assert r.status_code == 204 and r.content == b""
     after = image(c, doc["id"])
@@ -90,7 +90,7 @@ def test_the_ims_face_shows_an_uploaded_image_and_may_update_it(server: Server) 
     change = [{"op": "replace", "path": "/name", "value": "after"}]
     r = c.patch(f"/v2/cloudimages/{doc['id']}", json=change)
     assert r.status_code == 400, r.text  # update_image: active images only
-    data = os.urandom(3000)
+    data = raw_bytes(3000)
     upload(c, doc["id"], data)
     [listed] = c.get("/v2/cloudimages", params={"id": doc["id"]}).json()["images"]
     assert listed["status"] == "active"
@@ -119,7 +119,7 @@ def test_an_upload_of_another_media_type_is_refused(server: Server, media_type: 
 def test_a_second_upload_is_a_conflict(server: Server) -> None:
     c = server.client("p1")
     doc = create(c)
-    first = os.urandom(500)
+    first = raw_bytes(500)
     upload(c, doc["id"], first)
     message = assert_error(put(c, doc["id"], b"other bytes"), 409, "IMG.0310")
     assert message == "Image status transition from active to saving is not allowed"
@@ -191,7 +191,7 @@ def test_the_size_cap(server: Server) -> None:
     assert str(CAP) in message
     assert_untouched(c, over["id"], server)
     exact = create(c)
-    data = os.urandom(CAP)
+    data = raw_bytes(CAP)
     upload(c, exact["id"], data)
     assert Digests.of(data).recorded_in(image(c, exact["id"]))
 
@@ -206,7 +206,7 @@ def chunks(data: bytes, size: int = 64 * KIB) -> Iterator[bytes]:
 def test_a_chunked_upload(process_server: Server, size: int) -> None:
     c = process_server.client("p1")
     doc = create(c)
-    data = os.urandom(size)
+    data = raw_bytes(size)
     r = put(c, doc["id"], chunks(data))
     assert "content-length" not in r.request.headers
     assert r.status_code == 204, r.text
@@ -248,7 +248,7 @@ def test_a_body_shorter_than_its_content_length(
 ) -> None:
     c = process_server.client("p1")
     doc = create(c)
-    got, body = raw_put(process_server, doc["id"], os.urandom(sent), content_length=claimed)
+    got, body = raw_put(process_server, doc["id"], raw_bytes(sent), content_length=claimed)
     assert got == status and body is not None, body
     assert set(body["error"]) == {"message", "code", "title"}
     if status == 400:
@@ -267,7 +267,7 @@ def test_a_cut_chunked_stream(process_server: Server) -> None:
         f"Content-Type: {OCTET_STREAM}\r\nTransfer-Encoding: chunked\r\n\r\n"
     ).encode()
     with socket.create_connection(address(process_server), timeout=30) as sock:
-        sock.sendall(head + b"3e8\r\n" + os.urandom(1000) + b"\r\n")
+        sock.sendall(head + b"3e8\r\n" + raw_bytes(1000) + b"\r\n")
         sock.shutdown(socket.SHUT_WR)
         answer = b""
         while part := sock.recv(65536):
@@ -281,7 +281,7 @@ def test_an_image_while_its_bytes_arrive(process_server: Server) -> None:
     upload is a conflict and a download finds no data; then `active` in one step."""
     c = process_server.client("p1")
     doc = create(c)
-    data = os.urandom(32 * KIB)
+    data = raw_bytes(32 * KIB)
     go_on = threading.Event()
     answers: list[httpx.Response] = []
 
@@ -323,7 +323,7 @@ def uploaded(server: Server) -> tuple[str, bytes]:
     """A 1024-byte active image of p1."""
     c = server.client("p1")
     doc = create(c, visibility="shared")
-    data = os.urandom(1024)
+    data = raw_bytes(1024)
     upload(c, doc["id"], data)
     return doc["id"], data
 

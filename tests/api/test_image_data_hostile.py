@@ -71,6 +71,17 @@ def random_bytes(n: int) -> Callable[[Path], bytes]:
     return lambda _tmp: os.urandom(n)
 
 
+def broken_partition_table(_tmp: Path) -> bytes:
+    """A disk whose MBR signature is there but whose first partition entry has no valid
+    boot flag: what one upload in 65,536 of random bytes looks like to the inspector (the
+    match is the signature alone). Declared raw, it is still refused: content the inspector
+    recognises must pass that format's checks."""
+    sector = bytearray(4096)
+    sector[446] = 0x42
+    sector[510:512] = b"\x55\xaa"
+    return bytes(sector)
+
+
 # (disk_format, maker, the error code)
 UNSAFE = "IMG.0315"
 MISMATCH = "IMG.0314"
@@ -89,6 +100,7 @@ HOSTILE = {
     "random-64k-as-qcow2": ("qcow2", random_bytes(64 * 1024), MISMATCH),
     "random-1k-as-qcow2": ("qcow2", random_bytes(1024), MISMATCH),
     "random-as-vmdk": ("vmdk", random_bytes(4096), MISMATCH),
+    "raw-with-a-broken-partition-table": ("raw", broken_partition_table, UNSAFE),
 }
 
 

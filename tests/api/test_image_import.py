@@ -20,6 +20,7 @@ import pytest
 
 from tests.support.fixtures import server_fixture
 from tests.support.servers import Server, ServerProcess, free_port, start_server
+from tests.support.uploads import raw_bytes
 from tests.support.web import SMALL, SMALL_MD5, SMALL_SHA512, STALL_SIZE, Web, web_server
 
 WEB_PORT = free_port()
@@ -161,7 +162,7 @@ def test_store_detail_is_for_admins_and_shows_no_secret(server: Server) -> None:
 def test_stage_then_glance_direct_import(server: Server) -> None:
     c = server.client("p1")
     image_id = create(c)
-    data = os.urandom(1024)
+    data = raw_bytes(1024)
     r = stage(c, image_id, data)
     assert r.status_code == 204, r.text
     staged = show(c, image_id)
@@ -205,7 +206,7 @@ def test_stage_then_glance_direct_import(server: Server) -> None:
 def test_stage_chunked(server: Server) -> None:
     c = server.client("p1")
     image_id = create(c)
-    parts = [os.urandom(40000), os.urandom(30000)]
+    parts = [raw_bytes(40000), raw_bytes(30000)]
 
     def body() -> Iterator[bytes]:
         yield from parts
@@ -242,7 +243,7 @@ def test_stage_refusals(server: Server) -> None:
     assert not blob(server, "staging", image_id).exists()
     # no inspection at stage time: random bytes declared qcow2 are staged
     qcow = create(c, disk_format="qcow2")
-    assert stage(c, qcow, os.urandom(4096)).status_code == 204
+    assert stage(c, qcow, raw_bytes(4096)).status_code == 204
     r = stage(c, qcow, b"again")
     assert r.status_code == 409
     assert message(r) == "Image status transition from uploading to uploading is not allowed"
@@ -315,7 +316,7 @@ def test_import_of_an_unknown_image(server: Server) -> None:
 def test_glance_direct_of_bad_data_goes_back_to_queued(server: Server) -> None:
     c = server.client("p1")
     image_id = create(c, disk_format="qcow2")
-    assert stage(c, image_id, os.urandom(65536)).status_code == 204
+    assert stage(c, image_id, raw_bytes(65536)).status_code == 204
     assert import_(c, image_id, GLANCE_DIRECT).status_code == 202
     doc = wait_for(c, image_id, "queued")
     assert doc["os_glance_failed_import"] == "fs"
@@ -413,7 +414,7 @@ def test_web_download_failures_put_the_image_back_to_queued(
 
 def test_web_download_of_refused_content(server: Server, web: Web) -> None:
     c = server.client("p1")
-    web.files["random.qcow2"] = os.urandom(8192)
+    web.files["random.qcow2"] = raw_bytes(8192)
     web.files["big.raw"] = b"\0" * (CAP + 1)
     for name, disk_format in (("random.qcow2", "qcow2"), ("big.raw", "raw")):
         image_id = create(c, disk_format=disk_format)

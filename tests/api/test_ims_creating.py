@@ -32,7 +32,7 @@ from tests.support.in_process import start_in_process
 from tests.support.jobs import wait_for_job
 from tests.support.seaweed import S3Server
 from tests.support.servers import Server
-from tests.support.uploads import create, md5, qcow2
+from tests.support.uploads import create, md5, qcow2, raw_bytes
 
 server = server_fixture("server", in_process=True)
 
@@ -148,7 +148,7 @@ def test_create_image_from_a_file(server: Server, disk: bytes) -> None:
 
 
 def test_the_other_creating_calls(server: Server, disk: bytes) -> None:
-    raw = os.urandom(300_000)
+    raw = raw_bytes(300_000)
     bucket = bucket_with(server, {"data.qcow2": disk, "sys.raw": raw})
     c = client(server)
     calls = [

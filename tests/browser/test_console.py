@@ -22,6 +22,7 @@ import pytest
 from openims.auth.credentials import add_token
 from tests.support.databases import sqlite_database
 from tests.support.servers import ServerProcess, start_server
+from tests.support.uploads import raw_bytes
 
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -237,7 +238,7 @@ def test_without_authentication_the_picker_switches_projects_and_uploads_stream(
     browser.find_element(By.ID, "c-name").send_keys("uploaded-in-browser")
     Select(browser.find_element(By.ID, "c-disk")).select_by_value("raw")
     click_and_load(browser, "#create-button")
-    payload = os.urandom(3 * 1024 * 1024)
+    payload = raw_bytes(3 * 1024 * 1024)
     upload = tmp_path / "disk.raw"
     upload.write_bytes(payload)
     browser.find_element(By.ID, "upload-file").send_keys(str(upload))

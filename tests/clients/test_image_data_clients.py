@@ -21,7 +21,7 @@ from huaweicloudsdkims.v2 import ImsClient, UpdateImageRequest, UpdateImageReque
 from openstack.image.v2._proxy import Proxy as ImageProxy
 
 from tests.support.servers import AuthServer
-from tests.support.uploads import Digests, create, image, md5, upload
+from tests.support.uploads import Digests, create, image, md5, raw_bytes, upload
 
 pytestmark = [
     pytest.mark.clients,
@@ -33,7 +33,7 @@ GLANCE = Path(sys.executable).parent / "glance"
 
 @pytest.fixture
 def image_file(tmp_path: Path) -> tuple[Path, bytes]:
-    data = os.urandom(300 * 1024 + 7)
+    data = raw_bytes(300 * 1024 + 7)
     path = tmp_path / "disk.raw"
     path.write_bytes(data)
     return path, data
@@ -141,7 +141,7 @@ def test_ims_sdk_updates_an_uploaded_image(auth_server: AuthServer) -> None:
     """`update_image` applies to active images only: one the API filled with bytes is one."""
     c = auth_server.client("t1")
     doc = create(c, name="before")
-    data = os.urandom(4096)
+    data = raw_bytes(4096)
     upload(c, doc["id"], data)
     key = auth_server.keys["t1"]
     credentials = BasicCredentials(key.access_key, key.secret_key, key.project_id)

@@ -7,7 +7,6 @@ glance-direct import) and python-glanceclient's `images.stage` + `images.image_i
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import pytest
 from glanceclient import Client as GlanceClient
 
 from tests.support.servers import AuthServer
+from tests.support.uploads import raw_bytes
 
 pytestmark = [
     pytest.mark.clients,
@@ -41,7 +41,7 @@ def wait_active(get: Any, image_id: str, timeout: float = 15) -> Any:
 
 
 def test_openstacksdk_create_image_with_use_import(auth_server: AuthServer, tmp_path: Path) -> None:
-    data = os.urandom(300_000)
+    data = raw_bytes(300_000)
     path = tmp_path / "disk.raw"
     path.write_bytes(data)
     conn = openstack.connection.Connection(
@@ -73,7 +73,7 @@ def test_glanceclient_stage_and_glance_direct_import(
     g = glance(auth_server, "t1")
     assert "glance-direct" in g.images.get_import_info()["import-methods"]["value"]
     assert g.images.get_stores_info()["stores"] == [{"id": "fs", "default": "true"}]
-    data = os.urandom(200_000)
+    data = raw_bytes(200_000)
     path = tmp_path / "disk.raw"
     path.write_bytes(data)
     image = g.images.create(name="via-import", disk_format="raw", container_format="bare")

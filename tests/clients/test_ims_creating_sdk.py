@@ -6,7 +6,6 @@ Each parsed response model is checked, and each job is polled with `show_job` to
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from collections.abc import Callable
@@ -41,7 +40,7 @@ from huaweicloudsdkims.v2 import (
 )
 
 from tests.support.servers import AuthServer, obs_for
-from tests.support.uploads import md5, qcow2
+from tests.support.uploads import md5, qcow2, raw_bytes
 
 pytestmark = [
     pytest.mark.clients,
@@ -115,7 +114,7 @@ def test_create_image_and_its_safe_mode(auth_server: AuthServer, disk: bytes) ->
 
 
 def test_data_image_and_quick_import(auth_server: AuthServer, disk: bytes) -> None:
-    raw = os.urandom(200_000)
+    raw = raw_bytes(200_000)
     bucket = bucket_with(auth_server, {"data.qcow2": disk, "disk.raw": raw})
     sdk = ims(auth_server)
     data = CreateDataImageRequestBody(

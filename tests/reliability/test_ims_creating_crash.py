@@ -17,6 +17,7 @@ import pytest
 from tests.reliability.scale import TIMEOUT
 from tests.support.jobs import wait_for_job
 from tests.support.servers import ServerProcess, image_store_for, start_server
+from tests.support.uploads import raw_bytes
 
 pytestmark = [pytest.mark.slow, TIMEOUT]
 
@@ -30,7 +31,7 @@ ENV = {"OPENIMS_JOB_LEASE": "2", "OPENIMS_JOB_ATTEMPTS": "5", "OPENIMS_JOB_POLL"
 def big_file(path: Path) -> str:
     """A sparse raw disk of SIZE bytes with data at both ends; its MD5."""
     path.parent.mkdir(parents=True)
-    head, tail = os.urandom(1 << 20), os.urandom(1 << 20)
+    head, tail = raw_bytes(1 << 20), raw_bytes(1 << 20)
     with path.open("wb") as f:
         f.write(head)
         f.truncate(SIZE)

@@ -41,6 +41,7 @@ from tests.support.uploads import (
     assert_no_data,
     create,
     image,
+    raw_bytes,
     upload,
 )
 
@@ -125,10 +126,10 @@ def test_uploads_survive_sigkill(db_url: str, tmp_path: Path) -> None:
         c = server.client("p-crash")
         uploads = [
             # done before the kill
-            *(Upload(create(c)["id"], os.urandom(20 * KIB + n), 0.0) for n in range(2)),
+            *(Upload(create(c)["id"], raw_bytes(20 * KIB + n), 0.0) for n in range(2)),
             # cut at various points: 16 to 32 pieces of 64 KiB, a piece every 50-100 ms
             *(
-                Upload(create(c)["id"], os.urandom((16 + 4 * n) * 64 * KIB + n), 0.05 + n / 100)
+                Upload(create(c)["id"], raw_bytes((16 + 4 * n) * 64 * KIB + n), 0.05 + n / 100)
                 for n in range(5)
             ),
         ]
@@ -245,11 +246,11 @@ def test_uploads_survive_sigkill_on_s3(db_url: str, tmp_path: Path, s3_server: S
         c = server.client("p-crash")
         uploads = [
             # done before the kill
-            *(Upload(create(c)["id"], os.urandom(20 * KIB + n), 0.0) for n in range(2)),
+            *(Upload(create(c)["id"], raw_bytes(20 * KIB + n), 0.0) for n in range(2)),
             # cut before any part reached S3
-            Upload(create(c)["id"], os.urandom(MIB + 1), 0.5),
+            Upload(create(c)["id"], raw_bytes(MIB + 1), 0.5),
             # cut after their first part did: 10 MiB at once, then 64 KiB every 100 ms
-            *(Upload(create(c)["id"], os.urandom(13 * MIB + n), 0.1, 10 * MIB) for n in range(2)),
+            *(Upload(create(c)["id"], raw_bytes(13 * MIB + n), 0.1, 10 * MIB) for n in range(2)),
         ]
         untouched = create(c)["id"]
         for u in uploads:
@@ -336,7 +337,7 @@ def test_an_upload_through_one_replica_downloads_through_the_other(
     a, b = (srv.client("p-replica") for srv in replicas)
     for size in (1, 200 * KIB + 3):
         doc = create(a)
-        data = os.urandom(size)
+        data = raw_bytes(size)
         upload(a, doc["id"], data)
         got = b.get(f"/v2/images/{doc['id']}/file")
         assert got.status_code == 200 and got.content == data
@@ -351,7 +352,7 @@ def test_concurrent_uploads_to_one_image_through_both_replicas(
 ) -> None:
     empty(replicas[0].database_url)
     image_id = create(replicas[0].client("p-replica"))["id"]
-    datas = [os.urandom(512 * KIB), os.urandom(512 * KIB + 1)]
+    datas = [raw_bytes(512 * KIB), raw_bytes(512 * KIB + 1)]
     start = threading.Barrier(2)
 
     def send(n: int) -> int:
