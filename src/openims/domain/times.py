@@ -35,22 +35,36 @@ def parse(text: str, formats: tuple[str, ...] = (RENDER_FORMAT,)) -> int:
     """Epoch seconds of a UTC time in one of `formats`; ValueError if it is none of them.
     The digits are counted first: strptime alone would take `2018-1-2T3:4:5Z`.
 
-    Once the shape is right, the fields are read with `datetime.fromisoformat` (both formats
-    are ISO forms), which checks the calendar and the clock as strptime does but costs a
-    seventh of it; only the hour 24 is refused first, which some Python versions read as the
-    next day's midnight. An import of a million images parses several million times, most of
-    them a time it has just read (an image's `created_at`, `updated_at` and `active_at` are
-    often one time, and its row is built from the document just checked): the last answers
-    are kept."""
+    Once the shape is right, the day is read with `date.fromisoformat` (both formats are ISO
+    forms: it checks the calendar as strptime does), and the clock's fields are checked and
+    added to it: a seventh of strptime's cost, and a third of reading the whole time with
+    `datetime.fromisoformat`. An import of a million images parses several million times,
+    most of them on a day it has just read, or a time it has just read (an image's
+    `created_at`, `updated_at` and `active_at` are often one time, and its row is built from
+    the document just checked): the last answers are kept."""
     for fmt in formats:
-        if not _SHAPES[fmt].fullmatch(text) or text[11:13] >= "24":
+        if not _SHAPES[fmt].fullmatch(text):
             continue
-        try:
-            parsed = datetime.fromisoformat(text[:19])
-        except ValueError:
+        hour, minute, second = int(text[11:13]), int(text[14:16]), int(text[17:19])
+        if hour > 23 or minute > 59 or second > 59:
             continue
-        return int(parsed.replace(tzinfo=UTC).timestamp())
+        day = _day(text[:10])
+        if day is None:
+            continue
+        return day + hour * 3600 + minute * 60 + second
     raise ValueError(f"{text!r} is not a UTC time like 2018-10-28T10:00:00Z")
+
+
+_EPOCH_DAY = date(1970, 1, 1).toordinal()
+
+
+@functools.lru_cache(maxsize=4096)
+def _day(text: str) -> int | None:
+    """Epoch seconds of the midnight that starts the day `YYYY-MM-DD`; None for no such day."""
+    try:
+        return (date.fromisoformat(text).toordinal() - _EPOCH_DAY) * 86400
+    except ValueError:
+        return None
 
 
 def valid(text: str) -> bool:
