@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import copy
 import functools
+import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -223,6 +225,77 @@ def test_tags_are_deduplicated_in_first_seen_order() -> None:
         documents.check_tags([str(i) for i in range(documents.MAX_TAGS + 1)])
 
 
+def _canonical_outcome(make: Callable[[], list[dict[str, Any]]]) -> object:
+    """The documents `make` returns, key order included, or the refusal it raised."""
+    try:
+        made = make()
+    except errors.ApiError as exc:
+        return "refused", exc.code, exc.status, str(exc)
+    return [list(doc.items()) for doc in made]
+
+
+_EXAMPLES = (PATCH_EXAMPLE, QUERY_EXAMPLE)
+
+
+@st.composite
+def _documents(draw: st.DrawFn) -> dict[str, Any]:
+    """An example document with some keys dropped, moved or given values near their domain,
+    and custom properties: what canonical fills, orders, accepts and refuses."""
+    doc: dict[str, Any] = copy.deepcopy(draw(st.sampled_from(_EXAMPLES)))
+    doc["id"] = draw(st.sampled_from([doc["id"], str(uuid.UUID(int=draw(st.integers(0, 9))))]))
+    names = sorted(doc)
+    for name in draw(st.lists(st.sampled_from(names), max_size=3)):
+        if name != "id":
+            doc.pop(name, None)
+    for name in draw(st.lists(st.sampled_from(names), max_size=2)):  # moved to the end
+        if name in doc:
+            doc[name] = doc.pop(name)
+    if draw(st.integers(0, 9)) == 0:  # most documents of a catalog are good
+        attr = draw(st.sampled_from(registry.REGISTRY))
+        if attr.name != "id":
+            doc[attr.name] = draw(_values(attr))
+    customs = ["zeta", "alpha", "beta", "k", "m", "n", "p", "q", "os_glance_x"]
+    for name in draw(st.lists(st.sampled_from(customs), max_size=2)):
+        doc[name] = draw(st.sampled_from(["1", "2", "", "3", "4", "5", "6", "7", "8", 1]))
+    return doc
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, database=None)
+@given(docs=st.lists(_documents(), min_size=1, max_size=8), stored=st.booleans())
+def test_canonical_many_is_canonical_of_each(docs: list[dict[str, Any]], stored: bool) -> None:
+    """The import's column-by-column path makes what `canonical` makes of each document, in
+    the same key order, or refuses what `canonical` refuses of the first bad one."""
+    each = _canonical_outcome(lambda: [documents.canonical(d, stored=stored) for d in docs])
+    together = _canonical_outcome(lambda: documents.canonical_many(docs, stored=stored))
+    assert together == each
+
+
+def test_canonical_many_tells_values_apart_by_type() -> None:
+    """`True == 1`: a count of 1 in one document does not let a count of `True` through in
+    the next, though a set of the values holds one of them."""
+    docs = [{**PATCH_EXAMPLE, "min_ram": 1}, {**PATCH_EXAMPLE, "min_ram": True}]
+    with pytest.raises(errors.ApiError) as caught:
+        documents.canonical_many(docs)
+    assert "min_ram" in str(caught.value)
+
+
+@pytest.mark.parametrize("tags", [[["a"]], [{"a": 1}], ["a", 1], "a", None])
+def test_canonical_many_refuses_the_tags_canonical_refuses(tags: object) -> None:
+    docs = [{**PATCH_EXAMPLE, "tags": ["a"]}, {**PATCH_EXAMPLE, "tags": tags}]
+    each = _canonical_outcome(lambda: [documents.canonical(d) for d in docs])
+    assert isinstance(each, tuple) and each[0] == "refused"
+    assert _canonical_outcome(lambda: documents.canonical_many(docs)) == each
+
+
+def test_canonical_many_gives_each_document_lists_of_its_own() -> None:
+    docs = [{**PATCH_EXAMPLE, "tags": ["a", "b", "a"]}, {**PATCH_EXAMPLE, "tags": ["a", "b"]}]
+    made = documents.canonical_many(docs)
+    assert [d["tags"] for d in made] == [["a", "b"], ["a", "b"]]
+    made[0]["tags"].append("c")
+    assert made[1]["tags"] == ["a", "b"]
+    assert docs[1]["tags"] == ["a", "b"]  # the input is left as it was
+
+
 def test_new_image_defaults_and_rules() -> None:
     doc = documents.new_image(
         {"name": "web"},
@@ -269,3 +342,34 @@ def test_times_round_trip_and_strictness() -> None:
     ):
         with pytest.raises(ValueError, match="UTC time"):
             times.parse(bad, times.QUERY_FORMATS)
+
+
+def _near(low: int, high: int) -> st.SearchStrategy[int]:
+    """Mostly valid field values, and often those just outside or at the edges."""
+    return st.one_of(st.integers(low, high), st.sampled_from([low - 1, low, high, high + 1]))
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(
+    day=st.tuples(_near(1, 9999), _near(1, 12), _near(1, 31)),
+    clock=st.tuples(_near(0, 23), _near(0, 59), _near(0, 59)),
+    query=st.booleans(),
+)
+def test_times_are_read_as_strptime_reads_them(
+    day: tuple[int, int, int], clock: tuple[int, int, int], query: bool
+) -> None:
+    """`times.parse` reads the day and the clock's fields itself; for every time of the right
+    shape it takes and refuses what strptime does."""
+    (year, month, mday), (hour, minute, second) = day, clock
+    sep, end = (" ", "") if query else ("T", "Z")
+    text = f"{year:04d}-{month:02d}-{mday:02d}{sep}{hour:02d}:{minute:02d}:{second:02d}{end}"
+    fmt = times.QUERY_FORMATS[1] if query else times.RENDER_FORMAT
+    try:
+        expected: int | None = int(datetime.strptime(text, fmt).replace(tzinfo=UTC).timestamp())
+    except ValueError:
+        expected = None
+    try:
+        found: int | None = times.parse(text, times.QUERY_FORMATS)
+    except ValueError:
+        found = None
+    assert found == expected, text

@@ -9,7 +9,7 @@ one canonical order, so that the same image always renders to the same bytes.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -314,6 +314,174 @@ def canonical(doc: Mapping[str, Any], *, stored: bool = False) -> Document:
     for name in sorted(custom):
         ordered[name] = custom[name]
     return ordered
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How `canonical_many` makes the canonical form of documents with the same keys in the
+    same order (a shape): the checks of their keys, and the output's keys in order."""
+
+    # each non-link key with its check, and whether the check makes a new value (the tags:
+    # without repeats) rather than only accepting or refusing the value
+    checks: tuple[tuple[str, Callable[[Any], Any], bool], ...]
+    names: tuple[str, ...]  # the canonical document's keys, in order
+    fills: dict[str, Any]  # absent always-present attributes and their defaults
+    in_order: bool  # the shape is `names`: a canonical document's own keys
+    listed: tuple[tuple[str, tuple[Any, ...]], ...]  # absent ones whose default is a new list
+
+
+# Shapes seen by `canonical_many`, with their plans; emptied when full, so that an input of
+# ever new shapes costs memory no more than a bounded number of plans.
+_PLANS: dict[tuple[tuple[str, ...], bool], _Plan | None] = {}
+_MAX_PLANS = 1024
+
+
+def _custom_check(name: str, *, stored: bool) -> Callable[[Any], Any]:
+    return lambda value: check_custom(name, value, reserved=stored)
+
+
+def _kind(name: str) -> Kind | None:
+    attr = registry.BY_NAME.get(name)
+    return None if attr is None else attr.kind
+
+
+def _plan(shape: tuple[str, ...], *, stored: bool) -> _Plan | None:
+    """The plan of documents whose keys are `shape`; None where `canonical` refuses them
+    whatever their values (no id, a required attribute missing, a read-only one present)
+    or makes a key of two (an attribute given twice is not a shape a dict can have)."""
+    key = (shape, stored)
+    if key in _PLANS:
+        return _PLANS[key]
+    if len(_PLANS) >= _MAX_PLANS:
+        _PLANS.clear()
+    checks = _CHECKS[stored]
+    present = set(shape)
+    plan: _Plan | None = None
+    if "id" in present and not any(
+        registry.BY_NAME[n].presence is Presence.NEVER for n in present if n in registry.BY_NAME
+    ):
+        names: list[str] = []
+        fills: dict[str, Any] = {}
+        listed: list[tuple[str, tuple[Any, ...]]] = []
+        required_missing = False
+        for name, link, fill in _LAYOUT:
+            if link or name in present:
+                names.append(name)
+            elif fill is _REQUIRED:
+                required_missing = True
+            elif fill is not _ABSENT:
+                names.append(name)
+                if isinstance(fill, tuple):
+                    listed.append((name, fill))
+                else:
+                    fills[name] = fill
+        custom = sorted(n for n in shape if n not in checks)
+        if not required_missing:
+            plan = _Plan(
+                checks=tuple(
+                    (n, checks.get(n) or _custom_check(n, stored=stored), _kind(n) is Kind.TAGS)
+                    for n in shape
+                    if _kind(n) is not Kind.LINK
+                ),
+                names=(*names, *custom),
+                fills=fills,
+                listed=tuple(listed),
+                in_order=(*names, *custom) == shape,
+            )
+    _PLANS[key] = plan
+    return plan
+
+
+def _made(check: Callable[[Any], list[Any]], values: list[Any]) -> list[list[Any]]:
+    """`[check(v) for v in values]` for a check that makes a new list of a list (the tags),
+    made once for each distinct list of strings (the check refuses any other element, and
+    a str equals only a str), each document getting a list of its own."""
+    made: dict[tuple[Any, ...], list[Any]] = {}
+    results = []
+    for value in values:
+        if type(value) is not list:
+            results.append(check(value))
+            continue
+        key = tuple(value)
+        try:
+            found = made.get(key)
+        except TypeError:  # an element that cannot be hashed: the check refuses it
+            results.append(check(value))
+            continue
+        if found is None:
+            found = made[key] = check(value)
+        results.append(list(found))
+    return results
+
+
+def _distinct(values: list[Any]) -> Iterable[Any]:
+    """The values a check must see for every value of `values` to be checked: each distinct
+    one, told apart by type too (True == 1, yet a count refuses True), or every value when
+    some cannot be hashed."""
+    try:
+        if len(set(map(type, values))) == 1:
+            return set(values)
+        return [value for _type, value in set(zip(map(type, values), values, strict=True))]
+    except TypeError:
+        return values
+
+
+class _Refused(Exception):
+    """A shape that `canonical` refuses: it is run to say why."""
+
+
+def canonical_many(docs: Sequence[Mapping[str, Any]], *, stored: bool = False) -> list[Document]:
+    """`[canonical(doc, stored=stored) for doc in docs]`, made column by column: an import
+    checks a million documents, and in a catalog most values repeat (a status, a format, an
+    OS) and most documents have the same keys in the same order. The documents of each such
+    shape have each key's distinct values checked once, and are laid out by one plan.
+
+    Every check is `canonical`'s own, and a check changes no value but the tags (it accepts
+    or refuses), so the result is `canonical`'s. Where a document is refused, `canonical`
+    itself runs over the documents in order, to raise what it raises for the first bad one."""
+    shapes: dict[tuple[str, ...], list[int]] = {}
+    for n, doc in enumerate(docs):
+        shapes.setdefault(tuple(doc), []).append(n)
+    out: list[Document] = [{} for _ in docs]
+    try:
+        plans = []
+        # each key's check, and its values in every document that has it, with their indexes
+        columns: dict[str, tuple[Callable[[Any], Any], bool, list[Any], list[int]]] = {}
+        for shape, indexes in shapes.items():
+            plan = _plan(shape, stored=stored)
+            if plan is None:
+                raise _Refused
+            plans.append((plan, indexes))
+            for name, check, makes_new in plan.checks:
+                column = columns.setdefault(name, (check, makes_new, [], []))
+                column[2].extend([docs[n][name] for n in indexes])
+                column[3].extend(indexes)
+        new_values: list[tuple[str, list[int], list[Any]]] = []
+        for name, (check, makes_new, values, indexes) in columns.items():
+            if makes_new:
+                new_values.append((name, indexes, _made(check, values)))
+            else:
+                for value in _distinct(values):
+                    check(value)
+        for plan, indexes in plans:
+            for n in indexes:
+                doc = docs[n]
+                if plan.in_order:  # the keys of a canonical document: only its links change
+                    ordered = dict(doc)
+                else:
+                    ordered = dict.fromkeys(plan.names)
+                    ordered.update(doc)
+                    ordered.update(plan.fills)
+                    for name, fill in plan.listed:
+                        ordered[name] = list(fill)
+                ordered.update(links(doc["id"]))
+                out[n] = ordered
+        for name, indexes, results in new_values:
+            for n, result in zip(indexes, results, strict=True):
+                out[n][name] = result
+    except Exception:  # canonical raises what is wrong, or agrees
+        return [canonical(doc, stored=stored) for doc in docs]
+    return out
 
 
 def render(doc: Mapping[str, Any]) -> bytes:
