@@ -445,6 +445,9 @@ def test_web_download_of_refused_content(server: Server, web: Web) -> None:
         "/allowed/small.raw",
         "",
     ],
+    # the port is free on this run's machine: ids without it are the same in every session
+    # (pytest-xdist's workers each collect the tests, and must find the same ones)
+    ids=lambda uri: uri.replace(f":{WEB_PORT + 1}", ":OTHER").replace(f":{WEB_PORT}", ":PORT"),
 )
 def test_refused_uris_are_a_400_and_never_fetched(server: Server, web: Web, uri: str) -> None:
     c = server.client("p1")

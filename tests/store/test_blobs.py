@@ -253,16 +253,19 @@ def test_sweep_removes_idle_temporaries_and_not_live_ones(blob_store: BlobStore)
     drive(blob_store, body)
 
 
+# one id for all: the keys are the tests' ids, which must be the same in every session
+# (pytest-xdist's workers each collect the tests, and must find the same ones)
+_AN_ID = "9eba960e-1ac3-4cd8-9ddf-f3cf354ade13"
 BAD_KEYS = [
     "images/../../etc/passwd",
     "bucket:../../x",
     "/etc/passwd",
-    "/images/" + str(uuid.uuid4()),
-    "images/" + str(uuid.uuid4()) + "/..",
-    "images/" + str(uuid.uuid4()) + "\n",
-    "other/" + str(uuid.uuid4()),
+    "/images/" + _AN_ID,
+    "images/" + _AN_ID + "/..",
+    "images/" + _AN_ID + "\n",
+    "other/" + _AN_ID,
     "images/",
-    "images/.." + str(uuid.uuid4())[2:],
+    "images/.." + _AN_ID[2:],
     "",
 ]
 
