@@ -5,6 +5,7 @@ report to `benchmarks/results/report.md` and `report.json`, replacing the previo
     .venv/bin/python -m benchmarks.run      # 100k and 1M, SQLite and PostgreSQL, 1 and 2 workers
     .venv/bin/python -m benchmarks.run --images 100000 --backend postgres --workers 2 --duration 5
     .venv/bin/python -m benchmarks.run --imports    # `openims import` speed instead (imports.py)
+    .venv/bin/python -m benchmarks.run --checks     # the import's check alone (checks.py)
     .venv/bin/python -m benchmarks.run --downloads  # 1 GiB downloads vs. sendfile (downloads.py)
     .venv/bin/python -m benchmarks.run --uploads    # 1 GiB uploads vs. hashing, disk (uploads.py)
 
@@ -579,6 +580,11 @@ def main(argv: list[str] | None = None) -> int:
         help="time `openims import` of the catalogs instead of serving them (imports.py)",
     )
     parser.add_argument(
+        "--checks",
+        action="store_true",
+        help="time the import's check of the largest catalog alone, without a database (checks.py)",
+    )
+    parser.add_argument(
         "--repeat", type=int, default=3, help="imports of each catalog, downloads of each server"
     )
     parser.add_argument(
@@ -612,6 +618,13 @@ def main(argv: list[str] | None = None) -> int:
         info["load generator"] = "curl on the same machine"
         with tempfile.TemporaryDirectory(prefix=".bench-uploads-", dir=HERE.parent) as tmp:
             return uploads.main(args, info, Path(tmp))
+
+    if args.checks:
+        from benchmarks import checks
+
+        info = meta(sys.argv[1:] if argv is None else argv)
+        info.pop("load generator")
+        return checks.main(args, info)
 
     if args.imports:
         from benchmarks import imports

@@ -1,0 +1,157 @@
+"""The import's check alone, without a database: what `openims import` does with every object
+before it writes anything, where most of its CPU goes.
+
+    .venv/bin/python -m benchmarks.run --checks --images 1000000 --repeat 3
+
+Two figures for the catalog of `benchmarks/imports.py` (built once into the cache):
+
+- the check phase: `transfer.check_stream` over the whole file with its worker processes, in
+  a new process each run, its wall time and the CPU time of the importing process and of the
+  workers;
+- per document, in this process, over the first 100,000 objects in batches as the workers
+  take them: `documents.canonical` of each document against `documents.canonical_many` of
+  each batch, the two taking turns, so that a machine whose speed drifts drifts for both.
+
+Writes `checks.md` and `checks.json` to `--out`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from benchmarks.imports import catalog_file
+
+_PER_DOCUMENT = 100_000
+
+
+def _cpu(who: int) -> float:
+    used = resource.getrusage(who)
+    return used.ru_utime + used.ru_stime
+
+
+def check_phase(path: Path) -> dict[str, float]:
+    """One `check_stream` of `path`, in a process of its own (the workers' CPU is its
+    children's)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.checks", str(path)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    timed: dict[str, float] = json.loads(out)
+    return timed
+
+
+def per_document(path: Path, rounds: int) -> dict[str, list[float]]:
+    """µs per document of `canonical` of each and `canonical_many` of each batch, `rounds`
+    times each, taking turns."""
+    from openims.domain import documents, times
+    from openims.service import transfer
+    from openims.store.bulk import BATCH
+
+    now = times.now()
+    with path.open("rb") as f:
+        lines = list(itertools.islice(f, _PER_DOCUMENT))
+    batches = [
+        [transfer._prepared(orjson.loads(line), now)[0] for line in lines[i : i + BATCH]]
+        for i in range(0, len(lines), BATCH)
+    ]
+
+    def each() -> None:
+        for batch in batches:
+            for doc in batch:
+                documents.canonical(doc, stored=True)
+
+    def together() -> None:
+        for batch in batches:
+            documents.canonical_many(batch, stored=True)
+
+    found: dict[str, list[float]] = {"canonical": [], "canonical_many": []}
+    for _ in range(rounds):
+        for name, work in (("canonical", each), ("canonical_many", together)):
+            started = time.process_time()
+            work()
+            found[name].append((time.process_time() - started) / len(lines) * 1e6)
+    return found
+
+
+def markdown(
+    phases: list[dict[str, float]], docs: dict[str, list[float]], meta: dict[str, Any]
+) -> str:
+    lines = ["# OpenIMS import check benchmark", ""]
+    lines += [f"- {k}: {v}" for k, v in meta.items()]
+    lines += [
+        "",
+        "`check_stream` of the catalog file with its worker processes, no database:",
+        "",
+        "| run | images | wall s | importing process CPU-s | workers CPU-s |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for n, p in enumerate(phases, 1):
+        lines.append(
+            f"| {n} | {int(p['images']):,} | {p['wall']:.1f} | {p['main_cpu']:.1f} | "
+            f"{p['workers_cpu']:.1f} |"
+        )
+    lines += [
+        "",
+        f"Per document, first {_PER_DOCUMENT:,} objects, CPU µs (each round in turn):",
+        "",
+        "| function | rounds | median µs |",
+        "|---|---|---:|",
+    ]
+    for name, found in docs.items():
+        rounds = ", ".join(f"{x:.1f}" for x in found)
+        lines.append(f"| `{name}` | {rounds} | {statistics.median(found):.1f} |")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def main(args: Any, info: dict[str, Any]) -> int:
+    images = max(args.images)
+    path = catalog_file(images)
+    phases = [check_phase(path) for _ in range(args.repeat)]
+    docs = per_document(path, args.repeat)
+    report = markdown(phases, docs, info)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "checks.md").write_text(report)
+    (args.out / "checks.json").write_bytes(
+        orjson.dumps({"meta": info, "phases": phases, "per_document": docs})
+    )
+    print(report)
+    print(f"\nwritten to {args.out}/checks.md and checks.json", file=sys.stderr)
+    return 0
+
+
+def _child(path: str) -> None:
+    from openims.service import transfer
+
+    started = time.perf_counter()
+    with open(path, "rb") as f:
+        checked = transfer.check_stream(f)
+    wall = time.perf_counter() - started
+    with checked:
+        count = checked.count
+    print(
+        json.dumps(
+            {
+                "images": count,
+                "wall": wall,
+                "main_cpu": _cpu(resource.RUSAGE_SELF),
+                "workers_cpu": _cpu(resource.RUSAGE_CHILDREN),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":  # the workers are spawned: they import this module, not run it
+    _child(sys.argv[1])
