@@ -654,21 +654,34 @@ IMAGE_FILE_TOO_LARGE = _e(
 # query and update `/v2/cloudimages...`, the v2.1 "safe mode" calls `/v2.1/cloudimages/...`,
 # and the project-scoped `/v2/{project_id}/images/...` of the IMS tag API (an empty project
 # too: URL parsing drops a project ID of only tabs or line breaks); every other
-# `/v2/<segment>` path is Glance's.
+# `/v2/<segment>` path is Glance's. A project ID may also be one of Glance's segments
+# (`/v2/images/images/tags` lists the tags of project `images`): such a path is the IMS
+# route's unless it is Glance's schema of images or a route of Glance's image `images`
+# (`/v2/images/images/file`), as routing decides (tests/api/test_error_faces.py).
 IMS_PREFIXES = ("/v2/cloudimages", "/v2.1/cloudimages", "/v1/")
 GLANCE_V2_SEGMENTS = frozenset({"images", "schemas", "info", "tasks", "cloudimages"})
+# what follows `/v2/images/{image_id}/` on Glance's routes: one segment, or two
+_GLANCE_IMAGE_ONE = frozenset({"file", "import", "stage", "members"})
+_GLANCE_IMAGE_TWO = frozenset({"members", "tags"})
 
 
 def is_ims_path(path: str) -> bool:
     if path.startswith(IMS_PREFIXES) or path == "/v1":
         return True
     parts = path.split("/", 4)
-    # ["", "v2", project_id, "images", ...]
-    return (
-        len(parts) >= 4
-        and parts[1] == "v2"
-        and parts[2] not in GLANCE_V2_SEGMENTS
-        and parts[3] == "images"
+    # ["", "v2", project_id, "images", rest]
+    if len(parts) < 4 or parts[1] != "v2" or parts[3] != "images":
+        return False
+    if parts[2] not in GLANCE_V2_SEGMENTS:
+        return True
+    if len(parts) == 4:  # Glance's image `images`, or its schema of images
+        return False
+    if parts[2] != "images":
+        return True
+    rest = parts[4].split("/")
+    return not (
+        (len(rest) == 1 and rest[0] in _GLANCE_IMAGE_ONE)
+        or (len(rest) == 2 and rest[0] in _GLANCE_IMAGE_TWO)
     )
 
 
