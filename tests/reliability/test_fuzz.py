@@ -54,6 +54,11 @@ MAX_EXAMPLES = SCALE.fuzz_examples  # per operation, mode and target, with authe
 ANONYMOUS_EXAMPLES = SCALE.anonymous_examples  # per operation and mode, without a valid credential
 NO_AUTH_EXAMPLES = SCALE.no_auth_examples  # per operation, mode and target, emulator mode
 QUERY_EXAMPLES = SCALE.query_examples
+# Each whole-API fuzz is PARTS tests, each over every PARTS-th operation of the description:
+# the same requests, but pytest-xdist runs the parts side by side, and no part comes near its
+# timeout (in one piece the authenticated run took 135–199 s of its 300, most of it
+# hypothesis drawing the requests in the test process).
+PARTS = 4
 
 
 def error_format(ctx: Any, response: schemathesis.Response, case: schemathesis.Case[Any]) -> None:
@@ -178,6 +183,9 @@ class FuzzRun:
     # the server's database: the image of an operation that changes only active images (the
     # IMS update) is made active there, as no request can do it
     database_url: str | None = None
+    # fuzz only every `parts`-th operation of the description, from the `part`-th
+    part: int = 0
+    parts: int = 1
 
     def run(self) -> tuple[dict[str, int], int, dict[str, str]]:
         """(requests sent per credential, operations, failures by operation and mode)."""
@@ -187,6 +195,7 @@ class FuzzRun:
             assert isinstance(result, Ok), result  # an operation the description cannot give
             operations.append(result.ok())
         assert len(operations) >= 22
+        operations = operations[self.part :: self.parts]
         session = requests.Session()
         owner = self.owner
         sent = dict.fromkeys((c.name for c in self.credentials), 0)
@@ -255,7 +264,10 @@ def _report(what: str, sent: dict[str, int], operations: int, failures: dict[str
 
 
 @on_backend("postgres")
-def test_every_operation_conforms_with_authentication_on(auth_server: AuthServer) -> None:
+@pytest.mark.parametrize("part", range(PARTS))
+def test_every_operation_conforms_with_authentication_on(
+    auth_server: AuthServer, part: int
+) -> None:
     key, token = auth_server.keys["t1"], auth_server.tokens["t1"]
     owner = Credential("token", {"X-Auth-Token": token.token})
     credentials = [  # the first is picked most often
@@ -271,13 +283,16 @@ def test_every_operation_conforms_with_authentication_on(auth_server: AuthServer
         owner=owner,
         member=auth_server.project("t2"),
         database_url=auth_server.server.database_url,
+        part=part,
+        parts=PARTS,
     )
     _report("authentication on", *fuzz.run())
 
 
 @on_backend("sqlite")
+@pytest.mark.parametrize("part", range(PARTS))
 def test_every_protected_operation_refuses_a_caller_without_a_valid_credential(
-    auth_server: AuthServer,
+    auth_server: AuthServer, part: int
 ) -> None:
     key = auth_server.keys["t1"]
     anonymous = [
@@ -286,13 +301,19 @@ def test_every_protected_operation_refuses_a_caller_without_a_valid_credential(
         Credential("wrong secret", {}, SdkSignature(key.access_key, "0" * 40)),
     ]
     fuzz = FuzzRun(
-        auth_server.url, anonymous, ANONYMOUS_EXAMPLES, [*CHECKS, refused_without_credentials]
+        auth_server.url,
+        anonymous,
+        ANONYMOUS_EXAMPLES,
+        [*CHECKS, refused_without_credentials],
+        part=part,
+        parts=PARTS,
     )
     _report("no credentials", *fuzz.run())
 
 
 @on_backend("sqlite")
-def test_every_operation_conforms_in_emulator_mode(server: Server) -> None:
+@pytest.mark.parametrize("part", range(PARTS))
+def test_every_operation_conforms_in_emulator_mode(server: Server, part: int) -> None:
     callers = [
         Credential("project", {"X-Project-Id": "p-fuzz"}),
         Credential("admin", {"X-Project-Id": "p-admin", "X-Roles": "admin"}),
@@ -305,6 +326,8 @@ def test_every_operation_conforms_in_emulator_mode(server: Server) -> None:
         owner=callers[0],
         member="p2",
         database_url=server.database_url,
+        part=part,
+        parts=PARTS,
     )
     _report("emulator mode (--no-auth)", *fuzz.run())
 
