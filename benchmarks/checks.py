@@ -10,7 +10,9 @@ Two figures for the catalog of `benchmarks/imports.py` (built once into the cach
   workers;
 - per document, in this process, over the first 100,000 objects in batches as the workers
   take them: `documents.canonical` of each document against `documents.canonical_many` of
-  each batch, the two taking turns, so that a machine whose speed drifts drifts for both.
+  each batch, the two taking turns, so that a machine whose speed drifts drifts for both;
+- the spool's rows (`store.bulk`), over the first 20,000 objects: writing and reading them
+  with marshal (the spool's codec) and with pickle, taking turns.
 
 Writes `checks.md` and `checks.json` to `--out`.
 """
@@ -24,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -85,8 +88,61 @@ def per_document(path: Path, rounds: int) -> dict[str, list[float]]:
     return found
 
 
+_ROWS = 20_000
+
+
+def spool_codecs(path: Path, rounds: int) -> dict[str, list[float]]:
+    """µs per image to write the rows of a batch (`bulk.rows`) into the spool and to read
+    them back, with the spool's codec (marshal) and with pickle (protocol 5), over the first
+    _ROWS objects. After a round of each that is not counted, the two take turns, each going
+    first every other round: the first to run in a process pays for the memory it grows
+    (measured so, pickle once looked faster than marshal)."""
+    import marshal
+    import pickle
+
+    from openims.domain import times
+    from openims.service import transfer
+    from openims.store import bulk
+
+    now = times.now()
+    with path.open("rb") as f:
+        lines = list(itertools.islice(f, _ROWS))
+    tables = [
+        table
+        for i in range(0, len(lines), bulk.BATCH)
+        for table in bulk.rows(
+            transfer.check_many([orjson.loads(x) for x in lines[i : i + bulk.BATCH]], now), now
+        )
+    ]
+
+    def pickled(rows: Any) -> bytes:
+        return pickle.dumps(rows, protocol=5)
+
+    codecs: list[tuple[str, Callable[[Any], bytes], Callable[[bytes], Any]]] = [
+        ("marshal", marshal.dumps, marshal.loads),
+        ("pickle", pickled, pickle.loads),
+    ]
+    found: dict[str, list[float]] = {}
+    for turn in range(rounds + 1):
+        for name, dumps, loads in codecs if turn % 2 else codecs[::-1]:
+            started = time.process_time()
+            written = [dumps(table) for table in tables]
+            wrote = time.process_time() - started
+            started = time.process_time()
+            for data in written:
+                loads(data)
+            read = time.process_time() - started
+            if turn:
+                found.setdefault(f"{name}: write", []).append(wrote / len(lines) * 1e6)
+                found.setdefault(f"{name}: read", []).append(read / len(lines) * 1e6)
+    return found
+
+
 def markdown(
-    phases: list[dict[str, float]], docs: dict[str, list[float]], meta: dict[str, Any]
+    phases: list[dict[str, float]],
+    docs: dict[str, list[float]],
+    codecs: dict[str, list[float]],
+    meta: dict[str, Any],
 ) -> str:
     lines = ["# OpenIMS import check benchmark", ""]
     lines += [f"- {k}: {v}" for k, v in meta.items()]
@@ -112,6 +168,16 @@ def markdown(
     for name, found in docs.items():
         rounds = ", ".join(f"{x:.1f}" for x in found)
         lines.append(f"| `{name}` | {rounds} | {statistics.median(found):.1f} |")
+    lines += [
+        "",
+        f"The spool's rows, first {_ROWS:,} objects, CPU µs per image (each round in turn):",
+        "",
+        "| codec | rounds | median µs |",
+        "|---|---|---:|",
+    ]
+    for name, found in codecs.items():
+        rounds = ", ".join(f"{x:.2f}" for x in found)
+        lines.append(f"| {name} | {rounds} | {statistics.median(found):.2f} |")
     lines.append("")
     return "\n".join(lines)
 
@@ -121,11 +187,12 @@ def main(args: Any, info: dict[str, Any]) -> int:
     path = catalog_file(images)
     phases = [check_phase(path) for _ in range(args.repeat)]
     docs = per_document(path, args.repeat)
-    report = markdown(phases, docs, info)
+    codecs = spool_codecs(path, args.repeat)
+    report = markdown(phases, docs, codecs, info)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "checks.md").write_text(report)
     (args.out / "checks.json").write_bytes(
-        orjson.dumps({"meta": info, "phases": phases, "per_document": docs})
+        orjson.dumps({"meta": info, "phases": phases, "per_document": docs, "spool_codecs": codecs})
     )
     print(report)
     print(f"\nwritten to {args.out}/checks.md and checks.json", file=sys.stderr)
