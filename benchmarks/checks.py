@@ -138,6 +138,15 @@ def spool_codecs(path: Path, rounds: int) -> dict[str, list[float]]:
     return found
 
 
+def _rounds(title: str, what: str, found: dict[str, list[float]], digits: int) -> list[str]:
+    """A table of figures measured in rounds: each round's, then their median."""
+    lines = ["", title, "", f"| {what} | rounds | median µs |", "|---|---|---:|"]
+    for name, figures in found.items():
+        rounds = ", ".join(f"{x:.{digits}f}" for x in figures)
+        lines.append(f"| {name} | {rounds} | {statistics.median(figures):.{digits}f} |")
+    return lines
+
+
 def markdown(
     phases: list[dict[str, float]],
     docs: dict[str, list[float]],
@@ -158,26 +167,18 @@ def markdown(
             f"| {n} | {int(p['images']):,} | {p['wall']:.1f} | {p['main_cpu']:.1f} | "
             f"{p['workers_cpu']:.1f} |"
         )
-    lines += [
-        "",
+    lines += _rounds(
         f"Per document, first {_PER_DOCUMENT:,} objects, CPU µs (each round in turn):",
-        "",
-        "| function | rounds | median µs |",
-        "|---|---|---:|",
-    ]
-    for name, found in docs.items():
-        rounds = ", ".join(f"{x:.1f}" for x in found)
-        lines.append(f"| `{name}` | {rounds} | {statistics.median(found):.1f} |")
-    lines += [
-        "",
+        "function",
+        {f"`{name}`": found for name, found in docs.items()},
+        1,
+    )
+    lines += _rounds(
         f"The spool's rows, first {_ROWS:,} objects, CPU µs per image (each round in turn):",
-        "",
-        "| codec | rounds | median µs |",
-        "|---|---|---:|",
-    ]
-    for name, found in codecs.items():
-        rounds = ", ".join(f"{x:.2f}" for x in found)
-        lines.append(f"| {name} | {rounds} | {statistics.median(found):.2f} |")
+        "codec",
+        codecs,
+        2,
+    )
     lines.append("")
     return "\n".join(lines)
 

@@ -114,29 +114,39 @@ def hash_series(path: Path, size: int) -> float:
     return _rate(size, series)
 
 
-def disk(path: Path, size: int, work: Path) -> float:
-    from openims.store.blobs import files
-
-    data = memoryview(path.read_bytes())
+def _written(size: int, work: Path, flags: int, write: Callable[[int], None]) -> float:
+    """MB/s of `write(fd)` into a new file opened with `flags`, fsynced before it is timed
+    done."""
     target = work / "disk-limit.bin"
 
-    def write() -> None:
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    def timed() -> None:
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | flags, 0o644)
         try:
-            handed = 0
-            for i in range(0, size, BLOCK):
-                os.write(fd, data[i : i + BLOCK])
-                if files._start_writeback is not None and i + BLOCK - handed >= files.WRITEBACK:
-                    files._start_writeback(fd, handed, i + BLOCK - handed, 2)
-                    handed = i + BLOCK
+            write(fd)
             os.fsync(fd)
         finally:
             os.close(fd)
 
     try:
-        return _rate(size, write)
+        return _rate(size, timed)
     finally:
         target.unlink(missing_ok=True)
+
+
+def disk(path: Path, size: int, work: Path) -> float:
+    from openims.store.blobs import files
+
+    data = memoryview(path.read_bytes())
+
+    def write(fd: int) -> None:
+        handed = 0
+        for i in range(0, size, BLOCK):
+            os.write(fd, data[i : i + BLOCK])
+            if files._start_writeback is not None and i + BLOCK - handed >= files.WRITEBACK:
+                files._start_writeback(fd, handed, i + BLOCK - handed, 2)
+                handed = i + BLOCK
+
+    return _written(size, work, 0, write)
 
 
 def disk_direct(path: Path, size: int, work: Path) -> float:
@@ -148,25 +158,15 @@ def disk_direct(path: Path, size: int, work: Path) -> float:
     from openims.store.blobs import files
 
     data = memoryview(path.read_bytes())
-    target = work / "disk-limit.bin"
-    buffer = mmap.mmap(-1, files.DIRECT_BUFFER)
+    with mmap.mmap(-1, files.DIRECT_BUFFER) as buffer:
 
-    def write() -> None:
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_DIRECT, 0o644)
-        try:
+        def write(fd: int) -> None:
             for i in range(0, size, files.DIRECT_BUFFER):
                 block = data[i : i + files.DIRECT_BUFFER]
                 buffer[: len(block)] = block
                 os.write(fd, memoryview(buffer)[: len(block)])
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
-    try:
-        return _rate(size, write)
-    finally:
-        buffer.close()
-        target.unlink(missing_ok=True)
+        return _written(size, work, os.O_DIRECT, write)
 
 
 def serve_sink(port: int, hashed: bool) -> None:
