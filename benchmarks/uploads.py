@@ -52,7 +52,6 @@ from tests.support.servers import TEST_QUOTAS, free_port, launch, stop_process
 
 PARALLEL = 4
 BLOCK = 4 * 2**20
-HASHED_BLOCK = 2 * 2**20  # the blocks of the upload pipeline (service/image_data.py)
 # each limit is the best of this many measurements: one took 1-3 s and, on a quiet machine,
 # the same hash bound came out anywhere between 554 and 698 MB/s from one run to the next
 LIMIT_TRIES = 3
@@ -213,9 +212,11 @@ def serve_sink(port: int, hashed: bool) -> None:
 
 
 def _receive_hashed(sock: socket.socket, head: bytes, left: int) -> bool:
-    """Receive `left` bytes in blocks of HASHED_BLOCK, each hashed by an MD5 and a SHA-512
-    thread while the next is received (at most two blocks waiting for each thread); False
-    when the client went away first."""
+    """Receive `left` bytes in the upload pipeline's blocks (`image_data.BLOCK`), each hashed
+    by an MD5 and a SHA-512 thread while the next is received (at most two blocks waiting for
+    each thread); False when the client went away first."""
+    from openims.service.image_data import BLOCK as PIPELINE_BLOCK
+
     hashes = [hashlib.md5(head, usedforsecurity=False), hashlib.sha512(head)]
     queues: list[queue.Queue[memoryview | None]] = [queue.Queue(2) for _ in hashes]
 
@@ -228,26 +229,24 @@ def _receive_hashed(sock: socket.socket, head: bytes, left: int) -> bool:
     ]
     for t in threads:
         t.start()
-    complete = True
     try:
         while left > 0:
-            view = memoryview(bytearray(min(left, HASHED_BLOCK)))
+            view = memoryview(bytearray(min(left, PIPELINE_BLOCK)))
             filled = 0
             while filled < len(view):
                 got = sock.recv_into(view[filled:])
                 if not got:
-                    complete = False
-                    return complete
+                    return False
                 filled += got
             left -= filled
             for q in queues:
                 q.put(view)
+        return True
     finally:
         for q in queues:
             q.put(None)
         for t in threads:
             t.join()
-    return complete
 
 
 def loopback(path: Path, size: int, work: Path, hashed: bool = False) -> float:
