@@ -394,6 +394,7 @@ EXPORT_OBJECT_EXISTS = _e(
     "The image file already exists. Confirm the file in the corresponding directory of the "
     "OBS bucket or in the OBS bucket: {name}",
 )
+EXPORT_RUNNING = _e("export_running", 400, "IMG.0148", "The image is being exported.")
 EXPORT_CONVERSION_FAILED = _e(
     "export_conversion_failed",
     500,

@@ -16,6 +16,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, cast
 
@@ -309,6 +310,42 @@ def test_export_only_of_ones_own_active_image(server: Server, qcow2: bytes, buck
         wait(admin, submitted(admin.post(path, json=body)), "admin-project")["status"] == "SUCCESS"
     )
     assert [p.name for p in bucket.iterdir()] == ["x.vhd"]
+
+
+def test_one_export_of_an_image_at_a_time(server: Server, qcow2: bytes, bucket: Path) -> None:
+    """IMS refuses an export of an image while another export of it has not ended (IMG.0148):
+    of six requests sent at once, exactly one is taken and five refused; another image exports
+    meanwhile; once the export has ended, the next one of the image is taken."""
+    if not isinstance(server, InProcessServer):
+        pytest.skip("holds the job workers of an in-process server")
+    jobs, portal = server.app.state.services.jobs, server.transport.portal
+    c = server.client()
+    image_id, other_id = image_with(c, qcow2), image_with(c, qcow2)
+
+    def export(image: str, name: str) -> httpx.Response:
+        body = {"bucket_url": f"{BUCKET}:{name}.vhd", "file_format": "vhd"}
+        return server.client().post(f"/v1/cloudimages/{image}/file", json=body)
+
+    portal.call(jobs.stop)  # the jobs wait: none ends while the requests come
+    try:
+        with ThreadPoolExecutor(6) as pool:
+            answers = list(pool.map(lambda n: export(image_id, f"at-once-{n}"), range(6)))
+        taken = [r for r in answers if r.status_code == 200]
+        assert len(taken) == 1, [r.text for r in answers]
+        for r in answers:
+            if r is not taken[0]:
+                assert ims_error(r, 400, "IMG.0148")["message"] == "The image is being exported."
+        other_job = submitted(export(other_id, "other"))
+    finally:
+        portal.call(jobs.start)
+    assert wait(c, submitted(taken[0]))["status"] == "SUCCESS"
+    assert wait(c, other_job)["status"] == "SUCCESS"
+    assert wait(c, submitted(export(image_id, "again")))["status"] == "SUCCESS"
+    written = sorted(p.name for p in bucket.iterdir())
+    assert [name for name in written if not name.startswith("at-once-")] == [
+        "again.vhd",
+        "other.vhd",
+    ] and len(written) == 3, written
 
 
 # --- copy_image_in_region -------------------------------------------------------------------

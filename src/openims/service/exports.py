@@ -67,23 +67,33 @@ class Exports:
         jobs.register(JOB_TYPE, self.run)
 
     async def submit(self, caller: Caller, image_id: str, fields: dict[str, Any]) -> str:
-        """Check an export request and submit its job; the job's id."""
+        """Check an export request and submit its job; the job's id. One export of an image
+        at a time, as IMS allows (IMG.0148): the check and the new job are one transaction
+        holding the image's lock, so two requests at once, even to two replicas, cannot both
+        pass it."""
         request = exports.parse(fields)
         loaded = await self.store.image(image_id, caller)
         exports.admit(caller, loaded.access, loaded.doc, request)
         await self._require_free(request.target)
-        return await self.jobs.submit(
-            caller,
-            JOB_TYPE,
-            {
-                "image_id": image_id,
-                "bucket": request.target.bucket,
-                "key": request.target.key,
-                "file_format": request.file_format,
-                "roles": sorted(caller.roles),
-            },
-            entities={"image_id": image_id},
-        )
+        async with self.store.image_for_update(image_id, caller) as tx:
+            running = await self.jobs.unfinished(JOB_TYPE, within=tx.transaction)
+            if any(job.params.get("image_id") == image_id for job in running):
+                raise errors.EXPORT_RUNNING()
+            job_id = await self.jobs.submit(
+                caller,
+                JOB_TYPE,
+                {
+                    "image_id": image_id,
+                    "bucket": request.target.bucket,
+                    "key": request.target.key,
+                    "file_format": request.file_format,
+                    "roles": sorted(caller.roles),
+                },
+                entities={"image_id": image_id},
+                within=tx.transaction,
+            )
+        self.jobs.wake()
+        return job_id
 
     async def _require_free(self, target: ObjectName) -> None:
         """The bucket exists (IMG.0069 otherwise) and holds no object of that name: IMS does

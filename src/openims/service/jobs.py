@@ -146,6 +146,14 @@ class Jobs:
             self.wake()
         return job.id
 
+    async def unfinished(self, job_type: str, *, within: Transaction) -> list[Job]:
+        """The jobs of `job_type` that have not ended (to run, or running), read `within` a
+        write transaction: a use case that allows one such job per image checks and submits
+        in the transaction that holds the image's lock (`Exports.submit`)."""
+        return await self.store.unfinished(
+            job_type, now=time.time(), attempts=self.attempts, within=within
+        )
+
     def wake(self) -> None:
         """A worker of this process looks for work now rather than at its next look."""
         self._wake.set()

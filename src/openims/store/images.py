@@ -699,6 +699,12 @@ class ImageTx:
         self.image_id: str = self.doc["id"]
         self.members = MemberOps(conn, self.image_id)
 
+    @property
+    def transaction(self) -> Transaction:
+        """The transaction that holds the lock, which other stores' writes may join
+        (`JobStore.insert(within=…)`): they commit with it, or not at all."""
+        return self._conn
+
     async def save(self, doc: Document) -> None:
         """Write `doc`, a canonical document of this image, in place of the current one."""
         await self._store._write_doc(self._conn, doc, old=self.doc)

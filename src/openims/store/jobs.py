@@ -100,6 +100,20 @@ class JobStore:
             row = (await conn.execute(sa.select(*_COLUMNS).where(_J.id == job_id))).first()
         return None if row is None else _job(row)
 
+    async def unfinished(
+        self, job_type: str, *, now: float, attempts: int, within: Transaction
+    ) -> list[Job]:
+        """The jobs of `job_type` that are still to run or running, read `within` a write
+        transaction of the image store: INIT, or RUNNING, except one whose lease lapsed after
+        its `attempts` runs (the next claim fails it)."""
+        exhausted = sa.and_(_lapsed(now), _J.attempts >= attempts)
+        query = sa.select(*_COLUMNS).where(
+            _J.job_type == job_type,
+            _J.status.in_((rules.INIT, rules.RUNNING)),
+            sa.not_(exhausted),
+        )
+        return [_job(row) for row in (await within.execute(query)).all()]
+
     async def recent(self, project_id: str, limit: int) -> list[Job]:
         """The project's latest `limit` jobs, newest first (the console's jobs page)."""
         query = (
