@@ -258,6 +258,44 @@ def test_a_body_shorter_than_its_content_length(
     assert view(process_server).temporaries() == []
 
 
+def test_a_large_body_is_read_into_blocks(process_server: Server) -> None:
+    """A body of a MiB or more sent with its Content-Length is read by the kernel straight into
+    the pipeline's blocks (`api.http.protocol._Body`): stored exactly, in blocks and a tail,
+    whether the client waits for `100 Continue` or not. The parser never sees such a body, so
+    nothing may follow it on its connection: the answer says `Connection: close`, a request
+    sent behind the body goes unanswered, and a keep-alive client goes on on a new one."""
+    c = process_server.client("p1")
+    data = raw_bytes(5 * MIB + 12345)
+    doc = create(c)
+    r = put(c, doc["id"], data)
+    assert r.status_code == 204 and r.headers["connection"] == "close", r.text
+    assert Digests.of(data).recorded_in(image(c, doc["id"]))
+    assert c.get(f"/v2/images/{doc['id']}/file").content == data
+
+    data = raw_bytes(4 * MIB + 1)
+    doc = create(c)
+    head = (
+        f"PUT /v2/images/{doc['id']}/file HTTP/1.1\r\nHost: openims\r\nX-Project-Id: p1\r\n"
+        f"Content-Type: {OCTET_STREAM}\r\nContent-Length: {len(data)}\r\n"
+        "Expect: 100-continue\r\n\r\n"
+    )
+    behind = b"GET /v2/images HTTP/1.1\r\nHost: openims\r\nX-Project-Id: p1\r\n\r\n"
+    with socket.create_connection(address(process_server), timeout=30) as sock:
+        sock.sendall(head.encode())
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            answer += sock.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 100 Continue\r\n\r\n"), answer
+        sock.sendall(data + behind)
+        answer = answer.removeprefix(b"HTTP/1.1 100 Continue\r\n\r\n")
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 204 "), answer
+    assert b"connection: close" in answer.lower() and answer.count(b"HTTP/1.1") == 1, answer
+    assert Digests.of(data).recorded_in(image(c, doc["id"]))
+    assert c.get(f"/v2/images/{doc['id']}/file").content == data
+
+
 def test_a_cut_chunked_stream(process_server: Server) -> None:
     """1000 bytes in one chunk, no last chunk, then the client half-closes."""
     c = process_server.client("p1")

@@ -135,6 +135,18 @@ def _is_temporary(name: str) -> bool:
     return name.startswith(".") and name.endswith(TEMP_SUFFIX)
 
 
+def _aligned(view: memoryview) -> bool:
+    """Whether `view` starts on an ALIGNMENT boundary, so that direct I/O can write it from
+    where it is: a block a request body was read into (`api.http.protocol`, page-aligned
+    buffers). Only a writable buffer's address can be asked for; the others are staged."""
+    if view.readonly or not view.contiguous:
+        return False
+    try:
+        return ctypes.addressof(ctypes.c_char.from_buffer(view)) % ALIGNMENT == 0
+    except (TypeError, ValueError):
+        return False
+
+
 @functools.cache
 def _write_thread() -> ThreadPoolExecutor:
     """The thread every writer of this process writes its blocks on. One is enough: the disk
@@ -236,6 +248,11 @@ class FileWriter:
         staging = self._staging
         assert staging is not None
         with view:
+            if not self._staged and _aligned(view):  # written from where it is: no copy
+                whole = len(view) - len(view) % ALIGNMENT
+                if whole:
+                    self._write_out(view[:whole])
+                    view = view[whole:]
             while view:
                 taken = min(len(view), DIRECT_BUFFER - self._staged)
                 staging[self._staged : self._staged + taken] = view[:taken]
