@@ -260,7 +260,7 @@ def test_a_body_shorter_than_its_content_length(
 
 def test_a_large_body_is_read_into_blocks(process_server: Server) -> None:
     """A body of a MiB or more sent with its Content-Length is read by the kernel straight into
-    the pipeline's blocks (`api.http.protocol._Body`): stored exactly, in blocks and a tail,
+    the pipeline's blocks (`api.http.blocks.BodyBlocks`): stored exactly, in blocks and a tail,
     whether the client waits for `100 Continue` or not. The parser never sees such a body, so
     nothing may follow it on its connection: the answer says `Connection: close`, a request
     sent behind the body goes unanswered, and a keep-alive client goes on on a new one."""

@@ -133,7 +133,7 @@ def test_a_hostile_upload_read_into_blocks_is_refused(
     process_server: Server, tmp_path: Path, case: str
 ) -> None:
     """The same refusals for a body large enough for the server to read it straight into the
-    pipeline's blocks (`api.http.protocol._Body`, over a MiB): the inspector then sees views
+    pipeline's blocks (`api.http.blocks.BodyBlocks`, over a MiB): the inspector then sees views
     of reused buffers, not bytes objects. Zeros after a qcow2 header leave it a qcow2."""
     disk_format, make, code = HOSTILE[case]
     data = make(tmp_path)

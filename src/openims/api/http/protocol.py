@@ -13,8 +13,8 @@ cache to the socket with `sendfile(2)`, never through Python. Reading and writin
 Python caps a download at a fraction of what the machine can serve.
 
 The body of an upload (a PUT of at least `FAST_BODY_MIN` bytes with a Content-Length) is read
-by the kernel straight into the upload pipeline's blocks (`_Body`, through `_BodyReader`), with
-no copy in this process; the connection then closes after the answer.
+by the kernel straight into the upload pipeline's blocks (`blocks.BodyBlocks`, through
+`_BlockReader`), with no copy in this process; the connection then closes after the answer.
 
 A client that ends its side of the connection (a half-close) still gets its answer: uvicorn
 would close the connection at once, and an upload cut short would then end with no word to the
@@ -28,9 +28,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import mmap
 import os
-from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -43,11 +41,11 @@ from uvicorn.protocols.http.httptools_impl import (
 from uvicorn.server import ServerState
 
 from openims import errors, metrics
+from openims.api.http.blocks import READY_BLOCKS, BodyBlocks
 from openims.api.http.files import CHUNK_BYTES, ZEROCOPY, FileShorter
 from openims.api.http.limits import MAX_PATH_BYTES, HeadLimits, split_target
 from openims.config import Settings
 from openims.errors import ApiError
-from openims.service.image_data import BLOCK
 
 log = logging.getLogger("openims.http")
 
@@ -90,101 +88,12 @@ class _Pieces:
 
 
 # A request body at least this large, sent with a Content-Length (an image upload or staging),
-# is read by the kernel straight into blocks of the upload pipeline's size (`_Body`). Smaller
+# is read by the kernel straight into blocks of the upload pipeline's size (`BodyBlocks`). Smaller
 # ones take the parser's way. Larger than one read of the event loop (256 KiB), so a fast body
 # never ends in the read that brought its head.
 FAST_BODY_MIN = 1024 * 1024
 # Where the bytes that follow a fast body go (nobody reads them).
 _dropped = memoryview(bytearray(256 * 1024))
-# Blocks of a fast body read ahead of the application: the socket is paused past this many.
-READY_BLOCKS = 2
-# Buffers a fast body keeps for reuse (a block the application still holds is not reused: a
-# new buffer is taken instead).
-KEPT_BUFFERS = 8
-
-
-def _in_use(buffer: mmap.mmap) -> bool:
-    """Whether any view of `buffer` is still alive: resizing is refused while one is (CPython
-    counts a buffer's exports), and to its own size changes nothing."""
-    try:
-        buffer.resize(len(buffer))
-    except BufferError:
-        return True
-    except (OSError, SystemError, ValueError):  # cannot tell: never reuse it
-        return True
-    return False
-
-
-class _Body:
-    """A request body read straight into blocks of `BLOCK` bytes, for the application to take
-    whole (the `body` of each `http.request` message is a memoryview of one block).
-
-    Through the parser, every byte of an upload was copied three to four times in this process
-    before it reached the hashes and the disk: uvloop's read buffer into a bytes object, the
-    parser's body slice, the join into blocks, and the copy into the aligned buffer of the
-    file store's direct writes. Here the kernel copies the bytes into page-aligned buffers
-    (`mmap`), which the hashes read and the file store writes to the disk as they are. A buffer
-    is reused only once no view of it is alive (`_in_use`), so a block the application holds
-    never changes under it."""
-
-    __slots__ = ("block", "buffers", "ended", "filled", "ready", "remaining")
-
-    def __init__(self, length: int) -> None:
-        self.remaining = length  # bytes of the body still to be read from the socket
-        self.buffers: list[mmap.mmap] = []
-        self.block: mmap.mmap | None = None  # being filled
-        self.filled = 0
-        self.ready: deque[memoryview] = deque()  # full blocks the application has not taken
-        self.ended = False  # the last of the body was handed to the application
-
-    def space(self) -> memoryview:
-        """Where the next bytes go: the rest of the block being filled, no more than the body
-        still has."""
-        if self.block is None:
-            self.block = self._free_buffer()
-            self.filled = 0
-        end = min(BLOCK, self.filled + self.remaining)
-        return memoryview(self.block)[self.filled : end]
-
-    def took(self, count: int) -> bool:
-        """`count` bytes were written into `space()`; whether a block became ready."""
-        self.filled += count
-        self.remaining -= count
-        if self.filled < BLOCK and self.remaining:
-            return False
-        assert self.block is not None
-        self.ready.append(memoryview(self.block)[: self.filled])
-        self.block = None
-        return True
-
-    def cut(self) -> None:
-        """The client ended its side before the body's end: what it sent is handed over too,
-        as the parser's way does (the application then counts what arrived)."""
-        if self.block is not None and self.filled:
-            self.ready.append(memoryview(self.block)[: self.filled])
-        self.block = None
-
-    def copy_in(self, data: bytes) -> bool:
-        """The body's first bytes, which the parser gave with the head; whether a block became
-        ready."""
-        became_ready = False
-        view = memoryview(data)
-        while view and self.remaining:
-            space = self.space()
-            count = min(len(space), len(view))
-            space[:count] = view[:count]
-            became_ready |= self.took(count)
-            view = view[count:]
-        return became_ready
-
-    def _free_buffer(self) -> mmap.mmap:
-        for buffer in self.buffers:
-            if not _in_use(buffer):
-                return buffer
-        buffer = mmap.mmap(-1, BLOCK)
-        if len(self.buffers) < KEPT_BUFFERS:
-            self.buffers.append(buffer)
-        return buffer
 
 
 class _Refused(Exception):
@@ -397,8 +306,8 @@ class BoundedHttpProtocol(ZeroCopySend):
         self.head_timer: asyncio.TimerHandle | None = None
         self.lingering = False
         self.cut_short: RequestResponseCycle | None = None  # its body will never be complete
-        self.body: _Body | None = None  # a body read straight into blocks, while it is read
-        self.next_body: _Body | None = None  # the same, for the cycle about to start
+        self.body: BodyBlocks | None = None  # a body read straight into blocks, while it is read
+        self.next_body: BodyBlocks | None = None  # the same, for the cycle about to start
 
     # --- a head is awaited from the connection's start, and from a request's first byte ------
 
@@ -463,8 +372,8 @@ class BoundedHttpProtocol(ZeroCopySend):
 
         super()._start_asgi_task(cycle, run)
 
-    # --- bodies read straight into blocks (`_Body`) -------------------------------------------
-    def _block_ready(self, body: _Body) -> None:
+    # --- bodies read straight into blocks (`BodyBlocks`) --------------------------------------
+    def _block_ready(self, body: BodyBlocks) -> None:
         self.cycle.message_event.set()
         if len(body.ready) >= READY_BLOCKS:
             self.flow.pause_reading()
@@ -497,7 +406,7 @@ class BoundedHttpProtocol(ZeroCopySend):
         cycle.keep_alive = False
         cycle.message_event.set()
 
-    async def _receive_block(self, cycle: RequestResponseCycle, body: _Body) -> Any:
+    async def _receive_block(self, cycle: RequestResponseCycle, body: BodyBlocks) -> Any:
         """uvicorn's `receive`, for a body read into blocks: each message carries one block."""
         if cycle.waiting_for_100_continue and not self.transport.is_closing():
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -576,11 +485,11 @@ class BoundedHttpProtocol(ZeroCopySend):
         self._head_arrived()
         self.head_started = False
         length = self._fast_length()
-        self.next_body = _Body(length) if length is not None else None
+        self.next_body = BodyBlocks(length) if length is not None else None
         super().on_headers_complete()  # starts the cycle: `_start_asgi_task` takes `next_body`
         self.next_body = None
         if self.body is not None:  # the next reads go straight into its blocks
-            self.transport.set_protocol(_BodyReader(self))
+            self.transport.set_protocol(_BlockReader(self))
 
     def _check(self, refusal: ApiError | None) -> None:
         if refusal is not None:
@@ -613,8 +522,8 @@ class BoundedHttpProtocol(ZeroCopySend):
         self.loop.call_later(LINGER_SECONDS, self.transport.close)
 
 
-class _BodyReader(asyncio.BufferedProtocol):
-    """The connection's protocol from the head of a request with a fast body (`_Body`) on: the
+class _BlockReader(asyncio.BufferedProtocol):
+    """The connection's protocol from the head of a request with a fast body (`BodyBlocks`) on: the
     event loop reads into the blocks it offers (`get_buffer`), and it tells the HTTP protocol
     what happens to the connection. uvloop offers the buffered reads only to a protocol that is
     not an `asyncio.Protocol`, which uvicorn's is; hence a protocol of its own. It stays the
