@@ -8,13 +8,14 @@ never lists them, and `sweep()` removes them.
 
 Where the file system allows it (Linux, ext4, xfs and most others), the temporary is written
 with `O_DIRECT`: the bytes go from an aligned buffer of the writer's to the disk, never through
-the page cache. Copying an upload into the page cache cost the server more CPU than anything
-but the hashes (1–2 CPU seconds per GB on the 2-core machine of docs/benchmarks.md, against
-0.1 for direct writes), and a freshly uploaded image is not read back at once anyway. The
-last, unaligned part of a blob is written through the page cache, and `commit()` still fsyncs
-(a direct write may sit in the disk's own volatile cache until then). A file system that
-refuses direct I/O (tmpfs on older kernels, some network file systems) gets the buffered
-writes as before, with the writeback started as they go.
+the page cache (a chunk that is already page-aligned, an upload block the server read into its
+own aligned buffer, is written from where it is). Copying an upload into the page cache cost
+the server more CPU than anything but the hashes (1–2 CPU seconds per GB on the 2-core machine
+of docs/benchmarks.md, against 0.1 for direct writes), and a freshly uploaded image is not read
+back at once anyway. The last, unaligned part of a blob is written through the page cache,
+and `commit()` still fsyncs (a direct write may sit in the disk's own volatile cache until
+then). A file system that refuses direct I/O (tmpfs on older kernels, some network file
+systems) gets the buffered writes as before, with the writeback started as they go.
 
 Every disk call runs in a worker thread, so the event loop never waits on the disk. A
 thread-side lock per writer orders its file operations, because an awaiting task that is
@@ -137,7 +138,7 @@ def _is_temporary(name: str) -> bool:
 
 def _aligned(view: memoryview) -> bool:
     """Whether `view` starts on an ALIGNMENT boundary, so that direct I/O can write it from
-    where it is: a block a request body was read into (`api.http.protocol`, page-aligned
+    where it is: a block a request body was read into (`api.http.blocks`, page-aligned
     buffers). Only a writable buffer's address can be asked for; the others are staged."""
     if view.readonly or not view.contiguous:
         return False
