@@ -14,7 +14,8 @@ Python caps a download at a fraction of what the machine can serve.
 
 The body of an upload (a PUT of at least `FAST_BODY_MIN` bytes with a Content-Length) is read
 by the kernel straight into the upload pipeline's blocks (`blocks.BodyBlocks`, through
-`_BlockReader`), with no copy in this process; the connection then closes after the answer.
+`_BlockReader`), with no copy in this process; a new parser then takes the connection's next
+request.
 
 A client that ends its side of the connection (a half-close) still gets its answer: uvicorn
 would close the connection at once, and an upload cut short would then end with no word to the
@@ -26,12 +27,14 @@ out; either way the connection closes after it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import httptools
 from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import (
     STATUS_LINE,
@@ -92,7 +95,7 @@ class _Pieces:
 # ones take the parser's way. Larger than one read of the event loop (256 KiB), so a fast body
 # never ends in the read that brought its head.
 FAST_BODY_MIN = 1024 * 1024
-# Where the bytes that follow a fast body go (nobody reads them).
+# Where the rest of a fast body goes once the request is answered (nobody reads it).
 _dropped = memoryview(bytearray(256 * 1024))
 
 
@@ -321,8 +324,9 @@ class BoundedHttpProtocol(ZeroCopySend):
         if fast is not None:  # the body's first bytes, which came with the head
             if fast.copy_in(body):
                 self._block_ready(fast)
-            if not fast.remaining:
-                self._fast_body_read()
+            if not fast.remaining:  # the parser saw it all (not with FAST_BODY_MIN): it goes on
+                self.body = None
+                self.transport.set_protocol(self)
             return
         gathered: Any = cycle.body  # uvicorn's bytearray, or our pieces (read with bytes())
         if type(gathered) is not _Pieces:
@@ -395,16 +399,21 @@ class BoundedHttpProtocol(ZeroCopySend):
         return length if length is not None and length >= FAST_BODY_MIN else None
 
     def _fast_body_read(self) -> None:
-        """The whole body is read. The parser never saw it, so no request can follow on this
-        connection: it closes once the answer is out (at once if it already is)."""
+        """The whole body is read, past the parser (which still waits for it): a new parser
+        takes the connection's next request, and this protocol reads again. Nothing beyond the
+        body was read (`_BlockReader` asks for no more), so a request sent behind it is next."""
         self.body = None
+        self.parser = _parser(self)
+        self.transport.set_protocol(self)
         cycle = self.cycle
-        if cycle.response_complete:
-            self.transport.close()
-            return
-        cycle.more_body = False
-        cycle.keep_alive = False
-        cycle.message_event.set()
+        if not cycle.response_complete:
+            cycle.more_body = False
+            cycle.message_event.set()
+        elif not self.transport.is_closing():  # answered first: idle from now on
+            self._unset_keepalive_if_required()
+            self.timeout_keep_alive_task = self.loop.call_later(
+                self.timeout_keep_alive, self.timeout_keep_alive_handler
+            )
 
     async def _receive_block(self, cycle: RequestResponseCycle, body: BodyBlocks) -> Any:
         """uvicorn's `receive`, for a body read into blocks: each message carries one block."""
@@ -522,29 +531,35 @@ class BoundedHttpProtocol(ZeroCopySend):
         self.loop.call_later(LINGER_SECONDS, self.transport.close)
 
 
+def _parser(protocol: BoundedHttpProtocol) -> httptools.HttpRequestParser:
+    """A parser for `protocol`'s connection, as uvicorn makes one."""
+    parser = httptools.HttpRequestParser(protocol)
+    with contextlib.suppress(AttributeError):  # httptools < 0.6.3
+        parser.set_dangerous_leniencies(lenient_data_after_close=True)
+    return parser
+
+
 class _BlockReader(asyncio.BufferedProtocol):
-    """The connection's protocol from the head of a request with a fast body (`BodyBlocks`) on: the
-    event loop reads into the blocks it offers (`get_buffer`), and it tells the HTTP protocol
-    what happens to the connection. uvloop offers the buffered reads only to a protocol that is
-    not an `asyncio.Protocol`, which uvicorn's is; hence a protocol of its own. It stays the
-    connection's protocol to the end: once the body is read, what follows is dropped (the
-    parser lost its place; the connection closes after the answer)."""
+    """The connection's protocol while the body of a request is read into blocks
+    (`BodyBlocks`): the event loop reads into the blocks it offers (`get_buffer`), never past
+    the body's end, and it tells the HTTP protocol what happens to the connection. uvloop
+    offers the buffered reads only to a protocol that is not an `asyncio.Protocol`, which
+    uvicorn's is; hence a protocol of its own. Once the body is read, the HTTP protocol takes
+    the connection back (`BoundedHttpProtocol._fast_body_read`)."""
 
     def __init__(self, http: BoundedHttpProtocol) -> None:
         self.http = http
 
     def get_buffer(self, sizehint: int) -> memoryview:
         http, body = self.http, self.http.body
-        if body is None:
-            return _dropped
+        assert body is not None  # the HTTP protocol took the connection back at its end
         if http.cycle.response_complete or http.cycle.disconnected:  # answered: dropped
             return _dropped[: min(len(_dropped), body.remaining)]
         return body.space()
 
     def buffer_updated(self, nbytes: int) -> None:
         http, body = self.http, self.http.body
-        if body is None:
-            return
+        assert body is not None
         http._unset_keepalive_if_required()
         cycle = http.cycle
         if cycle.response_complete or cycle.disconnected:
