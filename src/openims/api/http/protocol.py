@@ -27,7 +27,6 @@ out; either way the connection closes after it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import os
@@ -534,8 +533,7 @@ class BoundedHttpProtocol(ZeroCopySend):
 def _parser(protocol: BoundedHttpProtocol) -> httptools.HttpRequestParser:
     """A parser for `protocol`'s connection, as uvicorn makes one."""
     parser = httptools.HttpRequestParser(protocol)
-    with contextlib.suppress(AttributeError):  # httptools < 0.6.3
-        parser.set_dangerous_leniencies(lenient_data_after_close=True)
+    parser.set_dangerous_leniencies(lenient_data_after_close=True)
     return parser
 
 
