@@ -75,6 +75,8 @@ class Exports:
         loaded = await self.store.image(image_id, caller)
         exports.admit(caller, loaded.access, loaded.doc, request)
         await self._require_free(request.target)
+        # the image again, locked: the object storage's answer above is awaited outside the
+        # lock, which on SQLite would hold every writer of the process
         async with self.store.image_for_update(image_id, caller) as tx:
             running = await self.jobs.unfinished(JOB_TYPE, within=tx.transaction)
             if any(job.params.get("image_id") == image_id for job in running):

@@ -21,9 +21,7 @@ def in_use(buffer: mmap.mmap) -> bool:
     counts a buffer's exports), and to its own size changes nothing."""
     try:
         buffer.resize(len(buffer))
-    except BufferError:
-        return True
-    except (OSError, SystemError, ValueError):  # cannot tell: never reuse it
+    except (BufferError, OSError, SystemError, ValueError):  # in use, or cannot tell: keep off
         return True
     return False
 
