@@ -290,3 +290,49 @@ def index_names(url: str) -> set[str]:
             await engine.dispose()
 
     return asyncio.run(go())
+
+
+# --- 0012: B-tree indexes without deduplication ------------------------------------------------
+
+
+def test_0012_turns_deduplication_off_on_every_btree_index_of_the_image_tables(
+    fresh_url: str,
+) -> None:
+    """Every B-tree index of images, tags and members ends in a key that makes its entries
+    unique, so PostgreSQL's deduplication never finds equal ones: 0012 turns it off on each,
+    and an index built later (an import's rebuild, `bulk.py`) keeps the setting, since its
+    definition carries it. SQLite has no such setting and is left as it was."""
+    migrate.upgrade(fresh_url, "0011")
+    write_rows(fresh_url, [stored(image(name="centos"))])
+    migrate.upgrade(fresh_url)
+    assert problems(fresh_url) == []
+    if not fresh_url.startswith("postgresql"):
+        return
+    options = btree_options(fresh_url)
+    # the images' default order, one per indexed attribute, two for the shared tab; tags; members
+    assert len(options) >= 20
+    assert all(o == ["deduplicate_items=off"] for o in options.values()), options
+
+    command.downgrade(migrate.config(fresh_url), "0011")
+    assert all(o is None for o in btree_options(fresh_url).values())
+
+
+def btree_options(url: str) -> dict[str, list[str] | None]:
+    """The storage options of the non-unique B-tree indexes of the image tables."""
+
+    async def go() -> dict[str, list[str] | None]:
+        engine = create_engine(url, pool_size=1)
+        try:
+            async with engine.connect() as conn:
+                found = await conn.exec_driver_sql(
+                    "SELECT c.relname, c.reloptions FROM pg_index i "
+                    "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam "
+                    "WHERE i.indrelid IN ('images'::regclass, 'image_tags'::regclass, "
+                    "'image_members'::regclass) AND NOT i.indisunique AND a.amname = 'btree'"
+                )
+                rows: list[Any] = list(found)
+                return {str(r[0]): r[1] for r in rows}
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(go())

@@ -33,6 +33,14 @@ def text(length: int | None = None) -> sa.types.TypeEngine[str]:
     return base.with_variant(exact, "postgresql")
 
 
+# The B-tree indexes of the image tables all end in a key that is unique with the columns
+# before it (an image id, with the tag or the member where the row has one), so no two entries
+# are ever equal and PostgreSQL's deduplication of equal entries never finds any: off, it
+# costs nothing at a page split, and an import builds the 1M catalog's 21 images indexes 8%
+# faster (17.2-17.9 s against 19.0-19.4, docs/benchmarks.md, "Import").
+UNIQUE_KEYS: dict[str, Any] = {"postgresql_with": {"deduplicate_items": "off"}}
+
+
 def _column_type(attr: Attribute) -> sa.types.TypeEngine[Any]:
     if attr.kind is Kind.INTEGER:
         return sa.BigInteger()
@@ -62,16 +70,23 @@ images = sa.Table(
 # Default order (created_at, id) and an index for every indexed attribute (registry), ending
 # in the default order so that "filter + newest first + LIMIT" and "sorted by the attribute +
 # LIMIT" read the index in order.
-sa.Index("ix_images_created_at_id", images.c.created_at, images.c.id)
+sa.Index("ix_images_created_at_id", images.c.created_at, images.c.id, **UNIQUE_KEYS)
 for _attr in registry.stored():
     if _attr.indexed and _attr.column:
-        sa.Index(None, images.c[_attr.column], images.c.created_at, images.c.id)
+        sa.Index(None, images.c[_attr.column], images.c.created_at, images.c.id, **UNIQUE_KEYS)
 # The console's shared tab sorted by type or by status: over shared images both are all but
 # constant (a shared image's type is `shared`; only an active image is shared), so the
 # column's own index holds them in one run far from where a scan starts (after every private
 # image; after every queued and killed one, descending). These read them in order at once.
 for _shared_key in ("imagetype", "status"):
-    sa.Index(None, images.c.visibility, images.c[_shared_key], images.c.created_at, images.c.id)
+    sa.Index(
+        None,
+        images.c.visibility,
+        images.c[_shared_key],
+        images.c.created_at,
+        images.c.id,
+        **UNIQUE_KEYS,
+    )
 
 image_properties = sa.Table(
     "image_properties",
@@ -94,7 +109,7 @@ image_tags = sa.Table(
     ),
     sa.Column("tag", text(255), primary_key=True),
 )
-sa.Index(None, image_tags.c.tag, image_tags.c.image_id)
+sa.Index(None, image_tags.c.tag, image_tags.c.image_id, **UNIQUE_KEYS)
 
 image_members = sa.Table(
     "image_members",
@@ -109,13 +124,20 @@ image_members = sa.Table(
     # the image's created_at (immutable), so "shared with me" pages come off one index in order
     sa.Column("image_created_at", sa.BigInteger(), nullable=False),
 )
-sa.Index(None, image_members.c.member_id, image_members.c.status, image_members.c.image_id)
+sa.Index(
+    None,
+    image_members.c.member_id,
+    image_members.c.status,
+    image_members.c.image_id,
+    **UNIQUE_KEYS,
+)
 sa.Index(
     None,
     image_members.c.member_id,
     image_members.c.status,
     image_members.c.image_created_at,
     image_members.c.image_id,
+    **UNIQUE_KEYS,
 )
 
 # Sort columns that are NOT NULL store this in place of a missing value.
