@@ -9,6 +9,7 @@ writes the stored documents back, so export → import → export gives the same
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import multiprocessing
@@ -297,8 +298,15 @@ def _check_each(raws: list[bytes], now: int, stamp: int) -> _Result:
 
 def _worker_start() -> None:
     """Ctrl-C is for the importing process, which stops the workers: a worker interrupted
-    on its own would print a traceback of its own."""
+    on its own would print a traceback of its own.
+
+    The cyclic garbage collector is off in a worker: what a batch makes (parsed objects,
+    documents, rows) holds no reference cycles and is freed by reference counting when the
+    batch is done, so the collector only walked it, again and again as a batch allocated:
+    a fifth of the check's time (19 µs per object instead of 24, docs/benchmarks.md,
+    "Import"). A worker lives as long as the import."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    gc.disable()
 
 
 # An input of up to this many batches is checked in this process: starting the worker
