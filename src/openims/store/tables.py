@@ -36,8 +36,8 @@ def text(length: int | None = None) -> sa.types.TypeEngine[str]:
 # The B-tree indexes of the image tables all end in a key that is unique with the columns
 # before it (an image id, with the tag or the member where the row has one), so no two entries
 # are ever equal and PostgreSQL's deduplication of equal entries never finds any: off, it
-# costs nothing at a page split, and an import builds the 1M catalog's 21 images indexes 8%
-# faster (17.2-17.9 s against 19.0-19.4, docs/benchmarks.md, "Import").
+# costs nothing at a page split, and an import builds the 1M catalog's 21 images indexes 6-9%
+# faster (17.0-17.3 s against 18.0-18.7, docs/benchmarks.md, "Import").
 UNIQUE_KEYS: dict[str, Any] = {"postgresql_with": {"deduplicate_items": "off"}}
 
 
