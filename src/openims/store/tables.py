@@ -35,10 +35,10 @@ def text(length: int | None = None) -> sa.types.TypeEngine[str]:
 
 # The B-tree indexes of the image tables all end in a key that is unique with the columns
 # before it (an image id, with the tag or the member where the row has one), so no two entries
-# are ever equal and PostgreSQL's deduplication of equal entries never finds any: off, it
-# costs nothing at a page split, and an import builds the 1M catalog's 21 images indexes 6-9%
-# faster (17.0-17.3 s against 18.0-18.7, docs/benchmarks.md, "Import").
-UNIQUE_KEYS: dict[str, Any] = {"postgresql_with": {"deduplicate_items": "off"}}
+# are ever equal and PostgreSQL's deduplication of equal entries never finds any. Turned off,
+# page splits and index builds skip its pass: an import builds the 1M catalog's 21 images
+# indexes 6-9% faster (17.0-17.3 s against 18.0-18.7, docs/benchmarks.md, "Import").
+_UNIQUE_KEYS: dict[str, Any] = {"postgresql_with": {"deduplicate_items": "off"}}
 
 
 def _column_type(attr: Attribute) -> sa.types.TypeEngine[Any]:
@@ -70,10 +70,10 @@ images = sa.Table(
 # Default order (created_at, id) and an index for every indexed attribute (registry), ending
 # in the default order so that "filter + newest first + LIMIT" and "sorted by the attribute +
 # LIMIT" read the index in order.
-sa.Index("ix_images_created_at_id", images.c.created_at, images.c.id, **UNIQUE_KEYS)
+sa.Index("ix_images_created_at_id", images.c.created_at, images.c.id, **_UNIQUE_KEYS)
 for _attr in registry.stored():
     if _attr.indexed and _attr.column:
-        sa.Index(None, images.c[_attr.column], images.c.created_at, images.c.id, **UNIQUE_KEYS)
+        sa.Index(None, images.c[_attr.column], images.c.created_at, images.c.id, **_UNIQUE_KEYS)
 # The console's shared tab sorted by type or by status: over shared images both are all but
 # constant (a shared image's type is `shared`; only an active image is shared), so the
 # column's own index holds them in one run far from where a scan starts (after every private
@@ -85,7 +85,7 @@ for _shared_key in ("imagetype", "status"):
         images.c[_shared_key],
         images.c.created_at,
         images.c.id,
-        **UNIQUE_KEYS,
+        **_UNIQUE_KEYS,
     )
 
 image_properties = sa.Table(
@@ -109,7 +109,7 @@ image_tags = sa.Table(
     ),
     sa.Column("tag", text(255), primary_key=True),
 )
-sa.Index(None, image_tags.c.tag, image_tags.c.image_id, **UNIQUE_KEYS)
+sa.Index(None, image_tags.c.tag, image_tags.c.image_id, **_UNIQUE_KEYS)
 
 image_members = sa.Table(
     "image_members",
@@ -129,7 +129,7 @@ sa.Index(
     image_members.c.member_id,
     image_members.c.status,
     image_members.c.image_id,
-    **UNIQUE_KEYS,
+    **_UNIQUE_KEYS,
 )
 sa.Index(
     None,
@@ -137,7 +137,7 @@ sa.Index(
     image_members.c.status,
     image_members.c.image_created_at,
     image_members.c.image_id,
-    **UNIQUE_KEYS,
+    **_UNIQUE_KEYS,
 )
 
 # Sort columns that are NOT NULL store this in place of a missing value.
