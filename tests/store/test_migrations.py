@@ -299,9 +299,9 @@ def test_0012_turns_deduplication_off_on_every_btree_index_of_the_image_tables(
     fresh_url: str,
 ) -> None:
     """Every B-tree index of images, tags and members ends in a key that makes its entries
-    unique, so PostgreSQL's deduplication never finds equal ones: 0012 turns it off on each,
-    and an index built later (an import's rebuild, `bulk.py`) keeps the setting, since its
-    definition carries it. SQLite has no such setting and is left as it was."""
+    unique, so PostgreSQL's deduplication never finds equal ones: 0012 turns it off on each.
+    (An import's rebuild keeps the setting, its definition carrying it: `test_bulk.py`
+    compares the schema before and after.) SQLite has no such setting and is left as it was."""
     migrate.upgrade(fresh_url, "0011")
     write_rows(fresh_url, [stored(image(name="centos"))])
     migrate.upgrade(fresh_url)
