@@ -3,9 +3,11 @@ driver connection (asyncpg or aiosqlite) that SQLAlchemy's pool hands out.
 
 SQLAlchemy's execution layer (greenlet hops, cursor adaptation, result rows) costs about
 300 µs per statement on PostgreSQL and 1 ms on SQLite, more than the query itself for a
-single-image GET. Statements are still built with SQLAlchemy Core and compiled by its dialect;
-only the execution skips the adapter. A statement whose compiled form needs expansion at run
-time (`IN` lists) goes through SQLAlchemy as usual.
+single-image GET. Statements are still built with SQLAlchemy Core and compiled by its dialect,
+and the values bound go through the types' bind processors as SQLAlchemy's would; only the
+execution skips the adapter (and with it the result processors: a PostgreSQL `uuid` column
+comes back as asyncpg's `UUID`, which `str` gives as SQLAlchemy would). A statement whose
+compiled form needs expansion at run time (`IN` lists) goes through SQLAlchemy as usual.
 
 Only reads outside a transaction take this path: SQLAlchemy's asyncpg adapter starts a
 transaction lazily, on its own first statement, so a statement sent past it inside `begin()`
@@ -32,6 +34,23 @@ T = TypeVar("T")
 _CACHE_SIZE = 500
 
 
+def _processors(compiled: SQLCompiler) -> tuple[Callable[[Any], Any] | None, ...]:
+    """The bind processor of each positional parameter of `compiled` (None where there is
+    none): what SQLAlchemy's execution would apply to each value, such as `tables.ImageId`'s."""
+    assert compiled.positiontup is not None
+    found = compiled._bind_processors
+    processors: list[Callable[[Any], Any] | None] = []
+    for name in compiled.positiontup:
+        processor = found.get(name)
+        assert processor is None or callable(processor)  # a sequence only for a tuple value
+        processors.append(processor)
+    return tuple(processors)
+
+
+def _args(processors: Sequence[Callable[[Any], Any] | None], values: Sequence[Any]) -> list[Any]:
+    return [v if p is None else p(v) for p, v in zip(processors, values, strict=True)]
+
+
 class Prepared:
     """A statement of fixed shape whose values are all named bind parameters: compiled once,
     run with a dict of values, without building or hashing the statement again."""
@@ -42,9 +61,10 @@ class Prepared:
         self.stmt = stmt
         self.sql = compiled.string
         self.names = tuple(compiled.positiontup)
+        self.processors = _processors(compiled)
 
     def args(self, values: dict[str, Any]) -> list[Any]:
-        return [values[name] for name in self.names]
+        return _args(self.processors, [values[name] for name in self.names])
 
 
 class Compiler:
@@ -53,7 +73,8 @@ class Compiler:
     def __init__(self, dialect: sa.Dialect) -> None:
         self.dialect = dialect
         self.asyncpg = dialect.driver == "asyncpg"
-        self._cache: dict[Any, SQLCompiler | None] = {}
+        self._cache: dict[Any, tuple[SQLCompiler, tuple[Callable[[Any], Any] | None, ...]] | None]
+        self._cache = {}
 
     def compile(self, stmt: sa.ClauseElement) -> tuple[str, list[Any]] | None:
         """The SQL text and positional arguments for `stmt`, or None when it must run through
@@ -61,20 +82,21 @@ class Compiler:
         key = stmt._generate_cache_key()
         assert key is not None
         if key.key in self._cache:
-            compiled = self._cache[key.key]
+            found = self._cache[key.key]
         else:
             made = self.dialect.statement_compiler(self.dialect, stmt, cache_key=key)
             usable = not made.post_compile_params and made.positiontup is not None
-            compiled = made if usable else None
+            found = (made, _processors(made)) if usable else None
             if len(self._cache) >= _CACHE_SIZE:
                 self._cache.clear()
-            self._cache[key.key] = compiled
-        if compiled is None:
+            self._cache[key.key] = found
+        if found is None:
             return None
+        compiled, processors = found
         params = compiled.construct_params(extracted_parameters=key.bindparams)
         positions = compiled.positiontup
         assert positions is not None
-        return compiled.string, [params[name] for name in positions]
+        return compiled.string, _args(processors, [params[name] for name in positions])
 
 
 def _connection_lost(exc: BaseException) -> bool:

@@ -276,13 +276,20 @@ def _order(q: ListQuery, keys: Sequence[sa.ColumnElement[Any]]) -> list[Any]:
     return [k.desc() if desc else k.asc() for k, (_, desc) in zip(keys, q.sort, strict=True)]
 
 
+def _row_value(keys: Sequence[sa.ColumnElement[Any]], values: Sequence[Any]) -> sa.Tuple:
+    """`values` as a row value to compare with `keys`, each bound with its key's type (an
+    image id as `uuid` on PostgreSQL: a row value's members take no type from the other
+    side of the comparison)."""
+    return sa.tuple_(*(sa.literal(v, k.type) for k, v in zip(keys, values, strict=True)))
+
+
 def _after(
     q: ListQuery, keys: Sequence[sa.ColumnElement[Any]], values: Sequence[Any]
 ) -> sa.ColumnElement[bool]:
     """Rows strictly after the marker in the query's order (keyset paging)."""
     directions = {desc for _, desc in q.sort}
     if len(directions) == 1:
-        left, right = sa.tuple_(*keys), sa.tuple_(*values)
+        left, right = sa.tuple_(*keys), _row_value(keys, values)
         return left < right if q.sort[0][1] else left > right
     # mixed directions: (a after x) or (a = x and (b after y or (b = y and ...)))
     cond: sa.ColumnElement[bool] | None = None
@@ -543,7 +550,8 @@ class ImageStore:
             for image_id, doc, _created_at in docs:
                 yield bytes(doc), by_image.get(image_id, [])
             last_id, _doc, last_created = docs[-1]
-            after = sa.tuple_(_C.created_at, _C.id) > sa.tuple_(last_created, last_id)
+            keys = (_C.created_at, _C.id)
+            after = sa.tuple_(*keys) > _row_value(keys, (last_created, last_id))
 
     # --- writes ---------------------------------------------------------------------------
     async def _write_doc(
