@@ -64,6 +64,57 @@ def test_create_with_an_id_and_conflict(server: Server) -> None:
     assert r.status_code == 400
 
 
+def test_an_id_given_in_upper_case_is_stored_and_shown_in_lower_case(server: Server) -> None:
+    """Glance takes a UUID in either case; OpenIMS stores image ids in one form, lower case
+    (`tables.ImageId`: PostgreSQL's `uuid`), so the id comes back lower-cased, and that form
+    names the image (docs/images.md, "Where OpenIMS differs from Glance")."""
+    c = server.client("p1")
+    image_id = str(uuid.uuid4())
+    doc = create(c, id=image_id.upper())
+    assert doc["id"] == image_id and doc["self"] == f"/v2/images/{image_id}"
+    assert c.get(f"/v2/images/{image_id}").json() == doc
+    assert c.get(f"/v2/images/{image_id.upper()}").status_code == 404
+    r = c.post("/v2/images", json={"id": image_id, "name": "again"})
+    assert r.status_code == 409
+
+
+@pytest.mark.parametrize(
+    "image_id",
+    [
+        "not-a-uuid",
+        "0123456789abcdef0123456789abcdef",  # a UUID without its hyphens: PostgreSQL reads it
+        "{01234567-89ab-cdef-0123-456789abcdef}",
+        "01234567-89AB-CDEF-0123-456789ABCDEF",
+        "01234567-89ab-cdef-0123-456789abcdef0",
+        "x" * 300,
+    ],
+)
+def test_an_id_that_is_no_stored_image_id_is_a_404_on_every_route(
+    server: Server, image_id: str
+) -> None:
+    """Ids are stored as PostgreSQL's `uuid`, which reads forms an id never has and refuses
+    anything else: such an id names no image, on either backend, and never fails a query."""
+    c = server.client("p1")
+    create(c, id="01234567-89ab-cdef-0123-456789abcdef")
+    requests: list[tuple[str, str, Any]] = [
+        ("GET", f"/v2/images/{image_id}", None),
+        ("PATCH", f"/v2/images/{image_id}", []),
+        ("DELETE", f"/v2/images/{image_id}", None),
+        ("GET", f"/v2/images/{image_id}/file", None),
+        ("GET", f"/v2/images/{image_id}/members", None),
+        ("PUT", f"/v2/images/{image_id}/tags/web", None),
+        ("GET", f"/v2/cloudimages?id={image_id}", None),
+        ("GET", f"/v2/images?marker={image_id}", None),
+    ]
+    for method, path, body in requests:
+        headers = {"Content-Type": "application/openstack-images-v2.1-json-patch"}
+        r = c.request(method, path, json=body, headers=headers if method == "PATCH" else None)
+        if path.startswith("/v2/cloudimages"):  # a filter that matches nothing, or refused
+            assert r.status_code == 400 or r.json()["images"] == [], (path, r.text)
+        else:
+            assert r.status_code in (400, 404), (method, path, r.status_code, r.text)
+
+
 @pytest.mark.parametrize(
     ("body", "status"),
     [

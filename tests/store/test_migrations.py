@@ -168,7 +168,7 @@ def docs_of(url: str) -> dict[str, tuple[bytes, bool]]:
         try:
             async with engine.connect() as conn:
                 rows = await conn.execute(sa.select(images.c.id, images.c.doc, images.c.os_hidden))
-                return {r[0]: (bytes(r[1]), bool(r[2])) for r in rows}
+                return {str(r[0]): (bytes(r[1]), bool(r[2])) for r in rows}
         finally:
             await engine.dispose()
 
@@ -272,7 +272,7 @@ def os_versions(url: str) -> dict[str, str | None]:
         try:
             async with engine.connect() as conn:
                 rows = await conn.execute(sa.text("SELECT id, os_version FROM images"))
-                return {r[0]: r[1] for r in rows}
+                return {str(r[0]): r[1] for r in rows}
         finally:
             await engine.dispose()
 
@@ -336,3 +336,68 @@ def btree_options(url: str) -> dict[str, list[str] | None]:
             await engine.dispose()
 
     return asyncio.run(go())
+
+
+# --- 0013: image ids as uuid ----------------------------------------------------------------
+
+_ID_COLUMNS = (
+    ("images", "id"),
+    ("image_properties", "image_id"),
+    ("image_tags", "image_id"),
+    ("image_members", "image_id"),
+    ("image_uploads", "image_id"),
+)
+
+
+def id_types(url: str) -> set[str]:
+    """The PostgreSQL types of every column that holds an image id."""
+    wanted = " OR ".join(f"(table_name = '{t}' AND column_name = '{c}')" for t, c in _ID_COLUMNS)
+    found = execute(
+        url,
+        "SELECT string_agg(DISTINCT data_type, ',') FROM information_schema.columns "  # noqa: S608
+        f"WHERE {wanted}",
+    )
+    return set(str(found).split(","))
+
+
+def test_0013_stores_image_ids_as_uuid_and_keeps_every_row(fresh_url: str) -> None:
+    """On PostgreSQL the image ids of every table become `uuid`, read back as the same
+    strings, the foreign keys still cascade; downgrading gives text back. SQLite keeps text."""
+    migrate.upgrade(fresh_url, "0012")
+    docs = [
+        stored(image(name="centos", tags=["web", "db"], team="blue")),
+        stored(shared("p1", {"p2": "accepted", "p3": "pending"}, name="shared")),
+    ]
+    write_rows(fresh_url, [dict(d) for d in docs])
+    before = docs_of(fresh_url)
+    members = {t: count(fresh_url, t) for t in ("image_properties", "image_tags", "image_members")}
+
+    migrate.upgrade(fresh_url)
+    assert docs_of(fresh_url) == before
+    assert {t: count(fresh_url, t) for t in members} == members
+    assert problems(fresh_url) == []
+    if not fresh_url.startswith("postgresql"):
+        return
+    assert id_types(fresh_url) == {"uuid"}
+    execute(fresh_url, f"DELETE FROM images WHERE id = '{docs[1]['id']}'")  # noqa: S608
+    assert count(fresh_url, "image_members") == 0  # the foreign key cascades
+
+    command.downgrade(migrate.config(fresh_url), "0012")
+    assert id_types(fresh_url) == {"character varying"}
+    assert set(docs_of(fresh_url)) == {docs[0]["id"]}
+
+
+def test_0013_refuses_an_id_in_upper_case_and_changes_nothing(fresh_url: str) -> None:
+    """Before 0013 `POST /v2/images` kept a given UUID in upper case; `uuid` would give it
+    back in lower case, so the upgrade stops, naming the image, and the schema stays."""
+    migrate.upgrade(fresh_url, "0012")
+    upper = stored(image(name="upper", id=str(uuid.uuid4()).upper()))
+    write_rows(fresh_url, [upper])
+    if not fresh_url.startswith("postgresql"):
+        migrate.upgrade(fresh_url)  # SQLite keeps text: nothing to refuse
+        assert set(docs_of(fresh_url)) == {upper["id"]}
+        return
+    with pytest.raises(migrate.Refused, match=upper["id"]):
+        migrate.upgrade(fresh_url)
+    assert id_types(fresh_url) == {"character varying"}
+    assert execute(fresh_url, "SELECT version_num FROM alembic_version") == "0012"

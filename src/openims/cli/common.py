@@ -121,6 +121,8 @@ def upgrade_database(url: str) -> None:
     database, a wrong password), is a one-line error, not a trace."""
     try:
         migrate.upgrade(url)
+    except migrate.Refused as exc:
+        raise click.ClickException(f"cannot upgrade the database {redacted(url)}: {exc}") from None
     except Exception as exc:
         if database_refused(exc):
             raise click.ClickException(

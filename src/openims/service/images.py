@@ -28,8 +28,8 @@ class Images:
         image_id = fields.pop("id", None)
         if image_id is None:
             image_id = str(uuid.uuid4())
-        else:
-            documents.check_value(registry.BY_NAME["id"], image_id)
+        else:  # a UUID in either case, as Glance takes it; stored in lower case (tables.ImageId)
+            image_id = documents.check_value(registry.BY_NAME["id"], image_id).lower()
         doc = documents.new_image(
             fields,
             image_id=image_id,

@@ -329,7 +329,7 @@ class _Postgres(_Database):
         ] + [(f'DROP INDEX "{name}"', str(definition)) for name, definition in indexes]
 
     async def existing(self, ids: list[str]) -> set[str]:
-        found = await self.fetch("SELECT id FROM images WHERE id = ANY($1::text[])", ids)
+        found = await self.fetch("SELECT id FROM images WHERE id = ANY($1::uuid[])", ids)
         return {str(r[0]) for r in found}
 
     async def write(self, spool: Spool, told: Progress) -> None:

@@ -15,6 +15,11 @@ from alembic.config import Config
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+class Refused(Exception):
+    """A migration that found data it cannot carry over, and changed nothing: the message
+    says what to do first (`openims` prints it as one line)."""
+
+
 def config(url: str) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
