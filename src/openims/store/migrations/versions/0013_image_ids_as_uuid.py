@@ -9,8 +9,8 @@ smaller and an import builds them about 14% faster. The ids read back are the sa
 An id in any other form could not come back as it was written, so the upgrade first looks
 for one and, if a row has one, stops with that id named, changing nothing. (`POST /v2/images`
 took a UUID in upper case before this revision and stored it so; such an image must be
-deleted, or exported, deleted and imported again with its id in lower case, before the
-upgrade.)
+deleted with the previous version before the upgrade. Its id cannot simply be lower-cased
+here: the key of its bytes in the image store is made from the id as it was given.)
 
 The columns are rewritten in place (each table and its indexes once), with the foreign keys
 dropped first and added again after, since both sides of a key must have one type.
@@ -61,7 +61,7 @@ def upgrade() -> None:
         if found is not None:
             raise Refused(
                 f"image {found[0]!r} ({table}) has an id that is not a UUID in lower case; "
-                "delete it, or import it again with its id in lower case, then upgrade"
+                "delete that image with the previous OpenIMS version, then upgrade"
             )
     _convert("uuid", "uuid")
 
