@@ -5,17 +5,20 @@ in agreement with its stored document."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import orjson
 import pytest
 import sqlalchemy as sa
 from alembic import command
 
 from openims.domain import documents, registry
+from openims.store import engine as engines
 from openims.store import migrate
 from openims.store.engine import create_engine
 from openims.store.images import row
@@ -401,3 +404,39 @@ def test_0013_refuses_an_id_in_upper_case_and_changes_nothing(fresh_url: str) ->
         migrate.upgrade(fresh_url)
     assert id_types(fresh_url) == {"character varying"}
     assert execute(fresh_url, "SELECT version_num FROM alembic_version") == "0012"
+
+
+def test_a_migration_is_not_bounded_by_the_request_timeout(
+    fresh_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A migration may take minutes: 0013 rewrites every images row and index (a 1M catalog
+    took longer than the 30 s a request may take), and it waits for the lock of an import
+    still running. Its statements are bounded by the maintenance timeout, not the request's:
+    here the request timeout is one second, and the migration waits three for a lock."""
+    if not fresh_url.startswith("postgresql"):
+        pytest.skip("SQLite statements have no timeout")
+    migrate.upgrade(fresh_url, "0012")
+    write_rows(fresh_url, [stored(image(name="centos"))])
+    locked, release = threading.Event(), threading.Event()
+
+    async def hold() -> None:
+        conn = await asyncpg.connect(fresh_url)
+        try:
+            async with conn.transaction():
+                await conn.execute("LOCK TABLE images IN ACCESS EXCLUSIVE MODE")
+                locked.set()
+                await asyncio.sleep(3)
+        finally:
+            await conn.close()
+            release.set()
+
+    holder = threading.Thread(target=asyncio.run, args=(hold(),))
+    holder.start()
+    try:
+        assert locked.wait(10)
+        monkeypatch.setattr(engines, "REQUEST_TIMEOUT_SECONDS", 1.0)
+        migrate.upgrade(fresh_url)
+        assert release.is_set()  # it waited for the lock rather than timing out
+    finally:
+        holder.join()
+    assert id_types(fresh_url) == {"uuid"}

@@ -52,6 +52,7 @@ from openims.domain import documents, registry, times
 from openims.domain.documents import ImageItem
 from openims.domain.registry import Kind
 from openims.store import driver
+from openims.store import engine as engines
 from openims.store.tables import SORT_FILL, image_members, image_properties, image_tags, images
 
 # An import of at least this many images into an empty catalog builds the secondary indexes
@@ -65,7 +66,7 @@ _SAVEPOINT = "openims_bulk"
 # Seconds a statement of a bulk write may take on PostgreSQL, in place of the engine's
 # per-statement timeout, which bounds requests: copying a million rows or building an index
 # over them takes longer than any request should.
-_PG_TIMEOUT = 24 * 3600.0
+_PG_TIMEOUT = engines.MAINTENANCE_TIMEOUT_SECONDS
 # maintenance_work_mem of a PostgreSQL bulk write that builds the indexes after the rows (for
 # its transaction only). At the server's default (64 MB) sorting a million keys spills to
 # disk and leaves room for one parallel worker at most; with 256 MB the sort stays in memory

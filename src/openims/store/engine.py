@@ -47,12 +47,19 @@ def is_sqlite(engine: AsyncEngine) -> bool:
 
 
 CONNECT_TIMEOUT_SECONDS = 5.0
+# What bounds a statement by default: one that serves a request (`OPENIMS_DATABASE_TIMEOUT`
+# sets the server's own).
+REQUEST_TIMEOUT_SECONDS = 30.0
+# What bounds a statement of maintenance over the whole catalog (a migration rewriting a table,
+# a bulk write's COPY or index build): on a million images these take minutes, not seconds.
+MAINTENANCE_TIMEOUT_SECONDS = 24 * 3600.0
 
 
-def create_engine(url: str, *, pool_size: int = 10, timeout: float = 30.0) -> AsyncEngine:
-    """An engine for `url`. On PostgreSQL `timeout` bounds every statement (and connecting, at
-    most CONNECT_TIMEOUT_SECONDS): a database that accepts connections but never answers costs
-    a request that long, then a 503, never a hang."""
+def create_engine(url: str, *, pool_size: int = 10, timeout: float | None = None) -> AsyncEngine:
+    """An engine for `url`. On PostgreSQL `timeout` (default REQUEST_TIMEOUT_SECONDS) bounds
+    every statement (and connecting, at most CONNECT_TIMEOUT_SECONDS): a database that accepts
+    connections but never answers costs a request that long, then a 503, never a hang."""
+    timeout = REQUEST_TIMEOUT_SECONDS if timeout is None else timeout
     target = async_url(url)
     if target.get_backend_name() == "sqlite":
         database = target.database or ""

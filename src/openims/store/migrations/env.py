@@ -54,7 +54,8 @@ def _run(connection: sa.Connection) -> None:
 
 
 async def _main(url: str) -> None:
-    engine = engines.create_engine(url, pool_size=1)
+    # a migration may rewrite every row of a table, and wait for a running import's lock
+    engine = engines.create_engine(url, pool_size=1, timeout=engines.MAINTENANCE_TIMEOUT_SECONDS)
     try:
         async with engine.connect() as conn:
             if engines.is_sqlite(engine):
