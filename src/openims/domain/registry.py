@@ -122,6 +122,8 @@ def _attr(name: str, kind: Kind, description: str, **kw: Any) -> Attribute:
 
 
 UUID_PATTERN = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+# An image id as it is stored and shown: a UUID in lower case (a given one is lower-cased).
+IMAGE_ID_PATTERN = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 STATUSES = (
     "queued",
     "saving",

@@ -32,9 +32,10 @@ from sqlalchemy.sql.compiler import SQLCompiler
 Row = Sequence[Any]
 T = TypeVar("T")
 _CACHE_SIZE = 500
+Processors = tuple[Callable[[Any], Any] | None, ...]
 
 
-def _processors(compiled: SQLCompiler) -> tuple[Callable[[Any], Any] | None, ...]:
+def _processors(compiled: SQLCompiler) -> Processors:
     """The bind processor of each positional parameter of `compiled` (None where there is
     none): what SQLAlchemy's execution would apply to each value, such as `tables.ImageId`'s."""
     assert compiled.positiontup is not None
@@ -47,7 +48,7 @@ def _processors(compiled: SQLCompiler) -> tuple[Callable[[Any], Any] | None, ...
     return tuple(processors)
 
 
-def _args(processors: Sequence[Callable[[Any], Any] | None], values: Sequence[Any]) -> list[Any]:
+def _args(processors: Processors, values: Sequence[Any]) -> list[Any]:
     return [v if p is None else p(v) for p, v in zip(processors, values, strict=True)]
 
 
@@ -73,8 +74,7 @@ class Compiler:
     def __init__(self, dialect: sa.Dialect) -> None:
         self.dialect = dialect
         self.asyncpg = dialect.driver == "asyncpg"
-        self._cache: dict[Any, tuple[SQLCompiler, tuple[Callable[[Any], Any] | None, ...]] | None]
-        self._cache = {}
+        self._cache: dict[Any, tuple[SQLCompiler, Processors] | None] = {}
 
     def compile(self, stmt: sa.ClauseElement) -> tuple[str, list[Any]] | None:
         """The SQL text and positional arguments for `stmt`, or None when it must run through

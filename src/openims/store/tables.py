@@ -36,8 +36,7 @@ def text(length: int | None = None) -> sa.types.TypeEngine[str]:
     return base.with_variant(exact, "postgresql")
 
 
-# An image id as it is stored and shown: a UUID in lower case.
-IMAGE_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_IMAGE_ID = re.compile(registry.IMAGE_ID_PATTERN)
 
 
 class ImageId(sa.types.TypeDecorator[str]):
@@ -65,7 +64,7 @@ class ImageId(sa.types.TypeDecorator[str]):
     def process_bind_param(self, value: Any, dialect: sa.Dialect) -> Any:
         if isinstance(value, uuid.UUID):  # an id read on the driver's own path (store.driver)
             return str(value)
-        if dialect.name == "postgresql" and not (type(value) is str and IMAGE_ID.fullmatch(value)):
+        if dialect.name == "postgresql" and not (type(value) is str and _IMAGE_ID.fullmatch(value)):
             return None
         return value
 
