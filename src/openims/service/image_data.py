@@ -361,16 +361,29 @@ class ImageData:
             await tx.end_upload()
 
     async def _give_up(
-        self, image_id: str, token: str, *, drop: Sequence[str] = (), refused: bool = False
+        self,
+        image_id: str,
+        token: str,
+        *,
+        drop: Sequence[str] = (),
+        drop_owned: Sequence[str] = (),
+        refused: bool = False,
     ) -> bool:
         """Put the image back as it was before this upload, if the upload is still its own
         (True then); the blobs `drop` go whatever happens. `refused`: the bytes were refused,
-        so the image goes back to `queued` whatever it was (see `_restore`)."""
+        so the image goes back to `queued` whatever it was (see `_restore`).
+
+        The blobs `drop_owned` (refused staged bytes) go only if the upload is still its own,
+        and before the image is put back: once it is `queued` again a new staging may write
+        the same key at once, and a drop after that would take its bytes."""
         try:
             async with self.store.image_for_update(image_id, SYSTEM) as tx:
                 upload = await tx.upload()
                 if upload is None or upload.token != token:
                     return False
+                for name in drop_owned:  # an undeleted one is unowned once restored: gc's
+                    with contextlib.suppress(Exception):
+                        await self.blobs.delete(name)
                 await self._restore(tx, upload, refused=refused)
                 return True
         except errors.ApiError as err:
@@ -507,10 +520,10 @@ class ImageData:
                 log.warning("image %s: %s import failed: %s", image_id, request.method, exc)
             else:
                 log.exception("image %s: %s import failed", image_id, request.method)
-            restored = await asyncio.shield(self._give_up(image_id, token, refused=refused))
-            if direct and refused and restored:
-                with contextlib.suppress(Exception):
-                    await self.blobs.delete(staging)
+            bad_staging = (staging,) if direct and refused else ()
+            await asyncio.shield(
+                self._give_up(image_id, token, drop_owned=bad_staging, refused=refused)
+            )
             return
         try:
             await self._activate(image_id, token, received)
