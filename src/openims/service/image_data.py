@@ -9,8 +9,10 @@ bytes flow:
 2. the bytes stream to a blob writer, hashed (MD5 and `hash_algorithm`, each on its own thread:
    hashlib releases the GIL) and inspected (`domain.formats`) block by block, never read twice;
    a heartbeat task renews the upload row meanwhile;
-3. the blob is committed (durable), then the image turns `active` with its size, hashes and
-   virtual size — if the upload is still this one.
+3. under the image's lock, and only if the upload is still this one, the image turns `active`
+   with its size, hashes and virtual size, and the blob is committed (durable, under its
+   real name) before that transaction is: an upload undone meanwhile (its process paused past
+   its lease, say) can never put its bytes under an image that another upload has filled.
 Any failure between 1 and 3 drops the blob and puts the image back to `queued`. A process
 killed meanwhile leaves a stale heartbeat: `sweep` (run by every server now and then, and by
 `openims gc`) puts such images back and removes blobs no image owns.
@@ -189,14 +191,8 @@ class ImageData:
             await tx.begin_upload(token, "images", "queued", time.time())
         key = blobs.key("images", image_id)
         try:
-            received = await self._receive(image_id, token, key, chunks, disk_format, room)
+            await self._receive(image_id, token, key, chunks, disk_format, room, self._activate)
         except BaseException:
-            await asyncio.shield(self._give_up(image_id, token))
-            raise
-        try:
-            await self._activate(image_id, token, received)
-        except BaseException:
-            # the row is not ours any more (deleted or swept): the blob is nobody's
             await asyncio.shield(self._give_up(image_id, token, drop=(key,)))
             raise
 
@@ -240,20 +236,16 @@ class ImageData:
         key = blobs.key("images", image_id)
         try:
             try:
-                received = await self._receive(image_id, token, key, chunks, disk_format, room)
+                return await self._receive(
+                    image_id, token, key, chunks, disk_format, room, self._activate
+                )
             finally:
                 await asyncio.shield(_close(chunks))
         except BaseException as exc:
-            await asyncio.shield(self._give_up(image_id, token))
+            await asyncio.shield(self._give_up(image_id, token, drop=(key,)))
             if refusals is not None and isinstance(exc, errors.ApiError) and exc.spec in _REFUSALS:
                 raise refusals(exc) from None
             raise
-        try:
-            await self._activate(image_id, token, received)
-        except BaseException:
-            await asyncio.shield(self._give_up(image_id, token, drop=(key,)))
-            raise
-        return received
 
     async def _receive(
         self,
@@ -262,7 +254,8 @@ class ImageData:
         key: str,
         chunks: AsyncIterator[bytes],
         disk_format: str | None,
-        room: int | None = None,
+        room: int | None,
+        settle: Callable[[ImageTx, Received], Awaitable[None]],
     ) -> Received:
         """The one pipeline every byte that reaches the store goes through (an upload, a
         staging, an import from the staging area or from the web): `chunks` streamed to the
@@ -271,7 +264,12 @@ class ImageData:
         is also hashed and inspected (see the module's docstring); without one (staging,
         where Glance looks at nothing either) the bytes are kept as they come and only the
         size is learnt. `room` bounds the bytes too: what the owner's byte quota leaves
-        (`_room`); the end is checked against the quota again (`ImageTx.admit_bytes`)."""
+        (`_room`); the end is checked against the quota again (`ImageTx.admit_bytes`).
+
+        At the end, under the image's lock and only while the upload is still this one,
+        `settle` records what was received, the blob is committed and the upload ends, in one
+        transaction (the module's docstring, step 3). A failure leaves the blob, committed or
+        not, for the caller's `_give_up` to drop."""
         examination = _Examination(disk_format, self.hash_algorithm) if disk_format else None
         if self._blocks is None:
             self._blocks = asyncio.Semaphore(BLOCKS_IN_FLIGHT)
@@ -319,7 +317,11 @@ class ImageData:
             )
             if beating.done():
                 beating.result()
-            await self.store_call(writer.commit())
+            async with self.store.image_for_update(image_id, SYSTEM) as tx:
+                await _require_ours(tx, token, image_id)
+                await settle(tx, received)
+                await self.store_call(writer.commit())
+                await tx.end_upload()
         except BaseException:
             for pending in in_flight:
                 with contextlib.suppress(BaseException):
@@ -340,25 +342,23 @@ class ImageData:
             if not await self.store.heartbeat(image_id, token, time.time()):
                 raise errors.UPLOAD_LOST(image_id=image_id)
 
-    async def _activate(self, image_id: str, token: str, received: Received) -> None:
-        async with self.store.image_for_update(image_id, SYSTEM) as tx:
-            await _require_ours(tx, token, image_id)
-            await tx.admit_bytes(received.size)  # the owner's byte quota, race-free
-            await tx.save(
-                revised(
-                    image_import.end(tx.doc, failed_store=None),
-                    status="active",
-                    size=received.size,
-                    checksum=received.md5,
-                    os_hash_algo=self.hash_algorithm,
-                    os_hash_value=received.digest,
-                    virtual_size=received.virtual_size,
-                    stores=self.blobs.id,
-                    active_at=times.render(times.now()),
-                    **{"__image_size": str(received.size)},
-                )
+    async def _activate(self, tx: ImageTx, received: Received) -> None:
+        """The image `active` with what its bytes were found to be (`_receive`'s `settle`)."""
+        await tx.admit_bytes(received.size)  # the owner's byte quota, race-free
+        await tx.save(
+            revised(
+                image_import.end(tx.doc, failed_store=None),
+                status="active",
+                size=received.size,
+                checksum=received.md5,
+                os_hash_algo=self.hash_algorithm,
+                os_hash_value=received.digest,
+                virtual_size=received.virtual_size,
+                stores=self.blobs.id,
+                active_at=times.render(times.now()),
+                **{"__image_size": str(received.size)},
             )
-            await tx.end_upload()
+        )
 
     async def _give_up(
         self,
@@ -366,36 +366,51 @@ class ImageData:
         token: str,
         *,
         drop: Sequence[str] = (),
-        drop_owned: Sequence[str] = (),
         refused: bool = False,
     ) -> bool:
         """Put the image back as it was before this upload, if the upload is still its own
-        (True then); the blobs `drop` go whatever happens. `refused`: the bytes were refused,
-        so the image goes back to `queued` whatever it was (see `_restore`).
+        (True then), and drop the blobs `drop` that the image, as it is then, does not own.
+        `refused`: the bytes were refused, so the image goes back to `queued` whatever it was
+        (see `_restore`).
 
-        The blobs `drop_owned` (refused staged bytes) go only if the upload is still its own,
-        and before the image is put back: once it is `queued` again a new staging may write
-        the same key at once, and a drop after that would take its bytes."""
+        Each drop happens under the image's lock, before it is released, and only if the
+        image does not own the blob (`_owns`, the sweep's rule): once the image is `queued`
+        again a new upload may write the same key at once, and a drop after that would take
+        its bytes; an upload that is no longer this one's (undone by a sweep, the image
+        filled by another since) may have made the blob its own. An image that is gone owns
+        nothing. If the database cannot say, the blobs stay for the sweep, which judges them
+        by the same rule."""
         try:
             async with self.store.image_for_update(image_id, SYSTEM) as tx:
                 upload = await tx.upload()
-                if upload is None or upload.token != token:
-                    return False
-                for name in drop_owned:  # an undeleted one is unowned once restored: gc's
-                    with contextlib.suppress(Exception):
-                        await self.blobs.delete(name)
-                await self._restore(tx, upload, refused=refused)
-                return True
+                ours = upload is not None and upload.token == token
+                if upload is not None and ours:
+                    await self._restore(tx, upload, refused=refused)
+                    upload = None
+                status = str(tx.doc["status"])
+                live_after = time.time() - self.lease
+                for name in drop:
+                    if not _owns(name.split("/", 1)[0], status, upload, live_after=live_after):
+                        await self._drop(image_id, name)
+                return ours
         except errors.ApiError as err:
             if err.spec is not errors.IMAGE_NOT_FOUND:
                 log.exception("could not put image %s back after a failed upload", image_id)
+                return False
         except Exception:
             log.exception("could not put image %s back after a failed upload", image_id)
-        finally:
-            for name in drop:
-                with contextlib.suppress(Exception):
-                    await self.blobs.delete(name)
+            return False
+        for name in drop:  # the image is gone
+            await self._drop(image_id, name)
         return False
+
+    async def _drop(self, image_id: str, name: str) -> None:
+        """Delete a blob nobody owns; one left behind is an orphan the sweep removes."""
+        try:
+            await self.blobs.delete(name)
+        except Exception as exc:
+            metrics.record_data_error("store")
+            log.error("image %s: %s stays for gc: %s", image_id, name, exc)
 
     async def _restore(self, tx: ImageTx, upload: Upload, *, refused: bool = False) -> None:
         """The image as it was before `upload` began, its blob dropped. An import that ends
@@ -443,17 +458,13 @@ class ImageData:
             await tx.save(revised(tx.doc, status="uploading"))
             await tx.begin_upload(token, "staging", "queued", time.time())
         key = blobs.key("staging", image_id)
+
+        async def staged(tx: ImageTx, received: Received) -> None:
+            await tx.admit_bytes(received.size)  # staged bytes count as the image's
+            await tx.save(revised(tx.doc, size=received.size))
+
         try:
-            received = await self._receive(image_id, token, key, chunks, None, room)
-        except BaseException:
-            await asyncio.shield(self._give_up(image_id, token))
-            raise
-        try:
-            async with self.store.image_for_update(image_id, SYSTEM) as tx:
-                await _require_ours(tx, token, image_id)
-                await tx.admit_bytes(received.size)  # staged bytes count as the image's
-                await tx.save(revised(tx.doc, size=received.size))
-                await tx.end_upload()
+            await self._receive(image_id, token, key, chunks, None, room, staged)
         except BaseException:
             await asyncio.shield(self._give_up(image_id, token, drop=(key,)))
             raise
@@ -506,11 +517,13 @@ class ImageData:
             )
         try:
             try:
-                received = await self._receive(image_id, token, key, chunks, disk_format, room)
+                received = await self._receive(
+                    image_id, token, key, chunks, disk_format, room, self._activate
+                )
             finally:
                 await asyncio.shield(_close(chunks))
         except asyncio.CancelledError:
-            await asyncio.shield(self._give_up(image_id, token))
+            await asyncio.shield(self._give_up(image_id, token, drop=(key,)))
             raise
         except Exception as exc:
             refused = isinstance(exc, FileNotFoundError) or (
@@ -522,17 +535,9 @@ class ImageData:
                 log.exception("image %s: %s import failed", image_id, request.method)
             bad_staging = (staging,) if direct and refused else ()
             await asyncio.shield(
-                self._give_up(image_id, token, drop_owned=bad_staging, refused=refused)
+                self._give_up(image_id, token, drop=(key, *bad_staging), refused=refused)
             )
             return
-        try:
-            await self._activate(image_id, token, received)
-        except BaseException as exc:
-            await asyncio.shield(self._give_up(image_id, token, drop=(key,)))
-            if isinstance(exc, Exception):
-                log.warning("image %s: import not completed: %s", image_id, exc)
-                return
-            raise
         log.info("image %s: %s import done, %d bytes", image_id, request.method, received.size)
         if direct:
             try:
@@ -607,11 +612,7 @@ class ImageData:
     async def delete_data(self, image_id: str) -> None:
         """Drop a deleted image's blobs (a failure leaves them to `sweep`)."""
         for space in blobs.SPACES:
-            try:
-                await self.blobs.delete(blobs.key(space, image_id))
-            except Exception as exc:
-                metrics.record_data_error("store")
-                log.error("image %s: its %s data stays for gc: %s", image_id, space, exc)
+            await self._drop(image_id, blobs.key(space, image_id))
 
     # --- sweeping ---------------------------------------------------------------------------
     async def sweep(
