@@ -386,12 +386,8 @@ class ImageData:
                 ours = upload is not None and upload.token == token
                 if upload is not None and ours:
                     await self._restore(tx, upload, refused=refused)
-                    upload = None
-                status = str(tx.doc["status"])
-                live_after = time.time() - self.lease
-                for name in drop:
-                    if not _owns(name.split("/", 1)[0], status, upload, live_after=live_after):
-                        await self._drop(image_id, name)
+                for name in await _unowned(tx, drop, live_after=time.time() - self.lease):
+                    await self._drop(image_id, name)
                 return ours
         except errors.ApiError as err:
             if err.spec is not errors.IMAGE_NOT_FOUND:
@@ -657,11 +653,26 @@ class ImageData:
             space, image_id = name.split("/", 1)
             state = states.get(image_id)
             if state is not None and _owns(space, *state, live_after=now - self.lease):
-                continue
-            await self.blobs.delete(name)
-            removed += 1
-            log.info("removed %s: no image owns it", name)
+                continue  # the common case, judged without a lock
+            if await self._collect_one(image_id, name, live_after=now - self.lease):
+                removed += 1
+                log.info("removed %s: no image owns it", name)
         return removed
+
+    async def _collect_one(self, image_id: str, name: str, *, live_after: float) -> bool:
+        """Delete a blob found unowned, judged again under its image's lock: an upload may
+        have begun and committed it since the batch's states were read."""
+        try:
+            async with self.store.image_for_update(image_id, SYSTEM) as tx:
+                if not await _unowned(tx, (name,), live_after=live_after):
+                    return False
+                await self.blobs.delete(name)
+                return True
+        except errors.ApiError as err:
+            if err.spec is not errors.IMAGE_NOT_FOUND:
+                raise
+        await self.blobs.delete(name)  # no image row: nothing owns it
+        return True
 
 
 # What the pipeline refuses in the bytes themselves (rather than a failure around them).
@@ -684,6 +695,17 @@ def _owns(space: str, status: str, upload: Upload | None, *, live_after: float) 
     if space == "images":
         return status in image_files.WITH_DATA
     return status in ("uploading", "importing")
+
+
+async def _unowned(tx: ImageTx, names: Sequence[str], *, live_after: float) -> list[str]:
+    """The blobs of `names` that the locked image does not own (`_owns`), as it is now."""
+    upload = await tx.upload()
+    status = str(tx.doc["status"])
+    return [
+        name
+        for name in names
+        if not _owns(name.split("/", 1)[0], status, upload, live_after=live_after)
+    ]
 
 
 async def _room(tx: ImageTx, declared_length: int | None) -> int | None:
