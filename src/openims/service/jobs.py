@@ -29,6 +29,9 @@ from openims.store.images import Transaction
 from openims.store.jobs import JobStore
 
 log = logging.getLogger("openims.jobs")
+# Jitter for the waits of background loops, from a generator of its own: the global `random`
+# state is the program's (a test run seeds and checks it), not a server's to move.
+_JITTER = random.Random()
 
 JobHandler = Callable[["JobRun"], Awaitable[dict[str, Any]]]
 """Runs one job to its end and returns the final `entities` (e.g. {"image_id": id}, merged
@@ -225,7 +228,7 @@ class Jobs:
                 job = None
             if job is None:
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self.poll * random.uniform(0.5, 1.0)):
+                    async with asyncio.timeout(self.poll * _JITTER.uniform(0.5, 1.0)):
                         await self._wake.wait()
                 if not self._stopping:
                     self._wake.clear()
