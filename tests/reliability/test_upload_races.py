@@ -15,6 +15,7 @@ under the image's lock."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import time
 import uuid
@@ -39,6 +40,21 @@ async def _stored(blob_store: BlobStore, key: str) -> bytes:
     return b"".join([chunk async for chunk in blob_store.read(key)])
 
 
+@contextlib.asynccontextmanager
+async def _service(
+    db_url: str, blob_store: BlobStore
+) -> AsyncIterator[tuple[ImageStore, ImageData]]:
+    engine = create_engine(db_url, pool_size=4)
+    store = ImageStore(engine)
+    data = ImageData(store, blob_store, max_bytes=1 << 30, hash_algorithm="sha512", lease=LEASE)
+    try:
+        yield store, data
+    finally:
+        await data.close()
+        await blob_store.close()
+        await engine.dispose()
+
+
 async def _new_image(store: ImageStore) -> str:
     image_id = str(uuid.uuid4())
     fields = {"name": "raced", "disk_format": "raw", "container_format": "bare"}
@@ -55,10 +71,7 @@ async def _bytes(data: bytes) -> AsyncIterator[bytes]:
 
 
 async def _lost_upload(db_url: str, blob_store: BlobStore) -> None:
-    engine = create_engine(db_url, pool_size=4)
-    store = ImageStore(engine)
-    data = ImageData(store, blob_store, max_bytes=1 << 30, hash_algorithm="sha512", lease=LEASE)
-    try:
+    async with _service(db_url, blob_store) as (store, data):
         image_id = await _new_image(store)
         first, second = b"a" * (3 * 1024 * 1024), b"b" * (5 * 1024 * 1024 + 7)
         halfway, release = asyncio.Event(), asyncio.Event()
@@ -92,10 +105,6 @@ async def _lost_upload(db_url: str, blob_store: BlobStore) -> None:
         assert await _stored(blob_store, key) == second
         assert [name async for name in blob_store.keys()] == [key]  # noqa: SIM118 - async
         assert await data.sweep() == (0, 0)  # nothing for gc either
-    finally:
-        await data.close()
-        await blob_store.close()
-        await engine.dispose()
 
 
 def test_an_upload_that_lost_its_image_leaves_the_winners_bytes(
@@ -105,10 +114,7 @@ def test_an_upload_that_lost_its_image_leaves_the_winners_bytes(
 
 
 async def _late_collection(db_url: str, blob_store: BlobStore) -> None:
-    engine = create_engine(db_url, pool_size=4)
-    store = ImageStore(engine)
-    data = ImageData(store, blob_store, max_bytes=1 << 30, hash_algorithm="sha512", lease=LEASE)
-    try:
+    async with _service(db_url, blob_store) as (store, data):
         filled, left = await _new_image(store), await _new_image(store)
         for image_id in (filled, left):  # blobs a crash left behind queued images
             writer = await blob_store.writer(blobs.key("images", image_id))
@@ -123,10 +129,6 @@ async def _late_collection(db_url: str, blob_store: BlobStore) -> None:
             assert await data._collect_one(image_id, key, live_after=live_after) is removed
         assert await _stored(blob_store, blobs.key("images", filled)) == b"filled"
         assert await blob_store.size(blobs.key("images", left)) is None
-    finally:
-        await data.close()
-        await blob_store.close()
-        await engine.dispose()
 
 
 def test_the_sweep_judges_a_blob_again_under_its_images_lock(
