@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import gc
 import logging
-import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -40,11 +39,9 @@ from openims.api.routes import (
 from openims.auth.caller import Authenticator, NoAuth
 from openims.config import Settings
 from openims.service import Services
+from openims.service.jobs import jittered
 
 log = logging.getLogger("openims.data")
-# Jitter for the waits of background loops, from a generator of its own: the global `random`
-# state is the program's (a test run seeds and checks it), not a server's to move.
-_JITTER = random.Random()
 
 
 def authenticator(settings: Settings) -> Authenticator:
@@ -69,7 +66,7 @@ async def sweep_now_and_then(services: Services, lease: float) -> None:
             await services.jobs.prune()
         except Exception:
             log.exception("removing old jobs failed; retrying later")
-        await asyncio.sleep(lease * _JITTER.uniform(0.5, 1.0))
+        await asyncio.sleep(jittered(lease))
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

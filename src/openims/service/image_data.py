@@ -361,12 +361,7 @@ class ImageData:
         )
 
     async def _give_up(
-        self,
-        image_id: str,
-        token: str,
-        *,
-        drop: Sequence[str] = (),
-        refused: bool = False,
+        self, image_id: str, token: str, *, drop: Sequence[str] = (), refused: bool = False
     ) -> bool:
         """Put the image back as it was before this upload, if the upload is still its own
         (True then), and drop the blobs `drop` that the image, as it is then, does not own.
@@ -383,9 +378,10 @@ class ImageData:
         try:
             async with self.store.image_for_update(image_id, SYSTEM) as tx:
                 upload = await tx.upload()
-                ours = upload is not None and upload.token == token
-                if upload is not None and ours:
+                ours = False
+                if upload is not None and upload.token == token:
                     await self._restore(tx, upload, refused=refused)
+                    ours = True
                 for name in await _unowned(tx, drop, live_after=time.time() - self.lease):
                     await self._drop(image_id, name)
                 return ours

@@ -33,6 +33,13 @@ log = logging.getLogger("openims.jobs")
 # state is the program's (a test run seeds and checks it), not a server's to move.
 _JITTER = random.Random()
 
+
+def jittered(seconds: float) -> float:
+    """A background loop's wait: between half and all of `seconds`, so that the loops of
+    several replicas do not keep meeting."""
+    return seconds * _JITTER.uniform(0.5, 1.0)
+
+
 JobHandler = Callable[["JobRun"], Awaitable[dict[str, Any]]]
 """Runs one job to its end and returns the final `entities` (e.g. {"image_id": id}, merged
 over the entities it had); raises an `errors.ApiError` (any catalogue error) to fail the job
@@ -228,7 +235,7 @@ class Jobs:
                 job = None
             if job is None:
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self.poll * _JITTER.uniform(0.5, 1.0)):
+                    async with asyncio.timeout(jittered(self.poll)):
                         await self._wake.wait()
                 if not self._stopping:
                     self._wake.clear()
